@@ -1,0 +1,185 @@
+"""Typed configuration: agents, tools and runtime settings.
+
+These frozen dataclasses are what the YAML loader produces and what the
+Python API accepts; every component reads its settings from them.
+
+Example::
+
+    >>> from agent_runtime.config.models import ToolSpec, RetryPolicy
+    >>> ToolSpec(name="search", timeout_seconds=2.0, retry=RetryPolicy(max_attempts=3)).cacheable
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for retryable tool errors.
+
+    ``max_attempts`` counts the first call: 1 means no retries.
+    """
+
+    max_attempts: int = 1
+    initial_backoff_seconds: float = 0.05
+    max_backoff_seconds: float = 2.0
+    multiplier: float = 2.0
+    jitter_seconds: float = 0.05
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    """Circuit breaker thresholds for one tool.
+
+    The breaker opens when, over the last ``window_size`` calls (and at least
+    ``minimum_calls`` of them), the failure rate reaches
+    ``failure_rate_threshold``, or after ``consecutive_failures`` failures in a
+    row. It stays open ``open_seconds``, multiplied by ``backoff_multiplier``
+    each time a half-open probe fails, up to ``max_open_seconds``.
+    """
+
+    enabled: bool = True
+    failure_rate_threshold: float = 0.5
+    window_size: int = 20
+    minimum_calls: int = 10
+    consecutive_failures: int = 5
+    open_seconds: float = 5.0
+    max_open_seconds: float = 60.0
+    backoff_multiplier: float = 2.0
+    half_open_max_calls: int = 1
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """How one tool is called: timeout, caching, retries, breaker, fallback.
+
+    ``fallback`` names another registered tool called with the same arguments
+    when the breaker is open or retries are spent. ``cost_per_call`` (in the
+    currency of your choice) is accounted as saved when a cache hit avoids it.
+    """
+
+    name: str
+    description: str = ""
+    timeout_seconds: float = 10.0
+    cacheable: bool = True
+    ttl_seconds: float = 300.0
+    cache_tags: tuple[str, ...] = ()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    fallback: str | None = None
+    cost_per_call: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One tool call in an agent's plan.
+
+    ``args`` values are templates: ``{task}`` is replaced by the task text,
+    ``{context[key]}`` by a context value, and a value that is exactly
+    ``$steps.<id>`` by the result of that earlier step (which makes it a
+    dependency). ``depends_on`` adds ordering without passing results.
+    """
+
+    id: str
+    tool: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Specialty:
+    """A domain an agent is good at, with weighted keywords (weights 0..1+)."""
+
+    domain: str
+    keywords: Mapping[str, float]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent: what it is good at, which tools it uses and its plan."""
+
+    name: str
+    description: str = ""
+    specialties: tuple[Specialty, ...] = ()
+    tools: tuple[str, ...] = ()
+    base_confidence: float = 0.5
+    plan: tuple[PlanStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """Router thresholds.
+
+    ``min_confidence``: below it the fallback chain is used. ``planning_agent``
+    receives tasks that the planning gate stops: complexity at or above
+    ``planning_complexity`` or confidence below ``planning_confidence``.
+    """
+
+    min_confidence: float = 0.3
+    fallback_chain: tuple[str, ...] = ()
+    planning_agent: str | None = None
+    planning_complexity: float = 0.8
+    planning_confidence: float = 0.45
+    similarity_threshold: float = 0.9
+    decision_cache_size: int = 4096
+    analysis_cache_size: int = 4096
+    experience_weight: float = 0.15
+    experience_half_life_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """Tool cache layers. ``directory`` None disables L1; ``redis_url`` None disables L2."""
+
+    l0_max_entries: int = 2048
+    directory: str | None = None
+    l1_size_limit_bytes: int = 256 * 1024 * 1024
+    redis_url: str | None = None
+    redis_timeout_seconds: float = 0.25
+    warm_top_n: int = 50
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """Task admission and tool-call concurrency."""
+
+    max_in_flight_tasks: int = 64
+    max_parallel_tool_calls: int = 8
+    task_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """The whole configuration: agents, tools and settings.
+
+    ``version`` changes whenever the configuration is (re)loaded with different
+    content; cached routing decisions made under another version are dropped.
+    """
+
+    agents: tuple[AgentSpec, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    stage_targets_seconds: Mapping[str, float] = field(default_factory=dict)
+    version: str = "0"
+    source: str | None = None
+
+    def agent(self, name: str) -> AgentSpec | None:
+        """The agent called ``name``, or None."""
+        for spec in self.agents:
+            if spec.name == name:
+                return spec
+        return None
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The tool called ``name``, or None."""
+        for spec in self.tools:
+            if spec.name == name:
+                return spec
+        return None

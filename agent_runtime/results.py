@@ -1,0 +1,133 @@
+"""Value types that flow through the runtime: tasks, decisions and results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of work: free text, optional context and an optional forced agent."""
+
+    text: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    agent: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentScore:
+    """One agent's confidence for a task, with a short human explanation."""
+
+    agent: str
+    confidence: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """Which agent handles a task, how sure the router is and why.
+
+    ``source`` is one of cache, similar, scored, fallback. ``config_version``
+    and ``health_version`` record what the decision was made under, so cached
+    decisions can be dropped when either changes.
+    """
+
+    agent: str
+    confidence: float
+    source: str
+    explanation: str
+    gated: bool = False
+    config_version: str = ""
+    health_version: int = 0
+    candidates: tuple[AgentScore, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "agent": self.agent,
+            "confidence": round(self.confidence, 4),
+            "source": self.source,
+            "explanation": self.explanation,
+            "gated": self.gated,
+            "candidates": [
+                {"agent": c.agent, "confidence": round(c.confidence, 4), "explanation": c.explanation}
+                for c in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ToolCallOutcome:
+    """What happened to one tool call of a plan.
+
+    ``outcome`` is one of success, error, timeout, short_circuited, fallback;
+    ``cache_layer`` names the layer that answered (l0, l1, l2) or is None.
+    """
+
+    step_id: str
+    tool: str
+    call_id: str
+    outcome: str
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    cache_layer: str | None = None
+    attempts: int = 0
+    duration_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the call produced a usable result (directly or by fallback)."""
+        return self.outcome in ("success", "fallback")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "step": self.step_id,
+            "tool": self.tool,
+            "call_id": self.call_id,
+            "outcome": self.outcome,
+            "result": self.result,
+            "error": self.error,
+            "error_type": self.error_type,
+            "cache_layer": self.cache_layer,
+            "attempts": self.attempts,
+            "duration_seconds": round(self.duration_seconds, 6),
+        }
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The result of ``Runtime.handle``: decision, tool calls, timings, trace id."""
+
+    task: str
+    outcome: str
+    decision: RoutingDecision | None
+    tool_calls: tuple[ToolCallOutcome, ...]
+    stage_seconds: Mapping[str, float]
+    duration_seconds: float
+    trace_id: str | None
+    output: Any = None
+    error: str | None = None
+
+    @property
+    def agent(self) -> str | None:
+        """The agent that handled the task, if it was routed."""
+        return self.decision.agent if self.decision else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, as served by ``POST /v1/tasks``."""
+        return {
+            "task": self.task,
+            "outcome": self.outcome,
+            "agent": self.agent,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "stage_seconds": {k: round(v, 6) for k, v in self.stage_seconds.items()},
+            "duration_seconds": round(self.duration_seconds, 6),
+            "trace_id": self.trace_id,
+            "output": self.output,
+            "error": self.error,
+        }

@@ -1,0 +1,1 @@
+"""Telemetry outlets: Prometheus exposition and OpenTelemetry SDK set-up."""

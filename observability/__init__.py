@@ -1,0 +1,1 @@
+"""Observability as code: Prometheus rules and Grafana dashboards generated from Python."""
