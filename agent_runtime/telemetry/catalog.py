@@ -15,11 +15,11 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 
-class MetricType(str, Enum):
+class MetricType(StrEnum):
     """Prometheus metric types used by the catalog."""
 
     COUNTER = "counter"

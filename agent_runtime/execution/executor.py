@@ -1,0 +1,177 @@
+"""Run a plan: independent tool calls in parallel, dependents in order.
+
+Calls that are ready together run concurrently on a shared, bounded thread
+pool (the runtime-wide tool-call concurrency limit); a lone ready call runs
+in the caller's thread, so sequential plans pay no hand-off. A failed call
+fails only the steps that depend on it. The task deadline bounds the wait;
+calls still running then are reported as timed out.
+
+Example::
+
+    >>> executor = PlanExecutor(caller, max_parallel=4)          # doctest: +SKIP
+    >>> outcomes = executor.run(plan, timeout_seconds=5.0)       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol
+
+from agent_runtime.execution.plan import Plan, PlannedCall
+from agent_runtime.results import ToolCallOutcome
+from agent_runtime.telemetry import tracing
+
+
+class CallReport(Protocol):
+    """What a tool caller reports for one call (see ``tools.pipeline.CallReport``)."""
+
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def result(self) -> Any: ...
+    @property
+    def error(self) -> BaseException | None: ...
+    @property
+    def cache_layer(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def duration_seconds(self) -> float: ...
+
+
+class ToolCaller(Protocol):
+    """Anything that calls a tool by name with arguments (the tool pipeline)."""
+
+    def call(self, tool: str, args: Mapping[str, Any]) -> CallReport: ...
+
+
+_call_ids = itertools.count(1)
+_CALL_PREFIX = os.urandom(4).hex()
+
+
+def new_call_id() -> str:
+    """A unique tool call id (cheap: a process prefix and a counter)."""
+    return f"call_{_CALL_PREFIX}{next(_call_ids):x}"
+
+
+class PlanExecutor:
+    """Executes plans against a ``ToolCaller`` under a concurrency limit."""
+
+    def __init__(self, caller: ToolCaller, *, max_parallel: int) -> None:
+        self._caller = caller
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="agent-tool")
+
+    def close(self) -> None:
+        """Stop the worker threads (running calls finish first)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def run(self, plan: Plan, *, timeout_seconds: float) -> tuple[tuple[ToolCallOutcome, ...], bool]:
+        """Run every call of ``plan``; returns the outcomes in plan order and whether it timed out."""
+        deadline = time.monotonic() + timeout_seconds
+        calls = plan.by_id()
+        results: dict[str, Any] = {}
+        outcomes: dict[str, ToolCallOutcome] = {}
+        running: dict[Future[ToolCallOutcome], str] = {}
+        pending = list(plan.calls)
+        timed_out = False
+        while pending or running:
+            ready, blocked = self._ready(pending, outcomes)
+            pending = blocked
+            for call, failed_dep in ready:
+                if failed_dep is not None:
+                    outcomes[call.id] = _skipped(call, failed_dep)
+                elif len(ready) == 1 and not running:
+                    outcomes[call.id] = self._execute(call, results)
+                else:
+                    context = contextvars.copy_context()
+                    future = self._pool.submit(context.run, self._execute, call, results)
+                    running[future] = call.id
+            for step_id, outcome in outcomes.items():
+                if outcome.ok and step_id not in results:
+                    results[step_id] = outcome.result
+            if not running:
+                continue
+            remaining = deadline - time.monotonic()
+            done, _ = wait(running, timeout=max(remaining, 0.0), return_when=FIRST_COMPLETED)
+            if not done:
+                timed_out = True
+                for future, step_id in running.items():
+                    future.cancel()
+                    outcomes[step_id] = _deadline(calls[step_id])
+                for call in pending:
+                    outcomes[call.id] = _deadline(call)
+                break
+            for future in done:
+                step_id = running.pop(future)
+                outcomes[step_id] = future.result()
+                if outcomes[step_id].ok:
+                    results[step_id] = outcomes[step_id].result
+        return tuple(outcomes[call.id] for call in plan.calls), timed_out
+
+    @staticmethod
+    def _ready(
+        pending: list[PlannedCall], outcomes: Mapping[str, ToolCallOutcome]
+    ) -> tuple[list[tuple[PlannedCall, str | None]], list[PlannedCall]]:
+        """Split pending calls into ready ones (with a failed dependency, if any) and blocked ones."""
+        ready: list[tuple[PlannedCall, str | None]] = []
+        blocked: list[PlannedCall] = []
+        for call in pending:
+            if not all(dep in outcomes for dep in call.depends_on):
+                blocked.append(call)
+                continue
+            failed = next((dep for dep in sorted(call.depends_on) if not outcomes[dep].ok), None)
+            ready.append((call, failed))
+        return ready, blocked
+
+    def _execute(self, call: PlannedCall, results: Mapping[str, Any]) -> ToolCallOutcome:
+        call_id = new_call_id()
+        with tracing.tool_span(call.tool, call_id) as span:
+            report = self._caller.call(call.tool, call.resolve_args(results))
+            error = report.error
+            error_type = type(error).__name__ if error is not None else None
+            if span.is_recording():
+                span.set_attribute("agent_runtime.tool.attempts", report.attempts)
+                span.set_attribute("agent_runtime.tool.outcome", report.outcome)
+                if report.cache_layer:
+                    span.set_attribute("agent_runtime.cache.layer", report.cache_layer)
+            if report.outcome not in ("success", "fallback") and error_type is not None:
+                tracing.mark_error(span, error_type, str(error))
+        return ToolCallOutcome(
+            step_id=call.id,
+            tool=call.tool,
+            call_id=call_id,
+            outcome=report.outcome,
+            result=report.result if report.outcome in ("success", "fallback") else None,
+            error=str(error) if error is not None else None,
+            error_type=error_type,
+            cache_layer=report.cache_layer,
+            attempts=report.attempts,
+            duration_seconds=report.duration_seconds,
+        )
+
+
+def _skipped(call: PlannedCall, failed_dep: str) -> ToolCallOutcome:
+    return ToolCallOutcome(
+        step_id=call.id,
+        tool=call.tool,
+        call_id="",
+        outcome="error",
+        error=f"not run: dependency {failed_dep!r} failed",
+        error_type="DependencyFailed",
+    )
+
+
+def _deadline(call: PlannedCall) -> ToolCallOutcome:
+    return ToolCallOutcome(
+        step_id=call.id,
+        tool=call.tool,
+        call_id="",
+        outcome="timeout",
+        error="the task deadline passed before this call finished",
+        error_type="TaskTimeout",
+    )

@@ -1,0 +1,263 @@
+"""Prometheus metrics for the runtime, attached as a ``RuntimeListener``.
+
+Collectors are built from the catalog once per registry; label children are
+created up front for every known label value and cached, so the hot path is
+a dict look-up and an ``inc``/``observe`` (never ``labels()`` per call).
+Latency histograms carry the current trace id as an exemplar when the span is
+sampled (visible when scraped as OpenMetrics).
+
+Example::
+
+    >>> from prometheus_client import CollectorRegistry
+    >>> registry = CollectorRegistry()
+    >>> listener = PrometheusListener(LabelGuard(agents=("writer",)), registry=registry)
+    >>> listener.task_finished("writer", "success", 0.2)
+    >>> registry.get_sample_value("agent_runtime_tasks_total", {"agent": "writer", "outcome": "success"})
+    1.0
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Final, Literal
+
+from opentelemetry import trace
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from agent_runtime import __version__
+from agent_runtime.telemetry import catalog
+from agent_runtime.telemetry.catalog import CATALOG, MetricSpec, MetricType
+from agent_runtime.telemetry.labels import LabelGuard
+from agent_runtime.telemetry.listener import RuntimeListener
+
+# How gauges combine across gunicorn workers (prometheus_client multiprocess mode).
+_GaugeMode = Literal["livesum", "livemax", "max"]
+_GAUGE_MODES: Final[dict[str, _GaugeMode]] = {
+    "agent_runtime_tasks_in_flight": "livesum",
+    "agent_runtime_tasks_in_flight_limit": "livesum",
+    "agent_runtime_circuit_breaker_state": "livemax",
+    "agent_runtime_build_info": "max",
+}
+_BREAKER_VALUES: Final = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+
+_collectors_lock = threading.Lock()
+# Weak keys: a registry's collectors go with it (ids of dead registries get reused).
+_collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, MetricWrapperBase]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def collectors_for(registry: CollectorRegistry) -> dict[str, MetricWrapperBase]:
+    """The runtime's collectors in ``registry``, created on first use.
+
+    Shared by every listener on the same registry, so several runtimes in one
+    process (tests, reloads) do not register duplicates.
+    """
+    with _collectors_lock:
+        existing = _collectors.get(registry)
+        if existing is None:
+            existing = {spec.name: _build(spec, registry) for spec in CATALOG.values()}
+            _collectors[registry] = existing
+            build_info = existing["agent_runtime_build_info"]
+            assert isinstance(build_info, Gauge)
+            build_info.labels(version=__version__).set(1)
+        return existing
+
+
+def _build(spec: MetricSpec, registry: CollectorRegistry) -> MetricWrapperBase:
+    kwargs: dict[str, Any] = {"labelnames": spec.labels, "registry": registry}
+    if spec.type is MetricType.COUNTER:
+        return Counter(spec.base_name, spec.help, **kwargs)
+    if spec.type is MetricType.HISTOGRAM:
+        return Histogram(spec.name, spec.help, buckets=spec.buckets, **kwargs)
+    return Gauge(spec.name, spec.help, multiprocess_mode=_GAUGE_MODES.get(spec.name, "livesum"), **kwargs)
+
+
+def _exemplar() -> dict[str, str] | None:
+    """The current sampled span's trace id, as a Prometheus exemplar."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid and context.trace_flags.sampled:
+        return {"trace_id": format(context.trace_id, "032x")}
+    return None
+
+
+class _Children:
+    """Cached label children of one metric, with unknown values folded once."""
+
+    def __init__(
+        self,
+        metric: MetricWrapperBase,
+        labels: tuple[str, ...],
+        fold: Callable[[str, str], str],
+        known: Iterable[tuple[str, ...]],
+    ) -> None:
+        self._metric = metric
+        self._labels = labels
+        self._fold = fold
+        self._cache: dict[Hashable, Any] = {}
+        for values in known:
+            self._cache[values] = metric.labels(*values)
+
+    def get(self, *values: str) -> Any:
+        child = self._cache.get(values)
+        if child is None:
+            safe = tuple(self._fold(label, value) for label, value in zip(self._labels, values, strict=True))
+            child = self._cache.get(safe)
+            if child is None:
+                child = self._metric.labels(*safe)
+                # Only folded (bounded) tuples are remembered, never raw input.
+                self._cache[safe] = child
+        return child
+
+
+class PrometheusListener(RuntimeListener):
+    """Turns runtime events into the catalog's Prometheus series."""
+
+    def __init__(
+        self,
+        guard: LabelGuard,
+        *,
+        registry: CollectorRegistry = REGISTRY,
+        in_flight_limit: int | None = None,
+    ) -> None:
+        self.guard = guard
+        self.registry = registry
+        metrics = collectors_for(registry)
+        self._metrics = metrics
+        folded = metrics["agent_runtime_telemetry_labels_folded_total"]
+        fold_children: dict[str, Any] = {label: folded.labels(label) for label in guard.labels()}
+        fold_other: Any = folded.labels(catalog.OTHER)
+
+        def count_fold(label: str) -> None:
+            fold_children.get(label, fold_other).inc()
+
+        guard.set_on_fold(count_fold)
+        agents = (*sorted(guard.allowed("agent")), catalog.OTHER)
+        tools = (*sorted(guard.allowed("tool")), catalog.OTHER)
+        # Folded once per event, so a fold is counted once even if two series use it.
+        self._agents = frozenset(agents)
+        self._tools = frozenset(tools)
+
+        def children(name: str, known: Iterable[tuple[str, ...]]) -> _Children:
+            return _Children(metrics[name], CATALOG[name].labels, guard.fold, known)
+
+        self._tasks = children(
+            "agent_runtime_tasks_total", [(a, o) for a in agents for o in catalog.TASK_OUTCOMES]
+        )
+        self._task_seconds = children("agent_runtime_task_duration_seconds", [(a,) for a in agents])
+        self._stages = children("agent_runtime_stage_duration_seconds", [(s,) for s in catalog.STAGES])
+        self._decisions = children(
+            "agent_runtime_routing_decisions_total",
+            [(a, s) for a in agents for s in catalog.ROUTING_SOURCES],
+        )
+        self._confidence = children("agent_runtime_routing_confidence", [(a,) for a in agents])
+        self._tool_calls = children(
+            "agent_runtime_tool_calls_total", [(t, o) for t in tools for o in catalog.TOOL_OUTCOMES]
+        )
+        self._tool_seconds = children("agent_runtime_tool_duration_seconds", [(t,) for t in tools])
+        self._retries = children("agent_runtime_tool_retries_total", [(t,) for t in tools])
+        self._cache_requests = children(
+            "agent_runtime_cache_requests_total",
+            [
+                ("tool", layer, result)
+                for layer in ("l0", "l1", "l2")
+                for result in catalog.CACHE_RESULTS
+            ]
+            + [
+                (cache, layer, result)
+                for cache in ("decision", "analysis")
+                for layer in ("exact", "similar")
+                for result in catalog.CACHE_RESULTS
+            ],
+        )
+        self._saved = children("agent_runtime_cache_saved_seconds_total", [(c,) for c in catalog.CACHE_NAMES])
+        self._breaker_state = children("agent_runtime_circuit_breaker_state", [(t,) for t in tools[:-1]])
+        self._transitions = children(
+            "agent_runtime_circuit_breaker_transitions_total",
+            [(t, s) for t in tools[:-1] for s in catalog.BREAKER_STATES],
+        )
+        self._in_flight = metrics["agent_runtime_tasks_in_flight"]
+        if in_flight_limit is not None:
+            limit = metrics["agent_runtime_tasks_in_flight_limit"]
+            assert isinstance(limit, Gauge)
+            limit.set(in_flight_limit)
+        for tool in tools[:-1]:
+            self._breaker_state.get(tool).set(0)
+        self._genai_seconds = children("gen_ai_client_operation_duration_seconds", ())
+        self._genai_tokens = children("gen_ai_client_token_usage", ())
+        self._spans_dropped = metrics["agent_runtime_telemetry_spans_dropped_total"]
+        self._export_failures = children(
+            "agent_runtime_telemetry_export_failures_total", [(s,) for s in catalog.TELEMETRY_SIGNALS]
+        )
+
+    @property
+    def collectors(self) -> Mapping[str, MetricWrapperBase]:
+        """The collectors by exposed name (for exporters that need them)."""
+        return self._metrics
+
+    def task_started(self) -> None:
+        self._in_flight.inc()  # type: ignore[attr-defined]
+
+    def task_finished(self, agent: str, outcome: str, seconds: float) -> None:
+        self._in_flight.dec()  # type: ignore[attr-defined]
+        if agent not in self._agents:
+            agent = self.guard.agent(agent)
+        self._tasks.get(agent, outcome).inc()
+        self._task_seconds.get(agent).observe(seconds, _exemplar())
+
+    def stage_timed(self, stage: str, seconds: float) -> None:
+        self._stages.get(stage).observe(seconds)
+
+    def routing_decided(self, agent: str, source: str, confidence: float) -> None:
+        if agent not in self._agents:
+            agent = self.guard.agent(agent)
+        self._decisions.get(agent, source).inc()
+        self._confidence.get(agent).observe(confidence)
+
+    def tool_called(self, tool: str, outcome: str, seconds: float) -> None:
+        if tool not in self._tools:
+            tool = self.guard.tool(tool)
+        self._tool_calls.get(tool, outcome).inc()
+        self._tool_seconds.get(tool).observe(seconds, _exemplar())
+
+    def tool_retried(self, tool: str) -> None:
+        self._retries.get(tool).inc()
+
+    def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
+        self._cache_requests.get(cache, layer, "hit" if hit else "miss").inc()
+
+    def cache_saved(self, cache: str, seconds: float) -> None:
+        if seconds > 0:
+            self._saved.get(cache).inc(seconds)
+
+    def breaker_changed(self, breaker: str, state: str) -> None:
+        self._breaker_state.get(breaker).set(_BREAKER_VALUES.get(state, 0.0))
+        self._transitions.get(breaker, state).inc()
+
+    def llm_called(
+        self,
+        *,
+        operation: str,
+        provider: str,
+        model: str,
+        seconds: float,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        self._genai_seconds.get(operation, provider, model).observe(seconds)
+        if input_tokens:
+            self._genai_tokens.get(operation, provider, model, "input").observe(input_tokens)
+        if output_tokens:
+            self._genai_tokens.get(operation, provider, model, "output").observe(output_tokens)
+
+    def spans_dropped(self, count: int) -> None:
+        """Count spans the exporter dropped (called by exporters/)."""
+        if count > 0:
+            self._spans_dropped.inc(count)  # type: ignore[attr-defined]
+
+    def export_failed(self, signal: str) -> None:
+        """Count one failed export attempt for ``signal`` (traces, metrics)."""
+        self._export_failures.get(signal).inc()
