@@ -58,7 +58,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
         try:
             if predicate():
                 return
-        except Exception:  # noqa: BLE001 - a server that is still starting may refuse or reset
+        except Exception:
             pass
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
@@ -78,7 +78,7 @@ class ManagedProcess:
         self.argv = list(argv)
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 - argv built by the tests
+        self.proc = subprocess.Popen(
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd
         )
 

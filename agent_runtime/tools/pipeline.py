@@ -1,0 +1,345 @@
+"""The tool pipeline: cache → circuit breaker → retry → timeout → tool (DESIGN §3).
+
+``ToolPipeline.call(tool, args)`` runs one tool call through every stage and
+returns a ``CallReport``; it never raises for a tool failure (only for an
+unknown tool name, which is a programming error):
+
+1. cache look-up: a hit returns at once (outcome ``success``, the layer
+   that answered, 0 attempts);
+2. the tool's circuit breaker: when open, the call is not made (outcome
+   ``short_circuited``, or ``fallback`` if the tool's fallback answers);
+3. retries of retryable failures (``retry.call_with_retry``), each attempt
+   run on the pipeline's bounded thread pool and abandoned after
+   ``timeout_seconds`` with a ``ToolTimeoutError``;
+4. success is stored in the cache; spent retries go to the fallback tool
+   (outcome ``fallback``) or end as ``error`` / ``timeout``.
+
+The fallback (``spec.fallback``, called with the same arguments) goes
+through its own cache entry, breaker and timeout, but gets one attempt and
+no fallback of its own, so fallbacks never chain or loop. A timed-out
+attempt keeps its worker thread until the tool returns (Python threads
+cannot be killed); the pool is bounded so a hung dependency cannot grow
+threads without limit, and calls queued behind it time out too.
+
+``listener.tool_called`` fires exactly once per ``call``, for the tool asked
+for, with the outcome and the time spent in the pipeline.
+
+Example::
+
+    >>> from agent_runtime.config.models import CacheSettings
+    >>> from agent_runtime.registry import ToolRegistry
+    >>> from agent_runtime.tools.cache import ToolCache
+    >>> registry = ToolRegistry()
+    >>> @registry.tool(timeout_seconds=1.0)
+    ... def add(a: int, b: int) -> int:
+    ...     return a + b
+    >>> pipeline = ToolPipeline(registry, ToolCache(CacheSettings()))
+    >>> pipeline.call("add", {"a": 1, "b": 2}).result
+    3
+    >>> report = pipeline.call("add", {"b": 2, "a": 1})
+    >>> report.outcome, report.cache_layer, report.attempts
+    ('success', 'l0', 0)
+    >>> pipeline.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final
+
+from agent_runtime.config.models import ToolSpec
+from agent_runtime.errors import CircuitOpenError, ToolTimeoutError, UnknownToolError
+from agent_runtime.registry import RegisteredTool, ToolRegistry
+from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
+from agent_runtime.tools.breaker import BreakerTicket, CircuitBreaker
+from agent_runtime.tools.cache import ToolCache
+from agent_runtime.tools.retry import Attempt, call_with_retry
+
+logger = logging.getLogger(__name__)
+
+SUCCESS: Final = "success"
+ERROR: Final = "error"
+TIMEOUT: Final = "timeout"
+SHORT_CIRCUITED: Final = "short_circuited"
+FALLBACK: Final = "fallback"
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """What happened to one tool call.
+
+    ``outcome`` is one of success, error, timeout, short_circuited, fallback.
+    For ``fallback``, ``result`` is the fallback's result and ``error`` the
+    failure that caused it. ``cache_layer`` names the layer that answered
+    (l0, l1, l2) or is None. ``attempts`` counts calls of the requested tool
+    (0 on a cache hit or an open breaker).
+    """
+
+    outcome: str
+    result: Any = None
+    error: BaseException | None = None
+    cache_layer: str | None = None
+    attempts: int = 0
+    duration_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the call produced a usable result (directly or by fallback)."""
+        return self.outcome in (SUCCESS, FALLBACK)
+
+
+class _HealthTracker(RuntimeListener):
+    """Counts breaker transitions: the router's health version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.version = 0
+
+    def breaker_changed(self, breaker: str, state: str) -> None:
+        self.bump()
+
+    def bump(self) -> None:
+        with self._lock:
+            self.version += 1
+
+
+class ToolPipeline:
+    """Runs registered tools through cache, breaker, retries and timeouts.
+
+    ``max_workers`` bounds the threads that run tool attempts. ``clock``
+    times calls; ``breaker_clock`` and ``sleep`` (retry waits) are
+    injectable for tests.
+    """
+
+    def __init__(
+        self,
+        registry: ToolRegistry,
+        cache: ToolCache,
+        listener: RuntimeListener | None = None,
+        *,
+        max_workers: int = 32,
+        clock: Callable[[], float] = time.perf_counter,
+        breaker_clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._registry = registry
+        self._cache = cache
+        self._listener = listener or RuntimeListener()
+        self._clock = clock
+        self._breaker_clock = breaker_clock
+        self._sleep = sleep
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-attempt")
+        self._health = _HealthTracker()
+        self._breaker_listener = ListenerSet((self._listener, self._health))
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers_lock = threading.Lock()
+        self._warned_fallbacks: set[str] = set()
+
+    @property
+    def cache(self) -> ToolCache:
+        """The tool cache in front of every call."""
+        return self._cache
+
+    @property
+    def health_version(self) -> int:
+        """Increments whenever any breaker changes state (or is rebuilt with new settings)."""
+        return self._health.version
+
+    def call(self, tool: str, args: Mapping[str, Any]) -> CallReport:
+        """Call ``tool(**args)`` through the pipeline; raises only ``UnknownToolError``."""
+        started = self._clock()
+        registered = self._registry.get(tool)
+        spec = registered.spec
+        lookup = self._cache.lookup(spec, args)
+        if lookup.key is not None:
+            self._listener.stage_timed("cache", self._clock() - started)
+        if lookup.hit:
+            return self._finish(tool, started, SUCCESS, result=lookup.value, layer=lookup.layer)
+        breaker = self._breaker_for(spec)
+        ticket = breaker.allow()
+        if ticket is None:
+            error = CircuitOpenError(
+                f"circuit breaker for tool {tool!r} is open; retry in {breaker.retry_after_seconds():.2f}s"
+            )
+            return self._fallback(spec, args, started, outcome=SHORT_CIRCUITED, error=error, attempts=0)
+        attempt = self._attempt(registered, args, breaker, ticket)
+        if attempt.error is None:
+            self._cache.store(lookup, attempt.value, self._clock() - started)
+            return self._finish(tool, started, SUCCESS, result=attempt.value, attempts=attempt.attempts)
+        outcome = TIMEOUT if isinstance(attempt.error, ToolTimeoutError) else ERROR
+        return self._fallback(spec, args, started, outcome=outcome, error=attempt.error, attempts=attempt.attempts)
+
+    def breaker(self, tool: str) -> CircuitBreaker:
+        """The circuit breaker of ``tool`` (rebuilt if its settings changed)."""
+        return self._breaker_for(self._registry.get(tool).spec)
+
+    def breakers(self) -> Mapping[str, CircuitBreaker]:
+        """Every registered tool's breaker, by tool name."""
+        return {name: self.breaker(name) for name in self._registry.names()}
+
+    def is_healthy(self, tool: str) -> bool:
+        """False when ``tool`` is unknown or its breaker is open (for routing)."""
+        try:
+            return not self.breaker(tool).is_open
+        except UnknownToolError:
+            return False
+
+    def invalidate(self, tool: str | None = None, tag: str | None = None) -> int:
+        """Invalidate cached results by tool, by tag, or all; see ``ToolCache.invalidate``."""
+        return self._cache.invalidate(tool=tool, tag=tag)
+
+    def warm(self, top_n: int | None = None) -> int:
+        """Re-run the most popular recorded calls that are not cached; returns how many were stored."""
+        return self._cache.warm(self._call_uncached, top_n)
+
+    def close(self) -> None:
+        """Stop the worker threads; attempts still running are abandoned, queued ones cancelled."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> ToolPipeline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _breaker_for(self, spec: ToolSpec) -> CircuitBreaker:
+        """The breaker for ``spec``, replaced (and health bumped) when its settings changed."""
+        tool, settings = spec.name, spec.breaker
+        breaker = self._breakers.get(tool)
+        if breaker is not None and (breaker.settings is settings or breaker.settings == settings):
+            return breaker
+        with self._breakers_lock:
+            breaker = self._breakers.get(tool)
+            if breaker is None or breaker.settings != settings:
+                if breaker is not None:
+                    self._health.bump()
+                breaker = CircuitBreaker(tool, settings, self._breaker_listener, clock=self._breaker_clock)
+                self._breakers[tool] = breaker
+            return breaker
+
+    def _attempt(
+        self,
+        registered: RegisteredTool,
+        args: Mapping[str, Any],
+        breaker: CircuitBreaker,
+        ticket: BreakerTicket,
+    ) -> Attempt[Any]:
+        """The retry loop under one breaker ticket: the breaker sees one outcome per call."""
+        spec = registered.spec
+        try:
+            attempt = call_with_retry(
+                lambda: self._run(registered, args),
+                spec.retry,
+                tool=spec.name,
+                listener=self._listener,
+                sleep=self._sleep,
+            )
+        except BaseException:
+            breaker.release(ticket)
+            raise
+        if attempt.error is None:
+            breaker.record_success(ticket)
+        else:
+            breaker.record_failure(ticket)
+        return attempt
+
+    def _run(self, registered: RegisteredTool, args: Mapping[str, Any]) -> Any:
+        """One attempt on the worker pool, bounded by the tool's timeout."""
+        timeout = registered.spec.timeout_seconds
+        future = self._executor.submit(registered.func, **args)
+        try:
+            return future.result(timeout=timeout if timeout > 0 else None)
+        except TimeoutError:
+            if future.done():
+                # The tool raised TimeoutError itself, or finished right at the deadline.
+                return future.result()
+            future.cancel()
+            raise ToolTimeoutError(f"tool {registered.spec.name!r} did not finish within {timeout:g}s") from None
+
+    def _fallback(
+        self,
+        spec: ToolSpec,
+        args: Mapping[str, Any],
+        started: float,
+        *,
+        outcome: str,
+        error: BaseException,
+        attempts: int,
+    ) -> CallReport:
+        """Answer from ``spec.fallback`` if it can, else report ``outcome``."""
+        answered = self._call_fallback(spec, args) if spec.fallback is not None else None
+        if answered is None:
+            return self._finish(spec.name, started, outcome, error=error, attempts=attempts)
+        value, layer = answered
+        return self._finish(spec.name, started, FALLBACK, result=value, error=error, layer=layer, attempts=attempts)
+
+    def _call_fallback(self, spec: ToolSpec, args: Mapping[str, Any]) -> tuple[Any, str | None] | None:
+        """(result, cache layer) from the fallback tool, or None when it cannot answer."""
+        name = spec.fallback
+        if name is None:
+            return None
+        try:
+            fallback = self._registry.get(name)
+        except UnknownToolError:
+            if name not in self._warned_fallbacks:
+                self._warned_fallbacks.add(name)
+                logger.warning("tool %r names fallback %r, which is not registered", spec.name, name)
+            return None
+        lookup = self._cache.lookup(fallback.spec, args)
+        if lookup.hit:
+            return lookup.value, lookup.layer
+        breaker = self._breaker_for(fallback.spec)
+        ticket = breaker.allow()
+        if ticket is None:
+            return None
+        started = self._clock()
+        try:
+            value = self._run(fallback, args)
+        except Exception as exc:
+            breaker.record_failure(ticket)
+            logger.debug("fallback %r of %r failed: %s: %s", name, spec.name, type(exc).__name__, exc)
+            return None
+        except BaseException:
+            breaker.release(ticket)
+            raise
+        breaker.record_success(ticket)
+        self._cache.store(lookup, value, self._clock() - started)
+        return value, None
+
+    def _call_uncached(self, tool: str, args: Mapping[str, Any]) -> Any:
+        """Breaker, retries and timeout without the cache (for warming); raises on failure."""
+        registered = self._registry.get(tool)
+        breaker = self._breaker_for(registered.spec)
+        ticket = breaker.allow()
+        if ticket is None:
+            raise CircuitOpenError(f"circuit breaker for tool {tool!r} is open")
+        attempt = self._attempt(registered, args, breaker, ticket)
+        if attempt.error is not None:
+            raise attempt.error
+        return attempt.value
+
+    def _finish(
+        self,
+        tool: str,
+        started: float,
+        outcome: str,
+        *,
+        result: Any = None,
+        error: BaseException | None = None,
+        layer: str | None = None,
+        attempts: int = 0,
+    ) -> CallReport:
+        seconds = self._clock() - started
+        self._listener.tool_called(tool, outcome, seconds)
+        return CallReport(outcome, result, error, layer, attempts, seconds)

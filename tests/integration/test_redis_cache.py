@@ -1,0 +1,119 @@
+"""The tool cache's L2 against a real redis-server (DESIGN §6)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agent_runtime.config.models import CacheSettings, ToolSpec
+from agent_runtime.registry import ToolRegistry
+from agent_runtime.tools.cache import ToolCache
+from agent_runtime.tools.pipeline import ToolPipeline
+from tests.support.binaries import free_port
+
+pytestmark = pytest.mark.integration
+redis = pytest.importorskip("redis", reason="the optional redis package: pip install 'agent-runtime[redis]'")
+
+SEARCH = ToolSpec(name="search", ttl_seconds=30, cache_tags=("web",))
+QUOTE = ToolSpec(name="quote", ttl_seconds=30, cache_tags=("finance",))
+LAYER_LOGGER = "agent_runtime.tools.layers"
+
+
+@pytest.fixture()
+def caches(redis_url: str) -> Iterator[tuple[ToolCache, ToolCache]]:
+    """Two caches as two processes would have them: separate L0, no L1, one Redis."""
+    settings = CacheSettings(redis_url=redis_url)
+    first = ToolCache(settings, generation_refresh_seconds=0)
+    second = ToolCache(settings, generation_refresh_seconds=0)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def remember(cache: ToolCache, spec: ToolSpec, args: dict[str, Any], value: Any) -> None:
+    lookup = cache.lookup(spec, args)
+    assert not lookup.hit
+    cache.store(lookup, value, 0.4)
+
+
+def test_a_result_stored_by_one_cache_is_a_hit_in_the_other(caches: tuple[ToolCache, ToolCache]) -> None:
+    first, second = caches
+    remember(first, SEARCH, {"q": "otel", "n": 3}, {"hits": (1, 2, 3)})
+
+    shared = second.lookup(SEARCH, {"n": 3, "q": "otel"})
+
+    assert (shared.hit, shared.layer, shared.value) == (True, "l2", {"hits": (1, 2, 3)})
+    assert shared.saved_seconds == pytest.approx(0.4)
+    assert second.lookup(SEARCH, {"q": "otel", "n": 3}).layer == "l0"  # promoted
+    assert second.stats()["layers"]["l2"]["hits"] == 1
+
+
+def test_tag_invalidation_in_one_cache_is_seen_by_the_other(caches: tuple[ToolCache, ToolCache]) -> None:
+    first, second = caches
+    remember(first, SEARCH, {"q": "a"}, 1)
+    remember(first, QUOTE, {"sym": "X"}, 2)
+    assert second.lookup(SEARCH, {"q": "a"}).hit  # now in second's L0 as well
+
+    first.invalidate(tag="web")
+
+    assert not second.lookup(SEARCH, {"q": "a"}).hit
+    assert not first.lookup(SEARCH, {"q": "a"}).hit
+    assert second.lookup(QUOTE, {"sym": "X"}).hit
+
+
+def test_entries_carry_the_tool_ttl_in_redis(redis_url: str, caches: tuple[ToolCache, ToolCache]) -> None:
+    first, _ = caches
+    remember(first, SEARCH, {"q": "ttl"}, 1)
+
+    client = redis.Redis.from_url(redis_url)
+    [key] = [k for k in client.scan_iter("agent_runtime:tool_cache:search:*")]
+    assert 0 < client.pttl(key) <= 30_000
+    client.close()
+
+
+def test_pipelines_in_two_processes_share_results_through_redis(redis_url: str) -> None:
+    calls: list[str] = []
+    registry = ToolRegistry()
+
+    @registry.tool(ttl_seconds=30)
+    def lookup_host(host: str) -> str:
+        calls.append(host)
+        return f"{host}=10.0.0.1"
+
+    settings = CacheSettings(redis_url=redis_url)
+    with (
+        ToolPipeline(registry, ToolCache(settings)) as one,
+        ToolPipeline(registry, ToolCache(settings)) as two,
+    ):
+        assert one.call("lookup_host", {"host": "db"}).cache_layer is None
+        report = two.call("lookup_host", {"host": "db"})
+
+    assert (report.outcome, report.cache_layer, report.attempts) == ("success", "l2", 0)
+    assert calls == ["db"]
+
+
+def test_unreachable_redis_degrades_l2_and_logs_once(caplog: pytest.LogCaptureFixture) -> None:
+    closed_port = free_port()  # nothing listens there
+    registry = ToolRegistry()
+    registry.register(ToolSpec(name="echo", ttl_seconds=30, cache_tags=("t",)), lambda x: x)
+    cache = ToolCache(CacheSettings(redis_url=f"redis://127.0.0.1:{closed_port}/0"), retry_after_seconds=0)
+    caplog.set_level(logging.WARNING, logger=LAYER_LOGGER)
+
+    with ToolPipeline(registry, cache) as pipeline:
+        reports = [pipeline.call("echo", {"x": n % 5}) for n in range(20)]
+        pipeline.invalidate(tag="t")
+        after = pipeline.call("echo", {"x": 1})
+
+    assert all(r.outcome == "success" for r in reports)
+    assert [r.result for r in reports] == [n % 5 for n in range(20)]
+    assert [r.cache_layer for r in reports[5:]] == ["l0"] * 15  # L0 keeps working
+    assert after.cache_layer is None  # the local invalidation still applies
+    warnings = [r for r in caplog.records if r.name == LAYER_LOGGER]
+    assert len(warnings) == 1
+    assert "l2" in warnings[0].getMessage()
+    l2 = cache.stats()["layers"]["l2"]
+    assert l2["degraded"] is True
+    assert l2["errors"] >= 20

@@ -1,0 +1,306 @@
+"""ToolPipeline: stage order, outcomes, fallbacks, cache hits, events and health."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from agent_runtime.config.models import BreakerSettings, CacheSettings, RetryPolicy, ToolSpec
+from agent_runtime.errors import CircuitOpenError, RetryableToolError, ToolError, ToolTimeoutError, UnknownToolError
+from agent_runtime.registry import ToolRegistry
+from agent_runtime.tools.cache import ToolCache
+from agent_runtime.tools.pipeline import CallReport, ToolPipeline
+from tests.unit.tools.conftest import FakeClock, RecordingListener
+
+NO_WAIT = RetryPolicy(max_attempts=3, initial_backoff_seconds=0.0, jitter_seconds=0.0)
+TRIP_ON_TWO = BreakerSettings(consecutive_failures=2, minimum_calls=100, open_seconds=10.0)
+
+
+class Harness:
+    """A registry, cache and pipeline with call counting."""
+
+    def __init__(self, listener: RecordingListener, breaker_clock: FakeClock) -> None:
+        self.registry = ToolRegistry()
+        self.listener = listener
+        self.calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.pipeline = ToolPipeline(
+            self.registry,
+            ToolCache(CacheSettings(), listener),
+            listener,
+            max_workers=8,
+            breaker_clock=breaker_clock,
+        )
+
+    def add(self, name: str, func: Callable[..., Any], **settings: Any) -> None:
+        def counted(**args: Any) -> Any:
+            with self._lock:
+                self.calls[name] = self.calls.get(name, 0) + 1
+            return func(**args)
+
+        self.registry.register(ToolSpec(name=name, **settings), counted)
+
+    def call(self, tool: str, **args: Any) -> CallReport:
+        return self.pipeline.call(tool, args)
+
+
+@pytest.fixture()
+def harness(listener: RecordingListener, clock: FakeClock) -> Iterator[Harness]:
+    h = Harness(listener, clock)
+    yield h
+    h.pipeline.close()
+
+
+def boom(**args: Any) -> Any:
+    raise ToolError("upstream said no")
+
+
+def flaky_forever(**args: Any) -> Any:
+    raise RetryableToolError("503")
+
+
+def sleeping(seconds: float) -> Callable[..., Any]:
+    """A tool that sleeps, then returns its ``n`` argument (or "x")."""
+
+    def tool(n: Any = "x") -> Any:
+        time.sleep(seconds)
+        return n
+
+    return tool
+
+
+def test_success_is_cached_and_a_hit_reports_its_layer_and_no_attempts(harness: Harness) -> None:
+    harness.add("add", lambda a, b: a + b)
+
+    first = harness.call("add", a=1, b=2)
+    second = harness.call("add", b=2, a=1)
+
+    assert (first.outcome, first.result, first.cache_layer, first.attempts) == ("success", 3, None, 1)
+    assert (second.outcome, second.result, second.cache_layer, second.attempts) == ("success", 3, "l0", 0)
+    assert harness.calls == {"add": 1}
+    assert first.ok and second.ok
+
+
+def test_the_stored_duration_is_what_a_hit_saves(harness: Harness, listener: RecordingListener) -> None:
+    harness.add("slow", sleeping(0.05))
+    miss = harness.call("slow")
+    harness.call("slow")
+
+    [(cache, saved)] = listener.of("cache_saved")
+    assert cache == "tool"
+    assert 0.05 <= saved <= miss.duration_seconds
+
+
+def test_never_cache_tools_run_every_time(harness: Harness) -> None:
+    harness.add("send", lambda to: f"sent to {to}", cacheable=False)
+    for _ in range(3):
+        assert harness.call("send", to="ops").cache_layer is None
+    assert harness.calls == {"send": 3}
+
+
+def test_a_slow_tool_times_out(harness: Harness) -> None:
+    release = threading.Event()
+    harness.add("hang", lambda: release.wait(5), timeout_seconds=0.05)
+
+    report = harness.call("hang")
+    release.set()
+
+    assert report.outcome == "timeout"
+    assert isinstance(report.error, ToolTimeoutError)
+    assert report.attempts == 1
+    assert 0.05 <= report.duration_seconds < 1.0
+
+
+def test_timeouts_are_retried_per_attempt(harness: Harness, listener: RecordingListener) -> None:
+    release = threading.Event()
+    harness.add("hang", lambda: release.wait(5), timeout_seconds=0.03, retry=NO_WAIT)
+
+    report = harness.call("hang")
+    release.set()
+
+    assert (report.outcome, report.attempts) == ("timeout", 3)
+    assert listener.of("tool_retried") == [("hang",), ("hang",)]
+
+
+def test_a_tool_raising_timeout_error_itself_is_an_error_not_a_pipeline_timeout(harness: Harness) -> None:
+    def socket_timeout() -> Any:
+        raise TimeoutError("read timed out")
+
+    harness.add("sock", socket_timeout, timeout_seconds=5.0)
+
+    report = harness.call("sock")
+
+    assert report.outcome == "error"
+    assert type(report.error) is TimeoutError
+
+
+def test_retryable_failures_are_retried_then_succeed(harness: Harness) -> None:
+    attempts: list[int] = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RetryableToolError("503")
+        return "ok"
+
+    harness.add("flaky", flaky, retry=NO_WAIT)
+
+    report = harness.call("flaky")
+
+    assert (report.outcome, report.result, report.attempts) == ("success", "ok", 3)
+
+
+def test_spent_retries_go_to_the_fallback(harness: Harness) -> None:
+    harness.add("primary", flaky_forever, retry=NO_WAIT, fallback="backup")
+    harness.add("backup", lambda q: f"backup:{q}")
+
+    report = harness.call("primary", q="x")
+
+    assert (report.outcome, report.result, report.attempts) == ("fallback", "backup:x", 3)
+    assert isinstance(report.error, RetryableToolError)
+    assert harness.calls == {"primary": 3, "backup": 1}
+    assert report.ok
+
+
+def test_without_a_fallback_spent_retries_are_an_error(harness: Harness) -> None:
+    harness.add("primary", flaky_forever, retry=NO_WAIT)
+    report = harness.call("primary")
+    assert (report.outcome, report.attempts, report.ok) == ("error", 3, False)
+
+
+def test_an_open_breaker_short_circuits_without_calling(harness: Harness) -> None:
+    harness.add("down", boom, breaker=TRIP_ON_TWO)
+    harness.call("down")
+    harness.call("down")
+
+    report = harness.call("down")
+
+    assert (report.outcome, report.attempts) == ("short_circuited", 0)
+    assert isinstance(report.error, CircuitOpenError)
+    assert harness.calls == {"down": 2}
+
+
+def test_an_open_breaker_uses_the_fallback(harness: Harness) -> None:
+    harness.add("down", boom, breaker=TRIP_ON_TWO, fallback="backup")
+    harness.add("backup", lambda: "copy", cacheable=False)
+    harness.call("down")
+    harness.call("down")
+
+    report = harness.call("down")
+
+    assert (report.outcome, report.result, report.attempts) == ("fallback", "copy", 0)
+    assert isinstance(report.error, CircuitOpenError)
+    assert harness.calls == {"down": 2, "backup": 3}
+
+
+def test_a_failing_fallback_keeps_the_original_outcome_and_does_not_chain(harness: Harness) -> None:
+    harness.add("a", boom, fallback="b")
+    harness.add("b", boom, fallback="c")
+    harness.add("c", lambda: "never")
+
+    report = harness.call("a")
+
+    assert report.outcome == "error"
+    assert str(report.error) == "upstream said no"
+    assert harness.calls == {"a": 1, "b": 1}
+
+
+def test_a_fallback_runs_under_its_own_timeout(harness: Harness) -> None:
+    release = threading.Event()
+    harness.add("a", boom, fallback="b")
+    harness.add("b", lambda: release.wait(5), timeout_seconds=0.03)
+
+    report = harness.call("a")
+    release.set()
+
+    assert report.outcome == "error"
+    assert report.duration_seconds < 1.0
+
+
+def test_tool_called_fires_once_per_call_with_the_outcome(harness: Harness, listener: RecordingListener) -> None:
+    harness.add("ok", lambda: 1)
+    harness.add("bad", boom, fallback="ok")
+    harness.add("worse", boom, breaker=BreakerSettings(consecutive_failures=1))
+
+    harness.call("ok")
+    harness.call("ok")
+    harness.call("bad")
+    harness.call("worse")
+    harness.call("worse")
+
+    assert [event[:2] for event in listener.of("tool_called")] == [
+        ("ok", "success"),
+        ("ok", "success"),
+        ("bad", "fallback"),
+        ("worse", "error"),
+        ("worse", "short_circuited"),
+    ]
+    assert all(event[2] >= 0 for event in listener.of("tool_called"))
+
+
+def test_unknown_tools_raise(harness: Harness) -> None:
+    with pytest.raises(UnknownToolError, match="nope"):
+        harness.call("nope")
+    assert harness.pipeline.is_healthy("nope") is False
+
+
+def test_health_follows_the_breakers(harness: Harness, clock: FakeClock, listener: RecordingListener) -> None:
+    harness.add("down", boom, breaker=TRIP_ON_TWO)
+    version = harness.pipeline.health_version
+    assert harness.pipeline.is_healthy("down")
+
+    harness.call("down")
+    harness.call("down")
+
+    assert not harness.pipeline.is_healthy("down")
+    assert harness.pipeline.health_version == version + 1
+    clock.advance(10.0)
+    assert harness.pipeline.is_healthy("down")  # half-open: worth a probe
+    assert harness.pipeline.health_version == version + 2
+    assert ("down", "open") in listener.of("breaker_changed")
+
+
+def test_breakers_cover_every_tool_and_follow_new_settings(harness: Harness) -> None:
+    harness.add("a", lambda: 1)
+    harness.add("b", lambda: 2)
+    assert set(harness.pipeline.breakers()) == {"a", "b"}
+    old = harness.pipeline.breaker("a")
+    version = harness.pipeline.health_version
+
+    harness.registry.configure(ToolSpec(name="a", breaker=TRIP_ON_TWO))
+
+    assert harness.pipeline.breaker("a") is not old
+    assert harness.pipeline.breaker("a").settings == TRIP_ON_TWO
+    assert harness.pipeline.health_version == version + 1
+
+
+def test_invalidate_and_warm_go_through_the_cache(harness: Harness) -> None:
+    harness.add("search", lambda q: q.upper(), cache_tags=("web",))
+    harness.call("search", q="a")
+    harness.call("search", q="a")
+    harness.call("search", q="b")
+
+    assert harness.pipeline.invalidate(tag="web") == 2
+    assert harness.pipeline.warm(top_n=1) == 1
+
+    assert harness.calls == {"search": 3}
+    assert harness.call("search", q="a").cache_layer == "l0"
+    assert harness.call("search", q="b").cache_layer is None
+
+
+def test_concurrent_calls_run_in_parallel(harness: Harness) -> None:
+    harness.add("slow", sleeping(0.2), cacheable=False)
+    results: list[CallReport] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(harness.call("slow", n=n))) for n in range(8)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r.result for r in results) == list(range(8))
+    assert time.perf_counter() - began < 0.6
