@@ -1,1 +1,8 @@
-"""routing package."""
+"""Routing tasks to agents (DESIGN.md §3, the hot path).
+
+- ``decision_cache``: ``DecisionCache``, exact by fingerprint plus a banded-LSH
+  paraphrase index over SimHash sketches; entries are dropped when the config
+  version, health version or experience epoch moves (``CacheVersions``).
+- ``router``: ``TaskRouter``, the cache, then scoring with the min-confidence
+  fallback chain and the planning gate; ``reload`` swaps the configuration.
+"""

@@ -1,0 +1,273 @@
+"""Task analysis: tokens, term and domain weights, complexity and sketch, memoised.
+
+A task is analysed once against the agents' vocabulary; the result is cached
+by fingerprint in a bounded, thread-safe LRU. A repeated text costs one dict
+look-up; a re-cased, re-spaced or re-punctuated one costs a normalisation and
+a look-up.
+
+Everything in a ``TaskAnalysis`` except ``text`` is a function of the canonical
+words (see ``text``) and the vocabulary, which is why analyses can be shared
+by fingerprint and why routing cached by fingerprint agrees with fresh routing.
+
+Example::
+
+    >>> analyser = TaskAnalyser({"cache": {"cache": 1.0, "hit rate": 0.8}, "writing": {"report": 1.0}})
+    >>> a = analyser.analyse("Why is the cache hit rate so low?")
+    >>> a.tokens
+    ('cach', 'hit', 'rat', 'low')
+    >>> dict(a.domain_weights)
+    {'cache': 0.8}
+    >>> analyser.analyse("Why is the cache hit rate so low?") is a
+    True
+    >>> analyser.analyse("why is the CACHE hit rate so low").fingerprint == a.fingerprint
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from agent_runtime.scoring.matrix import (
+    CapabilityMatrix,
+    DomainKeywords,
+    TermDomains,
+    term_domains,
+    vocabulary_id,
+)
+from agent_runtime.scoring.text import (
+    CONJUNCTIONS,
+    INTERROGATIVES,
+    canonicalise,
+    content_tokens,
+    fingerprint_words,
+    normalise,
+    sketch,
+    surface_forms,
+)
+from agent_runtime.telemetry.listener import RuntimeListener
+
+KNOWN_TERM_WEIGHT = 1.0
+"""Weight of a token some agent has as a keyword."""
+
+UNKNOWN_TERM_WEIGHT = 0.25
+"""Weight of a token no agent knows: it still dilutes coverage (a task that is
+mostly about something else should not look fully covered) but four of them
+count as much as one known term. It also keeps filler words from dominating
+the similarity sketch, so paraphrases that share their keywords stay close."""
+
+DOMAIN_PRESENCE = 0.10
+"""A domain counts as *hit* for complexity when it holds this share of the
+task's term weight; stray mentions in a long text stay below it."""
+
+# Complexity = weighted sum of four saturating signals, each in 0..1; the
+# weights sum to 1 so complexity is bounded 0..1.
+COMPLEXITY_LENGTH_WEIGHT = 0.30
+COMPLEXITY_DOMAINS_WEIGHT = 0.35
+COMPLEXITY_CLAUSES_WEIGHT = 0.20
+COMPLEXITY_QUESTIONS_WEIGHT = 0.15
+LENGTH_SATURATION_WORDS = 40
+"""Words at which the length signal saturates."""
+EXTRA_DOMAINS_SATURATION = 3
+"""Domains hit beyond the first at which the breadth signal saturates."""
+CLAUSES_SATURATION = 4
+"""Conjunctions at which the clause signal saturates."""
+QUESTIONS_SATURATION = 3
+"""Question words at which the question signal saturates."""
+
+MAX_TEXT_KEY = 4096
+"""Longest text (in characters) the by-text memo keys on; longer texts, which
+rarely repeat byte for byte, go straight to the fingerprint memo."""
+
+
+@dataclass(frozen=True)
+class TaskAnalysis:
+    """What the router needs to know about a task's text.
+
+    ``tokens``: stemmed content tokens in order. ``term_weights``: distinct
+    token -> weight (known keywords 1.0, others 0.25, times 1 + ln(count)).
+    ``domain_weights``: domain -> the share of the task's term weight that
+    is that domain's keywords (times keyword weight), largest first; empty
+    when no keyword matched. Shares sum to at most 1 unless terms belong to
+    several domains; filler words lower them, so a task that mentions a
+    domain in passing is weaker evidence than one that is all about it. ``complexity``: 0..1
+    (see ``complexity``). ``sketch``: 64-bit SimHash over weighted unigrams
+    and bigrams. ``vocabulary_id``: the vocabulary it was analysed against.
+    ``surface``: token -> the word it came from, for explanations. ``text``:
+    the text as given. Texts with the same fingerprint share everything but
+    ``text`` (``surface`` is that of the first one analysed).
+    """
+
+    text: str
+    fingerprint: str
+    tokens: tuple[str, ...]
+    term_weights: Mapping[str, float]
+    domain_weights: Mapping[str, float]
+    complexity: float
+    sketch: int
+    vocabulary_id: str = ""
+    surface: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def top_domain(self) -> str | None:
+        """The domain with the largest share, or None when no keyword matched."""
+        return next(iter(self.domain_weights), None)
+
+
+def complexity(words: Sequence[str], domain_weights: Mapping[str, float]) -> float:
+    """A documented 0..1 heuristic of how much a task asks for at once.
+
+    Four saturating signals, weighted by the ``COMPLEXITY_*`` constants:
+
+    - length: canonical words / ``LENGTH_SATURATION_WORDS``;
+    - breadth: domains holding at least ``DOMAIN_PRESENCE`` of the task's
+      term weight, beyond the first, / ``EXTRA_DOMAINS_SATURATION``;
+    - clauses: conjunctions (and, or, then, also, ...) / ``CLAUSES_SATURATION``;
+    - questions: question words (what, why, how, ...) / ``QUESTIONS_SATURATION``.
+
+    It reads only the canonical words (punctuation is gone by then), so it is
+    a function of the fingerprint.
+
+    >>> complexity(["why", "is", "cach", "slow"], {"cache": 1.0}) < 0.15
+    True
+    """
+    length = min(1.0, len(words) / LENGTH_SATURATION_WORDS)
+    hit = sum(1 for share in domain_weights.values() if share >= DOMAIN_PRESENCE)
+    breadth = min(1.0, max(0, hit - 1) / EXTRA_DOMAINS_SATURATION)
+    clauses = min(1.0, sum(map(CONJUNCTIONS.__contains__, words)) / CLAUSES_SATURATION)
+    questions = min(1.0, sum(map(INTERROGATIVES.__contains__, words)) / QUESTIONS_SATURATION)
+    score = (
+        COMPLEXITY_LENGTH_WEIGHT * length
+        + COMPLEXITY_DOMAINS_WEIGHT * breadth
+        + COMPLEXITY_CLAUSES_WEIGHT * clauses
+        + COMPLEXITY_QUESTIONS_WEIGHT * questions
+    )
+    return min(1.0, max(0.0, score))
+
+
+class TaskAnalyser:
+    """Analyses task text against a vocabulary, memoised by fingerprint.
+
+    ``vocabulary`` is a ``CapabilityMatrix`` or a plain ``domain -> keyword ->
+    weight`` map. ``cache_size`` bounds the LRU (0 disables memoisation).
+    Every ``analyse`` reports ``cache_looked_up("analysis", "exact", hit)``.
+    Thread-safe; two threads missing on the same text may both compute it,
+    which is harmless because the results are equal.
+    """
+
+    def __init__(
+        self,
+        vocabulary: CapabilityMatrix | DomainKeywords,
+        cache_size: int = 4096,
+        listener: RuntimeListener | None = None,
+    ) -> None:
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
+        if isinstance(vocabulary, CapabilityMatrix):
+            self._vocabulary: TermDomains = vocabulary.vocabulary
+            self._vocabulary_id = vocabulary.vocabulary_id
+        else:
+            terms = term_domains(vocabulary)
+            self._vocabulary = terms
+            self._vocabulary_id = vocabulary_id(terms)
+        self._cache_size = cache_size
+        self._listener = listener if listener is not None else RuntimeListener()
+        # Memoised by fingerprint; ``_by_text`` in front of it answers a
+        # byte-identical repeat without even normalising the text.
+        self._cache: OrderedDict[str, TaskAnalysis] = OrderedDict()
+        self._by_text: OrderedDict[str, TaskAnalysis] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def vocabulary_id(self) -> str:
+        """The id of the vocabulary analyses are made against."""
+        return self._vocabulary_id
+
+    @property
+    def cache_size(self) -> int:
+        """The memo's capacity."""
+        return self._cache_size
+
+    def __len__(self) -> int:
+        """Number of memoised analyses (distinct fingerprints)."""
+        return len(self._cache)
+
+    def clear(self) -> None:
+        """Forget every memoised analysis."""
+        with self._lock:
+            self._cache.clear()
+            self._by_text.clear()
+
+    def analyse(self, text: str) -> TaskAnalysis:
+        """The analysis of ``text``; the same object back for a repeated text."""
+        with self._lock:
+            known = self._by_text.get(text) if len(text) <= MAX_TEXT_KEY else None
+            if known is not None:
+                self._by_text.move_to_end(text)
+                if known.fingerprint in self._cache:  # keep both memos' recency in step
+                    self._cache.move_to_end(known.fingerprint)
+        if known is not None:
+            self._listener.cache_looked_up("analysis", "exact", True)
+            return known
+
+        raw = normalise(text).split()
+        words = canonicalise(raw)
+        key = fingerprint_words(words)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        self._listener.cache_looked_up("analysis", "exact", cached is not None)
+        if cached is None:
+            analysis = self._analyse(text, key, words, raw)
+        else:
+            analysis = cached if cached.text == text else replace(cached, text=text)
+        if self._cache_size:
+            with self._lock:
+                if cached is None:
+                    _remember(self._cache, key, analysis, self._cache_size)
+                if len(text) <= MAX_TEXT_KEY:
+                    _remember(self._by_text, text, analysis, self._cache_size)
+        return analysis
+
+    def _analyse(self, text: str, key: str, words: list[str], raw: list[str]) -> TaskAnalysis:
+        tokens = content_tokens(words)
+        counts: dict[str, int] = {}
+        for token in tokens:
+            counts[token] = counts.get(token, 0) + 1
+        term_weights: dict[str, float] = {}
+        raw_domains: dict[str, float] = {}
+        for token, count in counts.items():
+            domains = self._vocabulary.get(token)
+            base = KNOWN_TERM_WEIGHT if domains else UNKNOWN_TERM_WEIGHT
+            # Sub-linear in repetition: saying "cache" three times is not 3x the evidence.
+            weight = base * (1.0 + math.log(count))
+            term_weights[token] = weight
+            for domain, keyword_weight in (domains or {}).items():
+                raw_domains[domain] = raw_domains.get(domain, 0.0) + weight * min(keyword_weight, 1.0)
+        total = sum(term_weights.values())
+        ordered = sorted(raw_domains.items(), key=lambda item: (-item[1], item[0]))
+        domain_weights = {domain: min(1.0, value / total) for domain, value in ordered if value > 0}
+        return TaskAnalysis(
+            text=text,
+            fingerprint=key,
+            tokens=tuple(tokens),
+            term_weights=MappingProxyType(term_weights),
+            domain_weights=MappingProxyType(domain_weights),
+            complexity=complexity(words, domain_weights),
+            sketch=sketch(tokens, term_weights),
+            vocabulary_id=self._vocabulary_id,
+            surface=MappingProxyType(surface_forms(raw)),
+        )
+
+
+def _remember(memo: OrderedDict[str, TaskAnalysis], key: str, analysis: TaskAnalysis, size: int) -> None:
+    """Insert as most recent and evict the least recent beyond ``size`` (caller holds the lock)."""
+    memo[key] = analysis
+    memo.move_to_end(key)
+    while len(memo) > size:
+        memo.popitem(last=False)

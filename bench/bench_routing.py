@@ -1,0 +1,380 @@
+"""Benchmark: routing with the decision cache, scoring without it, and a naive scorer.
+
+Not a test: it measures and reports. One workload, three routers:
+
+(a) ours, cached: ``TaskRouter`` with its analysis memo and decision cache
+    (exact by fingerprint, paraphrases by SimHash sketch);
+(b) ours, uncached: the same analyser and scorer with both caches off, so
+    every task is normalised, analysed and scored from scratch;
+(c) naive: the obvious baseline, written here: for every agent, for every
+    keyword, a substring test on the lower-cased text (agents x keywords).
+
+The workload is templated tasks over eight domains: each *intent* (a domain,
+two of its keywords, an adjective, a kind of request) has four paraphrased
+surface forms, and intents repeat with a Zipf-like popularity, as real task
+streams do. Some texts also get random casing and punctuation.
+
+Reported per agent count: microseconds per task for (a), (b), (c); the
+ratios naive / ours; the decision-cache hit rate (exact and similar); and the
+paraphrase agreement rate: of the tasks answered by the similar layer, the
+fraction whose agent equals what fresh scoring picks for that very text.
+
+Run from the repository root::
+
+    python bench/bench_routing.py            # prints a table, writes bench/results/routing.json
+    python bench/bench_routing.py --quick    # fewer tasks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_runtime.config.models import AgentSpec, RoutingSettings, RuntimeConfig, Specialty
+from agent_runtime.results import RoutingDecision, Task
+from agent_runtime.routing.router import TaskRouter
+from agent_runtime.telemetry.listener import RuntimeListener
+
+RESULTS = Path(__file__).resolve().parent / "results" / "routing.json"
+
+
+def _keywords(text: str) -> list[str]:
+    return [word.strip() for word in text.split(",")]
+
+
+DOMAINS: dict[str, list[str]] = {
+    "cache": _keywords(
+        "cache, hit rate, miss, eviction, ttl, redis, memcached, warmup, invalidation, stale, expiry, lru, "
+        "hot key, cold start, memory, serialization"
+    ),
+    "database": _keywords(
+        "database, sql, query, index, postgres, mysql, table, schema, migration, deadlock, replication, "
+        "vacuum, transaction, join, row, connection pool"
+    ),
+    "writing": _keywords(
+        "write, report, summary, draft, email, document, blog, announcement, release notes, proofread, "
+        "tone, paragraph, outline, newsletter, memo, wording"
+    ),
+    "alerts": _keywords(
+        "alert, incident, prometheus, page, rule, alertmanager, silence, on call, firing, threshold, runbook, "
+        "escalation, severity, pager, inhibition, notification"
+    ),
+    "network": _keywords(
+        "network, dns, latency, packet, tcp, timeout, load balancer, tls, certificate, firewall, routing, "
+        "bandwidth, proxy, ingress, socket, http"
+    ),
+    "deploy": _keywords(
+        "deploy, release, rollback, kubernetes, pod, container, image, helm, canary, pipeline, build, ci, "
+        "rollout, manifest, cluster, node"
+    ),
+    "security": _keywords(
+        "security, vulnerability, cve, password, secret, token, permission, audit, access, encryption, "
+        "breach, phishing, key rotation, sso, mfa, policy"
+    ),
+    "billing": _keywords(
+        "billing, invoice, payment, refund, charge, subscription, pricing, credit card, receipt, tax, "
+        "discount, coupon, customer account, chargeback, currency, quota"
+    ),
+}
+ADJECTIVES = ["slow", "broken", "high", "low", "flaky", "weird", "wrong", "unstable"]
+PARAPHRASES: dict[str, list[str]] = {
+    "diagnose": [
+        "why is the {a} {b} so {adj}?",
+        "the {a} {b} is {adj}, why?",
+        "can you check why our {a} {b} looks {adj} today",
+        "{a} {b} {adj} - what is going on?",
+    ],
+    "explain": [
+        "explain how {a} works with {b}",
+        "how does {a} work with {b}?",
+        "could you explain {a} and {b} to me",
+        "what is the relation between {a} and {b}",
+    ],
+    "fix": [
+        "fix the {a} {b} problem",
+        "please fix our {a} {b} issue",
+        "we need the {a} {b} problem fixed",
+        "help me fix the {a} {b} issue quickly",
+    ],
+    "compound": [
+        "check the {a} {b} and then write a {w} about it, also explain why the {c} {d} is {adj} and how to fix it",
+        "why is the {c} {d} {adj}? check the {a} {b} too, and then write a {w} for the team and plan the fix",
+        "first look at {a} {b}, then at why {c} {d} is {adj}, and also draft a {w} plus a plan for the fix",
+        "investigate {a} {b} and {c} {d} being {adj}, then write a {w}, and also tell me how we coordinate it",
+    ],
+}
+WRITING_FORMS = ["report", "summary", "email", "memo"]
+
+
+def build_agents(count: int, rng: random.Random) -> tuple[AgentSpec, ...]:
+    """``count`` agents: specialists first, then hybrids of two domains, then juniors; plus planner and generalist."""
+    domains = list(DOMAINS)
+
+    def weighted(words: Sequence[str]) -> dict[str, float]:
+        return {word: round(rng.uniform(0.6, 1.0), 2) for word in words}
+
+    agents: list[AgentSpec] = [
+        AgentSpec(
+            "planner", specialties=(Specialty("planning", {"plan": 1.0, "coordinate": 0.8}),), base_confidence=0.4
+        ),
+        AgentSpec("generalist", base_confidence=0.5),
+    ]
+    i = 0
+    while len(agents) < count:
+        domain = domains[i % len(domains)]
+        rank = i // len(domains)
+        words = DOMAINS[domain]
+        tools = (f"{domain}_tool_{rank % 3}", f"shared_tool_{i % 5}")
+        if rank == 0:
+            agents.append(AgentSpec(f"{domain}-expert", specialties=(Specialty(domain, weighted(words)),), tools=tools))
+        elif rank % 2 == 1:
+            other = domains[(i + rank) % len(domains)]
+            specialties = (
+                Specialty(domain, weighted(rng.sample(words, 8))),
+                Specialty(other, weighted(rng.sample(DOMAINS[other], 8)), weight=0.6),
+            )
+            agents.append(AgentSpec(f"{domain}-{other}-{rank}", specialties=specialties, tools=tools))
+        else:
+            specialty = Specialty(domain, weighted(rng.sample(words, 10)))
+            agents.append(
+                AgentSpec(f"{domain}-junior-{rank}", specialties=(specialty,), base_confidence=0.4, tools=tools)
+            )
+        i += 1
+    return tuple(agents[:count])
+
+
+def config_for(agents: tuple[AgentSpec, ...], *, cached: bool) -> RuntimeConfig:
+    size = 4096 if cached else 0
+    routing = RoutingSettings(
+        fallback_chain=("generalist",),
+        planning_agent="planner",
+        decision_cache_size=size,
+        analysis_cache_size=size,
+    )
+    return RuntimeConfig(agents=agents, routing=routing, version="bench")
+
+
+def make_workload(count: int, rng: random.Random, intents: int = 600, zipf: float = 1.1) -> list[str]:
+    """``count`` task texts: Zipf-popular intents, each said one of four ways, sometimes noisily."""
+    domains = list(DOMAINS)
+    pool: list[tuple[str, dict[str, str]]] = []
+    for _ in range(intents):
+        kind = rng.choices(list(PARAPHRASES), weights=[4, 3, 3, 1])[0]
+        domain, other = rng.sample(domains, 2)
+        a, b = rng.sample(DOMAINS[domain], 2)
+        c, d = rng.sample(DOMAINS[other], 2)
+        slots = {"a": a, "b": b, "c": c, "d": d, "adj": rng.choice(ADJECTIVES), "w": rng.choice(WRITING_FORMS)}
+        pool.append((kind, slots))
+    weights = [1.0 / (rank + 1) ** zipf for rank in range(intents)]
+    texts: list[str] = []
+    for kind, slots in rng.choices(pool, weights=weights, k=count):
+        text = rng.choice(PARAPHRASES[kind]).format(**slots)
+        if rng.random() < 0.2:
+            text = text.upper() if rng.random() < 0.5 else f"  {text.capitalize()}!! "
+        texts.append(text)
+    return texts
+
+
+class NaiveRouter:
+    """The baseline: agents x keywords substring tests, the same thresholds, no index, no caches."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self._agents = [
+            (spec.name, [(k.lower(), w) for s in spec.specialties for k, w in s.keywords.items()], spec.base_confidence)
+            for spec in config.agents
+        ]
+        self._routing = config.routing
+
+    def route(self, text: str) -> str:
+        lowered = text.lower()
+        best_name, best = "", -1.0
+        for name, keywords, base in self._agents:
+            matched = 0.0
+            for keyword, weight in keywords:
+                if keyword in lowered:
+                    matched += weight
+            confidence = 0.7 * min(1.0, matched / 2.0) + 0.3 * base
+            if confidence > best:
+                best_name, best = name, confidence
+        if best < self._routing.min_confidence and self._routing.fallback_chain:
+            return self._routing.fallback_chain[0]
+        return best_name
+
+
+class CountingListener(RuntimeListener):
+    """Counts decision-cache look-ups by layer."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {"exact": 0, "similar": 0}
+        self.lookups: dict[str, int] = {"exact": 0, "similar": 0}
+
+    def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
+        if cache == "decision":
+            self.lookups[layer] += 1
+            self.hits[layer] += int(hit)
+
+
+@dataclass
+class Timed:
+    total_seconds: float
+    per_task_ns: list[int]
+
+    def micros(self) -> float:
+        return self.total_seconds / len(self.per_task_ns) * 1e6
+
+    def percentile_micros(self, q: float) -> float:
+        ordered = sorted(self.per_task_ns)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000
+
+
+def timed(texts: Sequence[str], route: Callable[[str], Any]) -> tuple[Timed, list[Any]]:
+    outputs: list[Any] = []
+    per_task: list[int] = []
+    clock = time.perf_counter_ns
+    started = time.perf_counter()
+    for text in texts:
+        mark = clock()
+        outputs.append(route(text))
+        per_task.append(clock() - mark)
+    return Timed(time.perf_counter() - started, per_task), outputs
+
+
+def via(router: TaskRouter) -> Callable[[str], RoutingDecision]:
+    def route(text: str) -> RoutingDecision:
+        return router.route(Task(text), router.analyse(text))
+
+    return route
+
+
+def best_of(repeats: int, texts: Sequence[str], make: Callable[[], Callable[[str], Any]]) -> tuple[Timed, list[Any]]:
+    """The fastest of ``repeats`` timed passes, each with a freshly built router (cold caches)."""
+    runs = [timed(texts, make()) for _ in range(repeats)]
+    return min(runs, key=lambda run: run[0].total_seconds)
+
+
+def run(agent_count: int, texts: list[str], seed: int, repeats: int) -> dict[str, Any]:
+    agents = build_agents(agent_count, random.Random(seed))
+    cached_config, uncached_config = config_for(agents, cached=True), config_for(agents, cached=False)
+    listeners: list[CountingListener] = []
+
+    def make_cached() -> Callable[[str], RoutingDecision]:
+        listeners.append(CountingListener())
+        return via(TaskRouter.from_config(cached_config, listener=listeners[-1]))
+
+    # Warm process-wide memos (stems, sketch feature hashes) once, untimed:
+    # the passes below measure steady state, not first-import costs.
+    timed(texts, via(TaskRouter.from_config(uncached_config)))
+    naive_run, naive_agents = best_of(repeats, texts, lambda: NaiveRouter(uncached_config).route)
+    uncached_run, fresh = best_of(repeats, texts, lambda: via(TaskRouter.from_config(uncached_config)))
+    cached_run, decisions = best_of(repeats, texts, make_cached)
+    listener = listeners[-1]  # every pass starts cold on the same texts, so all count alike
+    # The same stream with every decision offered to paraphrases (no stability margin), untimed.
+    _, unguarded = timed(texts, via(TaskRouter.from_config(cached_config, similar_min_margin=0.0)))
+
+    similar = [(d, f) for d, f in zip(decisions, fresh, strict=True) if d.source == "similar"]
+    loose = [(d, f) for d, f in zip(unguarded, fresh, strict=True) if d.source == "similar"]
+    exact = [(d, f) for d, f in zip(decisions, fresh, strict=True) if d.source == "cache"]
+    agreement = sum(d.agent == f.agent for d, f in similar) / len(similar) if similar else None
+    exact_agreement = sum((d.agent, d.gated) == (f.agent, f.gated) for d, f in exact) / len(exact) if exact else None
+    naive_agreement = sum(f.agent == n for f, n in zip(fresh, naive_agents, strict=True)) / len(texts)
+    lookups = listener.lookups["exact"]
+    return {
+        "agents": agent_count,
+        "keywords": sum(len(s.keywords) for a in agents for s in a.specialties),
+        "tasks": len(texts),
+        "distinct_texts": len(set(texts)),
+        "us_per_task": {
+            "ours_cached": round(cached_run.micros(), 2),
+            "ours_uncached": round(uncached_run.micros(), 2),
+            "naive": round(naive_run.micros(), 2),
+        },
+        "p95_us": {
+            "ours_cached": round(cached_run.percentile_micros(0.95), 2),
+            "ours_uncached": round(uncached_run.percentile_micros(0.95), 2),
+            "naive": round(naive_run.percentile_micros(0.95), 2),
+        },
+        "speedup_vs_naive": {
+            "ours_cached": round(naive_run.total_seconds / cached_run.total_seconds, 2),
+            "ours_uncached": round(naive_run.total_seconds / uncached_run.total_seconds, 2),
+        },
+        "decision_cache": {
+            "hit_rate": round((listener.hits["exact"] + listener.hits["similar"]) / lookups, 4),
+            "exact_hit_rate": round(listener.hits["exact"] / lookups, 4),
+            "similar_hit_rate": round(listener.hits["similar"] / lookups, 4),
+            "similar_hits": len(similar),
+        },
+        "paraphrase_agreement_rate": None if agreement is None else round(agreement, 4),
+        "without_stability_margin": {
+            "similar_hit_rate": round(len(loose) / len(texts), 4),
+            "paraphrase_agreement_rate": round(sum(d.agent == f.agent for d, f in loose) / len(loose), 4)
+            if loose
+            else None,
+        },
+        "exact_hit_agreement_rate": None if exact_agreement is None else round(exact_agreement, 4),
+        "naive_agrees_with_ours": round(naive_agreement, 4),
+        "sources": {s: sum(d.source == s for d in decisions) for s in ("cache", "similar", "scored", "fallback")},
+        "gated_share": round(statistics.fmean(d.gated for d in fresh), 4),
+    }
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--tasks", type=int, default=20000, help="tasks per run")
+    parser.add_argument("--agents", type=int, nargs="+", default=[10, 40, 160], help="agent counts to compare")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per router; the fastest is kept")
+    parser.add_argument("--quick", action="store_true", help="2000 tasks, one pass")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    tasks = 2000 if args.quick else args.tasks
+    repeats = 1 if args.quick else args.repeats
+    texts = make_workload(tasks, random.Random(args.seed))
+
+    results = [run(count, texts, args.seed, repeats) for count in args.agents]
+    header = (
+        f"{'agents':>6} {'keywords':>8} {'cached us':>10} {'uncached us':>11} {'naive us':>9} "
+        f"{'naive/cached':>12} {'naive/uncached':>14} {'hit rate':>8} {'similar':>8} {'para agree':>10} "
+        f"{'| no margin: similar':>19} {'agree':>7}"
+    )
+    print(f"{tasks} tasks, {results[0]['distinct_texts']} distinct texts")
+    print(header)
+    for r in results:
+        t, s, c = r["us_per_task"], r["speedup_vs_naive"], r["decision_cache"]
+        agree = r["paraphrase_agreement_rate"]
+        print(
+            f"{r['agents']:>6} {r['keywords']:>8} {t['ours_cached']:>10.2f} {t['ours_uncached']:>11.2f} "
+            f"{t['naive']:>9.2f} {s['ours_cached']:>11.2f}x {s['ours_uncached']:>13.2f}x {c['hit_rate']:>8.1%} "
+            f"{c['similar_hit_rate']:>8.1%} {percent(agree):>10} "
+            f"{percent(r['without_stability_margin']['similar_hit_rate']):>19} "
+            f"{percent(r['without_stability_margin']['paraphrase_agreement_rate']):>7}"
+        )
+    report = {
+        "benchmark": "routing",
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "tasks": tasks,
+        "repeats": repeats,
+        "seed": args.seed,
+        "results": results,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""The router: cache layers, fallback chain, planning gate, invalidation, reload."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent_runtime.config.models import AgentSpec, RuntimeConfig, Specialty
+from agent_runtime.errors import ConfigError, UnknownAgentError
+from agent_runtime.results import RoutingDecision, Task
+from agent_runtime.routing.router import TaskRouter
+from agent_runtime.scoring.experience import ExperienceTracker
+from tests.unit.routing.conftest import Health
+from tests.unit.scoring.helpers import AGENTS, FakeClock, RecordingListener, make_config
+
+CACHE_Q = "Why is the cache hit rate so low?"
+COMPLEX_Q = (
+    "compare the cache hit rate with the postgres query latency and then write a summary report, "
+    "also explain why the prometheus alert paged and how we coordinate a plan to fix it"
+)
+WEAK_Q = "can you check whether redis is fine over the long weekend"
+
+
+def route(router: TaskRouter, text: str, **kwargs: str) -> RoutingDecision:
+    task = Task(text, **kwargs)  # type: ignore[arg-type]
+    return router.route(task, router.analyse(task.text))
+
+
+def test_fresh_then_exact_cache_hit(router: TaskRouter, listener: RecordingListener) -> None:
+    first = route(router, CACHE_Q)
+    assert (first.agent, first.source, first.gated) == ("cache-expert", "scored", False)
+    assert first.config_version == "v1"
+    assert first.explanation.startswith("domain cache 0.86; covers 3/4 terms (cache, hit, rate)")
+    assert [c.agent for c in first.candidates] == ["cache-expert", "alerting", "db-expert"]  # ties by name
+
+    listener.lookups.clear()
+    again = route(router, "why is the CACHE hit-rate so low")
+    assert again.source == "cache"
+    assert (again.agent, again.confidence, again.explanation) == (first.agent, first.confidence, first.explanation)
+    assert listener.lookups == [("analysis", "exact", True), ("decision", "exact", True)]
+
+
+def test_score_timing_is_recorded_only_when_scoring_runs(router: TaskRouter) -> None:
+    timings: dict[str, float] = {}
+    router.route(Task(CACHE_Q), router.analyse(CACHE_Q), timings)
+    assert timings["score"] >= 0.0
+    timings.clear()
+    router.route(Task(CACHE_Q), router.analyse(CACHE_Q), timings)
+    assert timings == {}
+
+
+def test_below_min_confidence_walks_the_fallback_chain(router: TaskRouter) -> None:
+    decision = route(router, "sing me a song about the sea")
+    # "not-configured" is skipped: the first configured agent of the chain wins.
+    assert (decision.agent, decision.source, decision.gated) == ("generalist", "fallback", False)
+    assert "< min confidence 0.30; fallback to generalist" in decision.explanation
+    assert decision.confidence == pytest.approx(0.225)
+    assert route(router, "sing me a song about the sea").source == "cache"
+
+
+def test_without_a_configured_fallback_the_best_agent_is_kept(experience: ExperienceTracker) -> None:
+    router = TaskRouter.from_config(make_config(fallback_chain=("ghost",)), experience=experience)
+    decision = route(router, "sing me a song about the sea")
+    assert decision.source == "scored"
+    assert "no fallback agent configured" in decision.explanation
+    assert decision.agent == decision.candidates[0].agent
+
+
+def test_planning_gate_takes_complex_tasks(router: TaskRouter) -> None:
+    analysis = router.analyse(COMPLEX_Q)
+    assert analysis.complexity >= 0.8
+    decision = router.route(Task(COMPLEX_Q), analysis)
+    assert (decision.agent, decision.gated, decision.source) == ("planner", True, "scored")
+    assert decision.explanation.startswith(f"planning gate: complexity {analysis.complexity:.2f} >= 0.80")
+
+
+def test_planning_gate_takes_low_confidence_tasks(router: TaskRouter) -> None:
+    board = router.scorer.evaluate(router.analyse(WEAK_Q))
+    best = board.top(1)[0]
+    assert 0.30 <= best.confidence < 0.45 and best.agent == "cache-expert"
+    decision = route(router, WEAK_Q)
+    assert (decision.agent, decision.gated) == ("planner", True)
+    assert f"planning gate: confidence {best.confidence:.2f} < 0.45; best cache-expert" in decision.explanation
+    assert decision.confidence == best.confidence
+
+
+def test_no_planning_agent_means_no_gate(experience: ExperienceTracker) -> None:
+    router = TaskRouter.from_config(make_config(planning_agent=None), experience=experience)
+    assert (route(router, WEAK_Q).agent, route(router, WEAK_Q).gated) == ("cache-expert", False)
+    gated_to_ghost = TaskRouter.from_config(make_config(planning_agent="ghost"), experience=experience)
+    assert route(gated_to_ghost, COMPLEX_Q).gated is False
+
+
+def test_requested_agent_is_honoured_and_not_cached(router: TaskRouter) -> None:
+    decision = route(router, CACHE_Q, agent="writer")
+    assert (decision.agent, decision.source, decision.gated) == ("writer", "scored", False)
+    assert decision.explanation.startswith("requested by the task; ")
+    assert [c.agent for c in decision.candidates] == ["writer"]
+    assert len(router.cache) == 0
+
+
+def test_unknown_requested_agent_names_the_known_agents(router: TaskRouter) -> None:
+    with pytest.raises(UnknownAgentError) as error:
+        route(router, CACHE_Q, agent="ghost")
+    assert str(error.value) == (
+        "unknown agent 'ghost'; configured agents: cache-expert, db-expert, writer, alerting, planner, generalist"
+    )
+
+
+def test_paraphrase_hits_the_similar_layer(router: TaskRouter, listener: RecordingListener) -> None:
+    first = route(router, "why is the cache hit rate so low")
+    listener.lookups.clear()
+    paraphrase = route(router, "why are the cache hit rates so low today")
+    assert paraphrase.source == "similar"
+    assert paraphrase.agent == first.agent
+    assert paraphrase.explanation.startswith("paraphrase of a cached task (similarity 1.00); domain cache")
+    assert ("decision", "exact", False) in listener.lookups and ("decision", "similar", True) in listener.lookups
+    # A paraphrase hit is not filed under the paraphrase's own fingerprint.
+    assert route(router, "why are the cache hit rates so low today").source == "similar"
+
+
+def test_knife_edge_decisions_are_not_offered_to_paraphrases(router: TaskRouter) -> None:
+    assert route(router, WEAK_Q).gated  # 0.43 vs the 0.45 gate: closer than SIMILAR_MIN_MARGIN
+    assert route(router, WEAK_Q).source == "cache"
+    assert route(router, "can you check whether redis is fine over the long weekend, please").source == "scored"
+
+
+def test_without_a_stability_margin_every_decision_is_offered_to_paraphrases(experience: ExperienceTracker) -> None:
+    router = TaskRouter.from_config(make_config(), experience=experience, similar_min_margin=0.0)
+    route(router, WEAK_Q)
+    assert route(router, "can you check whether redis is fine over the long weekend, please").source == "similar"
+
+
+def test_reload_invalidates_and_follows_the_new_config(router: TaskRouter) -> None:
+    route(router, CACHE_Q)
+    analyser = router.analyser
+    router.reload(make_config(version="v2"))
+    assert router.analyser is analyser  # same vocabulary: memoised analyses survive
+    decision = route(router, CACHE_Q)
+    assert (decision.source, decision.config_version) == ("scored", "v2")
+
+    without_cache_expert = RuntimeConfig(
+        agents=tuple(a for a in AGENTS if a.name != "cache-expert"), routing=router.config.routing, version="v3"
+    )
+    stale = router.analyse(CACHE_Q)
+    router.reload(without_cache_expert)
+    assert router.analyser is not analyser
+    decision = router.route(Task(CACHE_Q), stale)  # analysed under the old vocabulary: redone
+    assert decision.agent != "cache-expert" and decision.config_version == "v3"
+
+
+def test_reload_with_an_unchanged_version_string_still_invalidates(router: TaskRouter) -> None:
+    route(router, CACHE_Q)
+    router.reload(make_config(version="v1"))
+    assert route(router, CACHE_Q).source == "scored"
+
+
+def test_health_change_invalidates_and_can_change_the_decision(router: TaskRouter, health: Health) -> None:
+    text = "write a report about cache eviction"
+    assert route(router, text).agent == "writer"
+    assert route(router, text).source == "cache"
+    health.set_down("docs_search")
+    decision = route(router, text)
+    assert (decision.agent, decision.source, decision.health_version) == ("cache-expert", "scored", 1)
+    health.set_down("docs_search", down=False)
+    assert route(router, text).agent == "writer"
+
+
+def test_experience_epoch_change_invalidates(
+    router: TaskRouter, experience: ExperienceTracker, clock: FakeClock
+) -> None:
+    text = "write a report about cache eviction"
+    route(router, text)
+    experience.record("writer", success=True)
+    experience.record("writer", success=False)  # quantised term still 0: epoch unchanged
+    assert route(router, text).source == "cache"
+    for _ in range(5):
+        experience.record("writer", success=False)
+    decision = route(router, text)
+    assert (decision.source, decision.agent) == ("scored", "cache-expert")
+    clock.advance(60.0 * 30)  # the failures fade, the epoch moves again
+    decision = route(router, text)
+    assert (decision.source, decision.agent) == ("scored", "writer")
+
+
+def test_no_agents_is_a_config_error() -> None:
+    router = TaskRouter.from_config(RuntimeConfig(version="empty"))
+    with pytest.raises(ConfigError, match="no agents are configured"):
+        route(router, CACHE_Q)
+
+
+def test_scorer_for_other_agents_is_rejected(router: TaskRouter) -> None:
+    other = RuntimeConfig(agents=(AgentSpec("solo", specialties=(Specialty("x", {"x": 1.0}),)),))
+    with pytest.raises(ValueError, match="different agents"):
+        TaskRouter(other, router.scorer, router.analyser, router.cache)
