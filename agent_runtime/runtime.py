@@ -224,18 +224,22 @@ class Runtime:
 
 
 def _aggregate(plan: Plan, calls: tuple[ToolCallOutcome, ...]) -> tuple[Any, str | None]:
-    """The task output: the sink steps' results; an error when a sink has none."""
+    """The task output from the plan's sink steps.
+
+    One sink: its result. Several: ``{step: result}`` of those that succeeded,
+    so a partial answer (runbook passages while Prometheus is down) still
+    reaches the user; the failed calls stay visible in ``tool_calls``. The
+    task fails only when no sink produced a result.
+    """
     by_id = {call.step_id: call for call in calls}
     sinks = plan.sinks()
-    failed = [by_id[s] for s in sinks if not by_id[s].ok]
-    if failed:
-        first = failed[0]
+    usable = [by_id[s] for s in sinks if by_id[s].ok]
+    if sinks and not usable:
+        first = by_id[sinks[0]]
         return None, f"step {first.step_id!r} ({first.tool}) failed: {first.error}"
-    if not sinks:
-        return None, None
     if len(sinks) == 1:
-        return by_id[sinks[0]].result, None
-    return {sink: by_id[sink].result for sink in sinks}, None
+        return usable[0].result, None
+    return {call.step_id: call.result for call in usable}, None
 
 
 def _apply_tool_settings(config: RuntimeConfig, tools: ToolRegistry) -> None:

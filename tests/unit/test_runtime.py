@@ -131,3 +131,28 @@ def test_config_naming_an_unregistered_tool_fails_clearly() -> None:
     config = make_config(tools={"ghost": {}})
     with pytest.raises(ConfigError, match=r"test-config: tools\.ghost: no implementation is registered"):
         Runtime(config, tools=make_tools(), metrics_registry=None)
+
+
+def test_partial_results_reach_the_user_when_one_sink_fails() -> None:
+    config = make_config(
+        agents=[
+            {
+                "name": "both",
+                "tools": ["lookup", "broken"],
+                "specialties": [{"domain": "ops", "keywords": ["cache"]}],
+                "plan": [
+                    {"id": "docs", "tool": "lookup", "args": {"query": "{task}"}},
+                    {"id": "live", "tool": "broken", "args": {}},
+                ],
+            }
+        ],
+        routing={},
+    )
+    rt = Runtime(config, tools=make_tools(), metrics_registry=None)
+    try:
+        result = rt.handle("cache")
+    finally:
+        rt.close()
+    assert result.outcome == "success"
+    assert result.output == {"docs": "doc about cache"}
+    assert [c.outcome for c in result.tool_calls] == ["success", "error"]
