@@ -1,1 +1,21 @@
-"""Observability as code: Prometheus rules and Grafana dashboards generated from Python."""
+"""Observability as code: the agent runtime's on-call kit, generated from one Python source.
+
+``ObservabilityConfig`` (``observability.config``) holds every selector,
+threshold, window and SLO target. From it, ``python -m observability
+generate`` renders:
+
+- Prometheus recording and alerting rules (``prometheus/rules/*.yml``) and
+  their promtool unit tests (``prometheus/tests/*.yml``);
+- Grafana dashboards (``grafana/dashboards/*.json``, grafana-foundation-sdk);
+- one runbook per alert plus an index (``runbooks/*.md``).
+
+This package imports only the standard library and the metric catalog at
+import time, so ``observability.webhook_receiver`` runs in the slim runtime
+image without the dashboard SDK.
+"""
+
+from __future__ import annotations
+
+from observability.config import DEFAULT_CONFIG, ObservabilityConfig
+
+__all__ = ["DEFAULT_CONFIG", "ObservabilityConfig"]

@@ -1,0 +1,282 @@
+"""Component alerts: pipeline stages, tools, caches and circuit breakers.
+
+These explain *why* a service-level alert fires (or is about to), so they
+open tickets rather than page. Every ratio or quantile here is gated on a
+minimum request rate: a quiet hour must not produce a 100% error ratio from
+one failed call.
+"""
+
+from __future__ import annotations
+
+from observability.config import ObservabilityConfig
+from observability.promql import number
+from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
+from observability.rules.recording import (
+    cache_hit_ratio,
+    cache_rate,
+    stage_quantile,
+    stage_share,
+    stage_target,
+    task_rate,
+    tool_error_ratio,
+    tool_quantile,
+    tool_rate,
+)
+from observability.rules.templates import VALUE, VALUE_DURATION, VALUE_PERCENT, label
+
+_ADMIN = 'curl -fsS -X POST -H "Authorization: Bearer $AGENT_RUNTIME_ADMIN_TOKEN"'
+
+
+def _pct(ratio: float) -> str:
+    return f"{number(ratio * 100)}%"
+
+
+def stage_bottleneck(config: ObservabilityConfig) -> Alert:
+    """A stage that is both slow against its target and a large share of task time."""
+    comp, sel = config.components, config.selector
+    q = _pct(comp.quantile).rstrip("%")
+    targets = ", ".join(f"`{stage}` {number(seconds)}s" for stage, seconds in comp.stage_targets_seconds.items())
+    return Alert(
+        name="AgentRuntimeStageBottleneck",
+        summary="A pipeline stage is slower than its target and dominates task time.",
+        rules=(AlertRule(
+            severity="warning",
+            expr=(f"{stage_quantile(config)}\n  > on (stage) group_left () {stage_target(config)}\n"
+                  f"and on (job, stage)\n{stage_share(config)} > {number(comp.stage_share)}\n"
+                  f"and on (job)\n{task_rate(comp.window)} > {number(comp.min_rate)}"),
+            description=(f"Stage {label('stage')} on {label('job')} has a p{q} of {VALUE_DURATION} over "
+                         f"{comp.window}, above its target, and takes more than {_pct(comp.stage_share)} "
+                         "of task time."),
+            for_=comp.stage_for,
+        ),),
+        runbook=Runbook(
+            meaning=(f"Over {comp.window}, the stage's p{q} exceeds its target and the stage accounts for "
+                     f"more than {_pct(comp.stage_share)} of all task time, for {comp.stage_for}, with at least "
+                     f"{number(comp.min_rate)} tasks/s. Targets (p{q}): {targets}."),
+            impact=("Tasks are slower than they need to be; if it persists the latency SLO burns "
+                    "(AgentRuntimeTaskLatencyBudgetBurn)."),
+            panels=(PanelRef("bottlenecks", "Stage p95 against target"),
+                    PanelRef("bottlenecks", "Stage share of task time")),
+            diagnosis=(
+                Step("The runtime's ranked bottleneck report (share of task time, p95 vs target):",
+                     shell="agent-runtime bottlenecks && curl -s http://localhost:8000/v1/bottlenecks | jq"),
+                Step("Stage p95 against the configured target (above 1 is over target):",
+                     promql=f"{stage_quantile(config)}\n/ on (stage) group_left () {stage_target(config)}"),
+                Step("Seconds per task spent in each stage:",
+                     promql=(f"sum by (stage) (rate(agent_runtime_stage_duration_seconds_sum{{{sel}}}[5m]))\n"
+                             "/ on () group_left () "
+                             f"sum(rate(agent_runtime_task_duration_seconds_count{{{sel}}}[5m]))")),
+                Step("`analyse`, `score` and `route` depend on the analysis and decision caches:",
+                     promql=(f'sum by (cache) (rate(agent_runtime_cache_requests_total{{{sel},result="hit"}}[5m]))\n'
+                             f"/ sum by (cache) (rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
+            ),
+            mitigation=(
+                Step("`tool` or `execute`: find the slow tool (AgentRuntimeToolLatencyHigh) and warm its cache:",
+                     shell="agent-runtime cache stats && agent-runtime cache warm"),
+                Step("`cache`: check L2 (Redis) latency and the L1 cache directory's disk:",
+                     shell="docker compose exec redis redis-cli --latency-history -i 5"),
+                Step("`analyse`/`score`/`route`: CPU-bound; add workers, or roll back an agent "
+                     "configuration that added many agents or specialties:",
+                     shell="agent-runtime serve --workers 4"),
+            ),
+        ),
+    )
+
+
+def tool_latency(config: ObservabilityConfig) -> Alert:
+    """A tool's p95 above the tool latency target."""
+    comp, sel = config.components, config.selector
+    target = number(comp.tool_latency_target_seconds)
+    q = _pct(comp.quantile).rstrip("%")
+    return Alert(
+        name="AgentRuntimeToolLatencyHigh",
+        summary="A tool is slower than its latency target.",
+        rules=(AlertRule(
+            severity="warning",
+            expr=(f"{tool_quantile(config)} > {target}\n"
+                  f"and on (job, tool)\n{tool_rate(config)} > {number(comp.min_rate)}"),
+            description=(f"Tool {label('tool')} on {label('job')} has a p{q} of {VALUE_DURATION} over "
+                         f"{comp.window}, above the {target}s target."),
+            for_=comp.tool_latency_for,
+        ),),
+        runbook=Runbook(
+            meaning=(f"The tool's p{q} call duration through the pipeline (cache hits included) has been "
+                     f"above {target}s over {comp.window} for {comp.tool_latency_for}, with at least "
+                     f"{number(comp.min_rate)} calls/s."),
+            impact="Tasks using the tool are slower; near its timeout, calls start failing and retrying.",
+            panels=(PanelRef("tools", "Tool p95 latency"), PanelRef("tools", "Tool retries")),
+            diagnosis=(
+                Step("The slowest tools right now:",
+                     promql=(f"topk(5, histogram_quantile(0.95, sum by (tool, le) "
+                             f"(rate(agent_runtime_tool_duration_seconds_bucket{{{sel}}}[5m]))))")),
+                Step("Retries multiply latency; which tools retry:",
+                     promql=f"sum by (tool) (rate(agent_runtime_tool_retries_total{{{sel}}}[5m])) > 0"),
+                Step("Is the tool cache still answering?",
+                     promql=(f'sum by (layer) (rate(agent_runtime_cache_requests_total{{{sel},cache="tool",'
+                             f'result="hit"}}[5m]))\n/ sum by (layer) (rate(agent_runtime_cache_requests_total'
+                             f'{{{sel},cache="tool"}}[5m]))')),
+                Step("Timeouts, TTLs and breaker state of each tool:",
+                     shell="agent-runtime tools && agent-runtime breakers"),
+                Step("On Tool p95 latency, click an exemplar to open a slow call's trace "
+                     "(`execute_tool` span, with `error.type` on failures)."),
+            ),
+            mitigation=(
+                Step("A slow dependency: lower the tool's `timeout_seconds` in the `AGENT_RUNTIME_CONFIG` file "
+                     "so the breaker trips and the fallback answers, then restart:",
+                     shell="docker compose restart runtime"),
+                Step("Cacheable tool: warm the cache from recorded popular calls:",
+                     shell=f"agent-runtime cache warm || {_ADMIN} http://localhost:8000/v1/cache/warm"),
+                Step("Retries amplifying load on a struggling dependency: reduce `retry.max_attempts` "
+                     "for the tool and restart."),
+            ),
+        ),
+    )
+
+
+def tool_errors(config: ObservabilityConfig) -> Alert:
+    """A tool's failure ratio above the threshold."""
+    comp, sel = config.components, config.selector
+    bad = " or ".join(comp.tool_error_outcomes)
+    return Alert(
+        name="AgentRuntimeToolErrorsHigh",
+        summary="A tool is failing too often.",
+        rules=(AlertRule(
+            severity="warning",
+            expr=(f"{tool_error_ratio(config)} > {number(comp.tool_error_ratio)}\n"
+                  f"and on (job, tool)\n{tool_rate(config)} > {number(comp.min_rate)}"),
+            description=(f"{VALUE_PERCENT} of calls to tool {label('tool')} on {label('job')} ended in "
+                         f"{bad} over the last {comp.window}."),
+            for_=comp.tool_errors_for,
+        ),),
+        runbook=Runbook(
+            meaning=(f"More than {_pct(comp.tool_error_ratio)} of the tool's calls ended in {bad} over "
+                     f"{comp.window} for {comp.tool_errors_for}, with at least {number(comp.min_rate)} "
+                     "calls/s. Short-circuited calls (open breaker) are covered by "
+                     "AgentRuntimeCircuitBreakerOpen, not counted here."),
+            impact=("Tasks that need the tool fail unless it has a fallback; the task error budget "
+                    "burns (AgentRuntimeTaskErrorBudgetBurn)."),
+            panels=(PanelRef("tools", "Tool error ratio"), PanelRef("tools", "Tool failures by tool and outcome")),
+            diagnosis=(
+                Step("Failures by tool and outcome:",
+                     promql=(f'sum by (tool, outcome) (rate(agent_runtime_tool_calls_total{{{sel},'
+                             f'outcome!="success"}}[5m])) > 0')),
+                Step("Breaker state per tool (2 = open):",
+                     promql=f"max by (breaker) (agent_runtime_circuit_breaker_state{{{sel}}})"),
+                Step("Breakers and tool settings as the runtime sees them:",
+                     shell="agent-runtime breakers && agent-runtime tools"),
+                Step("Find failing `execute_tool` spans in the trace store (attribute `error.type`), or "
+                     "reproduce with one task:", shell='agent-runtime run "look up the latest release notes"'),
+            ),
+            mitigation=(
+                Step("Dependency down: let the breaker open and the fallback answer; fix or escalate to "
+                     "the dependency's owner."),
+                Step("Wrong credentials or URL after a change: fix the tool in the `AGENT_RUNTIME_CONFIG` file "
+                     "and restart:", shell="docker compose restart runtime"),
+                Step("Bad results were cached while it misbehaved: invalidate the tool's entries:",
+                     shell='agent-runtime cache invalidate --tool "$TOOL"'),
+            ),
+        ),
+    )
+
+
+def cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
+    """A cache's hit ratio below a floor and well below its own baseline."""
+    cache, sel = config.cache, config.selector
+    ratio, baseline = cache_hit_ratio(cache.window), cache_hit_ratio(cache.baseline_window)
+    return Alert(
+        name="AgentRuntimeCacheHitRateDrop",
+        summary="A cache's hit ratio dropped well below its usual level.",
+        rules=(AlertRule(
+            severity="warning",
+            expr=(f"{ratio} < {number(cache.floor)}\n"
+                  f"and on (job, cache)\n{ratio} < {number(cache.baseline_factor)} * {baseline}\n"
+                  f"and on (job, cache)\n{cache_rate(cache.window)} > {number(cache.min_rate)}"),
+            description=(f"The {label('cache')} cache on {label('job')} hit {VALUE_PERCENT} of look-ups over "
+                         f"the last {cache.window}, under the {_pct(cache.floor)} floor and under "
+                         f"{number(cache.baseline_factor)}x its {cache.baseline_window} average."),
+            for_=cache.for_,
+        ),),
+        runbook=Runbook(
+            meaning=(f"Over {cache.window}, the cache's hit ratio (hits over look-ups, all layers) is below "
+                     f"{_pct(cache.floor)} and below {number(cache.baseline_factor)}x its "
+                     f"{cache.baseline_window} average, with at least {number(cache.min_rate)} look-ups/s, "
+                     f"for {cache.for_}. A cache that is always cold does not fire; a drop does."),
+            impact=("More work reaches tools, the scorer or the LLM: higher latency and cost, more load "
+                    "on dependencies."),
+            panels=(PanelRef("tools", "Cache hit ratio by cache and layer"),
+                    PanelRef("tools", "Seconds saved by cache")),
+            diagnosis=(
+                Step("Hit ratio by cache and layer (`l0` memory, `l1` disk, `l2` Redis):",
+                     promql=(f'sum by (cache, layer) (rate(agent_runtime_cache_requests_total{{{sel},'
+                             f'result="hit"}}[5m]))\n/ sum by (cache, layer) '
+                             f"(rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
+                Step("Breaker transitions and configuration reloads invalidate routing decisions:",
+                     promql=(f"sum by (breaker, to) (increase("
+                             f"agent_runtime_circuit_breaker_transitions_total{{{sel}}}[1h])) > 0")),
+                Step("The runtime's cache statistics (entries, evictions, per-tool TTLs):",
+                     shell="agent-runtime cache stats && curl -s http://localhost:8000/v1/cache/stats | jq"),
+                Step("Is the shared L2 (Redis) up and holding keys?",
+                     shell="docker compose exec redis redis-cli info keyspace && "
+                           "docker compose exec redis redis-cli info stats | grep -E 'keyspace_(hits|misses)'"),
+            ),
+            mitigation=(
+                Step("Redis restarted or was flushed: make sure it is up, then warm the cache:",
+                     shell="docker compose up -d redis && agent-runtime cache warm"),
+                Step("Warm through the admin API instead (bearer token from `AGENT_RUNTIME_ADMIN_TOKEN`):",
+                     shell=f"{_ADMIN} http://localhost:8000/v1/cache/warm"),
+                Step("TTLs were lowered or cache keys changed by a configuration change: restore the previous "
+                     "`AGENT_RUNTIME_CONFIG` file and restart:", shell="docker compose restart runtime"),
+                Step("A script invalidating by tag in a loop: stop it; check the admin API access log.",
+                     shell="docker compose logs --since 1h runtime | grep /v1/cache/invalidate"),
+            ),
+        ),
+    )
+
+
+def breaker_open(config: ObservabilityConfig) -> Alert:
+    """A circuit breaker that stays (or keeps re-)opened."""
+    plat, sel = config.platform, config.selector
+    look = plat.breaker_lookback
+    return Alert(
+        name="AgentRuntimeCircuitBreakerOpen",
+        summary="A tool's circuit breaker has been open for a long time.",
+        rules=(AlertRule(
+            severity="warning",
+            expr=(f"count by (job, breaker) (\n"
+                  f"  max_over_time(agent_runtime_circuit_breaker_state{{{sel}}}[{look}]) == 2\n)"),
+            description=(f"The circuit breaker of tool {label('breaker')} on {label('job')} has been open in "
+                         f"every {look} window for {plat.breaker_open_for}, on {VALUE} instance(s)."),
+            for_=plat.breaker_open_for,
+        ),),
+        runbook=Runbook(
+            meaning=(f"The breaker state gauge was 2 (open) at least once in every {look} window for "
+                     f"{plat.breaker_open_for}. Reading it with `max_over_time` means a missed scrape or a "
+                     "brief half-open probe cannot reset the alert: the dependency keeps failing its "
+                     "probes and the breaker keeps re-opening (with a growing open time)."),
+            impact=("Calls to the tool are short-circuited: they get the tool's fallback if it has one, "
+                    "otherwise they fail, and so do the tasks that need them."),
+            panels=(PanelRef("tools", "Circuit breaker state"), PanelRef("tools", "Circuit breaker transitions")),
+            diagnosis=(
+                Step("Breakers open right now, per instance:",
+                     promql=f"agent_runtime_circuit_breaker_state{{{sel}}} == 2"),
+                Step("Transitions over the last hour (how often it re-opens):",
+                     promql=(f"sum by (breaker, to) (increase("
+                             f"agent_runtime_circuit_breaker_transitions_total{{{sel}}}[1h]))")),
+                Step("How the calls end while it is open:",
+                     promql=(f'sum by (tool, outcome) (rate(agent_runtime_tool_calls_total{{{sel},'
+                             f'outcome=~"short_circuited|fallback|error|timeout"}}[5m])) > 0')),
+                Step("Breaker details (failure rate, next probe):",
+                     shell="agent-runtime breakers && curl -s http://localhost:8000/v1/breakers | jq"),
+            ),
+            mitigation=(
+                Step("Fix or wait for the dependency; a successful half-open probe closes the breaker by itself."),
+                Step("Once the dependency is confirmed healthy, close the breaker now instead of waiting "
+                     "for the next probe (set TOOL to the alert's `breaker` label):",
+                     shell='agent-runtime breakers reset "$TOOL"'),
+                Step("The same through the admin API, on every instance:",
+                     shell=f'{_ADMIN} "http://localhost:8000/v1/breakers/$TOOL/reset"'),
+                Step("Do not reset while the dependency still fails: the breaker re-opens and the "
+                     "extra calls add load to a struggling service."),
+            ),
+        ),
+    )

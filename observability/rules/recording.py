@@ -1,0 +1,200 @@
+"""Recording rules, named ``level:metric:operations`` (Prometheus naming guide).
+
+Alerts are written against these series so that every window is computed
+once per evaluation and the alert expressions stay readable. Ratios divide
+by a rate guarded with ``> 0``: with no traffic a ratio has no sample at all
+(instead of NaN), so no alert can fire on an idle runtime. Numerators that
+select a label value fall back to ``denominator * 0`` so a healthy runtime
+records an explicit 0 even before the first bad event.
+
+The name helpers below are the only place the record names are spelled;
+alerts and promtool tests import them.
+"""
+
+from __future__ import annotations
+
+from observability.config import ObservabilityConfig
+from observability.promql import le_value, number, regex_alternation, selector
+from observability.rules.model import RecordingGroup, RecordingRule
+
+
+def _quantile_tag(quantile: float) -> str:
+    return "p" + number(quantile * 100).replace(".", "_")
+
+
+def task_rate(window: str) -> str:
+    """Tasks per second, by job."""
+    return f"job:agent_runtime_tasks:rate{window}"
+
+
+def task_error_ratio(window: str) -> str:
+    """Fraction of tasks with a bad outcome, by job."""
+    return f"job:agent_runtime_task_errors:ratio_rate{window}"
+
+
+def task_slow_ratio(window: str) -> str:
+    """Fraction of tasks slower than the latency SLO threshold, by job."""
+    return f"job:agent_runtime_tasks_slow:ratio_rate{window}"
+
+
+def task_latency_quantile(quantile: float, window: str) -> str:
+    """A task latency quantile, by job."""
+    return f"job:agent_runtime_task_duration_seconds:{_quantile_tag(quantile)}_rate{window}"
+
+
+def stage_quantile(config: ObservabilityConfig) -> str:
+    """The alerting quantile of each pipeline stage's duration, by job and stage."""
+    comp = config.components
+    return f"job_stage:agent_runtime_stage_duration_seconds:{_quantile_tag(comp.quantile)}_rate{comp.window}"
+
+
+def stage_share(config: ObservabilityConfig) -> str:
+    """Each stage's share of total task time, by job and stage."""
+    return f"job_stage:agent_runtime_stage_duration_seconds:share_rate{config.components.window}"
+
+
+def stage_target(config: ObservabilityConfig) -> str:
+    """The configured per-stage latency target, one constant series per stage."""
+    return f"stage:agent_runtime_stage_duration_seconds:{_quantile_tag(config.components.quantile)}_target"
+
+
+def tool_rate(config: ObservabilityConfig) -> str:
+    """Tool calls per second, by job and tool."""
+    return f"job_tool:agent_runtime_tool_calls:rate{config.components.window}"
+
+
+def tool_error_ratio(config: ObservabilityConfig) -> str:
+    """Fraction of failed tool calls, by job and tool."""
+    return f"job_tool:agent_runtime_tool_errors:ratio_rate{config.components.window}"
+
+
+def tool_quantile(config: ObservabilityConfig) -> str:
+    """The alerting quantile of tool call duration, by job and tool."""
+    comp = config.components
+    return f"job_tool:agent_runtime_tool_duration_seconds:{_quantile_tag(comp.quantile)}_rate{comp.window}"
+
+
+def cache_rate(window: str) -> str:
+    """Cache look-ups per second, by job and cache."""
+    return f"job_cache:agent_runtime_cache_requests:rate{window}"
+
+
+def cache_hit_ratio(window: str) -> str:
+    """Fraction of cache look-ups that hit (all layers), by job and cache."""
+    return f"job_cache:agent_runtime_cache_hits:ratio_rate{window}"
+
+
+def routing_rate(config: ObservabilityConfig) -> str:
+    """Routing decisions per second, by job."""
+    return f"job:agent_runtime_routing_decisions:rate{config.routing.window}"
+
+
+def fallback_ratio(config: ObservabilityConfig) -> str:
+    """Fraction of routing decisions that used the fallback chain, by job."""
+    return f"job:agent_runtime_routing_fallbacks:ratio_rate{config.routing.window}"
+
+
+def low_confidence_ratio(config: ObservabilityConfig) -> str:
+    """Fraction of routing decisions at or below the low-confidence bound, by job."""
+    return f"job:agent_runtime_routing_low_confidence:ratio_rate{config.routing.window}"
+
+
+def _ratio(bad: str, total_record: str) -> str:
+    """``bad / total`` with an explicit 0 when there is traffic but no bad events."""
+    return (
+        f"(\n  {bad}\n  or\n  {total_record} * 0\n)\n"
+        f"/ ({total_record} > 0)"
+    )
+
+
+def _slo_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
+    sel = config.selector
+    bad = selector(sel, f'outcome=~"{regex_alternation(config.slo.error_outcomes)}"')
+    le = le_value(config.slo.latency_threshold_seconds)
+    rules: list[RecordingRule] = []
+    for w in config.slo.ratio_windows:
+        rules.append(RecordingRule(task_rate(w), f"sum by (job) (rate(agent_runtime_tasks_total{{{sel}}}[{w}]))"))
+        rules.append(RecordingRule(task_error_ratio(w), _ratio(
+            f"sum by (job) (rate(agent_runtime_tasks_total{{{bad}}}[{w}]))",
+            task_rate(w))))
+        rules.append(RecordingRule(task_slow_ratio(w), (
+            "1 - (\n"
+            f'  sum by (job) (rate(agent_runtime_task_duration_seconds_bucket{{{sel},le="{le}"}}[{w}]))\n'
+            f"  / (sum by (job) (rate(agent_runtime_task_duration_seconds_count{{{sel}}}[{w}])) > 0)\n"
+            ")"
+        )))
+    for w in config.latency_quantile_windows:
+        for q in config.latency_quantiles:
+            rules.append(RecordingRule(task_latency_quantile(q, w), (
+                f"histogram_quantile({number(q)}, "
+                f"sum by (job, le) (rate(agent_runtime_task_duration_seconds_bucket{{{sel}}}[{w}])))"
+            )))
+    return tuple(rules)
+
+
+def _component_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
+    sel, comp = config.selector, config.components
+    w, q = comp.window, number(comp.quantile)
+    tool_bad = regex_alternation(comp.tool_error_outcomes)
+    return (
+        RecordingRule(stage_quantile(config), (
+            f"histogram_quantile({q}, "
+            f"sum by (job, stage, le) (rate(agent_runtime_stage_duration_seconds_bucket{{{sel}}}[{w}])))"
+        )),
+        RecordingRule(stage_share(config), (
+            f"sum by (job, stage) (rate(agent_runtime_stage_duration_seconds_sum{{{sel}}}[{w}]))\n"
+            "/ on (job) group_left ()\n"
+            f"(sum by (job) (rate(agent_runtime_task_duration_seconds_sum{{{sel}}}[{w}])) > 0)"
+        )),
+        RecordingRule(tool_rate(config), f"sum by (job, tool) (rate(agent_runtime_tool_calls_total{{{sel}}}[{w}]))"),
+        RecordingRule(tool_error_ratio(config), _ratio(
+            f'sum by (job, tool) (rate(agent_runtime_tool_calls_total{{{sel},outcome=~"{tool_bad}"}}[{w}]))',
+            tool_rate(config))),
+        RecordingRule(tool_quantile(config), (
+            f"histogram_quantile({q}, "
+            f"sum by (job, tool, le) (rate(agent_runtime_tool_duration_seconds_bucket{{{sel}}}[{w}])))"
+        )),
+    )
+
+
+def _cache_and_routing_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
+    sel, routing = config.selector, config.routing
+    rules: list[RecordingRule] = []
+    for w in (config.cache.window, config.cache.baseline_window):
+        rules.append(RecordingRule(
+            cache_rate(w), f"sum by (job, cache) (rate(agent_runtime_cache_requests_total{{{sel}}}[{w}]))"))
+        rules.append(RecordingRule(cache_hit_ratio(w), _ratio(
+            f'sum by (job, cache) (rate(agent_runtime_cache_requests_total{{{sel},result="hit"}}[{w}]))',
+            cache_rate(w))))
+    w = routing.window
+    le = le_value(routing.low_confidence_bound)
+    rules += [
+        RecordingRule(routing_rate(config),
+                      f"sum by (job) (rate(agent_runtime_routing_decisions_total{{{sel}}}[{w}]))"),
+        RecordingRule(fallback_ratio(config), _ratio(
+            f'sum by (job) (rate(agent_runtime_routing_decisions_total{{{sel},source="fallback"}}[{w}]))',
+            routing_rate(config))),
+        RecordingRule(low_confidence_ratio(config), (
+            f'sum by (job) (rate(agent_runtime_routing_confidence_bucket{{{sel},le="{le}"}}[{w}]))\n'
+            f"/ (sum by (job) (rate(agent_runtime_routing_confidence_count{{{sel}}}[{w}])) > 0)"
+        )),
+    ]
+    return tuple(rules)
+
+
+def _target_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
+    # Targets as series: alerts join on them and dashboards can draw them.
+    return tuple(
+        RecordingRule(stage_target(config), f"vector({number(seconds)})", {"stage": stage})
+        for stage, seconds in config.components.stage_targets_seconds.items()
+    )
+
+
+def recording_groups(config: ObservabilityConfig) -> tuple[RecordingGroup, ...]:
+    """All recording rule groups, in evaluation order."""
+    return (
+        RecordingGroup("agent-runtime-targets", _target_rules(config)),
+        RecordingGroup("agent-runtime-slo-recording", _slo_rules(config)),
+        RecordingGroup("agent-runtime-components-recording", _component_rules(config)),
+        RecordingGroup("agent-runtime-cache-routing-recording", _cache_and_routing_rules(config)),
+    )

@@ -1,0 +1,161 @@
+"""The generated rule files: naming, annotations, guards, and the time-scaled copy."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from observability.config import ObservabilityConfig
+from observability.generate import render_scaled_rules
+from observability.promql import parse_duration
+from observability.rules.model import Alert
+from tests.unit.observability.helpers import ranges, unguarded_divisions
+
+_MS = timedelta(milliseconds=1)
+RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
+
+
+def _rules(text: str) -> list[dict[str, Any]]:
+    return [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"]]
+
+
+@pytest.fixture(scope="module")
+def alerting(artifacts: dict[str, str]) -> list[dict[str, Any]]:
+    return _rules(artifacts["prometheus/rules/alerts.yml"])
+
+
+@pytest.fixture(scope="module")
+def recording(artifacts: dict[str, str]) -> list[dict[str, Any]]:
+    return _rules(artifacts["prometheus/rules/recording.yml"])
+
+
+def test_every_required_alert_family_exists(alerts: tuple[Alert, ...]) -> None:
+    names = {a.name for a in alerts}
+    assert {
+        "AgentRuntimeDown", "AgentRuntimeTargetMissing", "AgentRuntimeTaskErrorBudgetBurn",
+        "AgentRuntimeTaskLatencyBudgetBurn", "AgentRuntimeStageBottleneck", "AgentRuntimeToolLatencyHigh",
+        "AgentRuntimeToolErrorsHigh", "AgentRuntimeCacheHitRateDrop", "AgentRuntimeCircuitBreakerOpen",
+        "AgentRuntimeRoutingFallbacksHigh", "AgentRuntimeRoutingConfidenceLow", "AgentRuntimeSaturated",
+        "AgentRuntimeSpansDropped", "AgentRuntimeTelemetryExportFailing", "AgentRuntimeWatchdog",
+    } <= names
+    assert len(names) == len(alerts), "alert names must be unique"
+
+
+def test_alert_labels_and_annotations(alerting: list[dict[str, Any]], config: ObservabilityConfig) -> None:
+    for rule in alerting:
+        name, annotations = rule["alert"], rule["annotations"]
+        assert re.fullmatch(r"AgentRuntime[A-Z][A-Za-z]+", name), name
+        assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
+        assert set(annotations) == {"summary", "description", "runbook_url"}, name
+        assert annotations["summary"].endswith(".") and "{{" not in annotations["summary"], name
+        assert "{{ $value" in annotations["description"] or "$value }}" in annotations["description"], name
+        if name != "AgentRuntimeWatchdog":  # the Watchdog has no offending labels
+            assert "{{ $labels." in annotations["description"], name
+        assert annotations["runbook_url"] == config.runbook_url(name)
+        assert annotations["runbook_url"].endswith(f"/runbooks/{name}.md")
+
+
+def test_summary_is_shared_by_all_rules_of_an_alert(alerting: list[dict[str, Any]]) -> None:
+    summaries: dict[str, set[str]] = {}
+    for rule in alerting:
+        summaries.setdefault(rule["alert"], set()).add(rule["annotations"]["summary"])
+    assert all(len(s) == 1 for s in summaries.values())
+
+
+def test_burn_rate_rules_follow_the_workbook(alerting: list[dict[str, Any]], config: ObservabilityConfig) -> None:
+    burn = [r for r in alerting if r["alert"] == "AgentRuntimeTaskErrorBudgetBurn"]
+    budget = config.slo.availability.error_budget
+    seen = set()
+    for rule in burn:
+        long, short = rule["labels"]["long"], rule["labels"]["short"]
+        window = next(w for w in config.slo.availability.windows if (w.long, w.short) == (long, short))
+        thresholds = [float(t) for t in re.findall(r"> ([0-9.]+)", rule["expr"])]
+        assert thresholds == [pytest.approx(window.factor * budget)] * 2
+        assert f"ratio_rate{long} >" in rule["expr"] and f"ratio_rate{short} >" in rule["expr"]
+        assert rule["labels"]["severity"] == window.severity and rule["for"] == window.for_
+        seen.add((long, short))
+    assert seen == {("1h", "5m"), ("6h", "30m"), ("1d", "2h"), ("3d", "6h")}
+
+
+def test_watchdog_always_fires(alerting: list[dict[str, Any]]) -> None:
+    (watchdog,) = [r for r in alerting if r["alert"] == "AgentRuntimeWatchdog"]
+    assert watchdog["expr"] == "vector(1)" and "for" not in watchdog
+    assert watchdog["labels"]["severity"] == "info"
+
+
+def test_scrape_health_alerts_use_up_and_absent(alerting: list[dict[str, Any]], config: ObservabilityConfig) -> None:
+    exprs = {r["alert"]: r["expr"] for r in alerting}
+    assert exprs["AgentRuntimeDown"] == f"up{{{config.selector}}} == 0"
+    assert exprs["AgentRuntimeTargetMissing"] == f"absent(up{{{config.selector}}})"
+
+
+def test_gauges_are_read_over_time(alerting: list[dict[str, Any]]) -> None:
+    exprs = {r["alert"]: r["expr"] for r in alerting}
+    assert "max_over_time(agent_runtime_circuit_breaker_state" in exprs["AgentRuntimeCircuitBreakerOpen"]
+    assert "max_over_time(agent_runtime_tasks_in_flight{" in exprs["AgentRuntimeSaturated"]
+    assert "max_over_time(agent_runtime_tasks_in_flight_limit{" in exprs["AgentRuntimeSaturated"]
+
+
+def test_no_rule_divides_by_a_possibly_zero_rate(
+    alerting: list[dict[str, Any]], recording: list[dict[str, Any]]
+) -> None:
+    for rule in alerting + recording:
+        assert unguarded_divisions(rule["expr"]) == [], rule.get("alert") or rule.get("record")
+
+
+def test_guard_detection_catches_an_unguarded_ratio() -> None:
+    assert unguarded_divisions("sum(rate(a[5m])) / sum(rate(b[5m]))")
+    assert unguarded_divisions("a / (b > bool 0)")
+    assert not unguarded_divisions("a / (b > 0)")
+
+
+def test_component_ratios_require_a_minimum_rate(alerting: list[dict[str, Any]]) -> None:
+    gated = {"AgentRuntimeStageBottleneck", "AgentRuntimeToolLatencyHigh", "AgentRuntimeToolErrorsHigh",
+             "AgentRuntimeCacheHitRateDrop", "AgentRuntimeRoutingFallbacksHigh", "AgentRuntimeRoutingConfidenceLow"}
+    for rule in alerting:
+        if rule["alert"] in gated:
+            assert re.search(r"and on \([a-z, ]+\)\n[a-z_:0-9]+:rate[0-9a-z]+ > [0-9.]+$", rule["expr"]), rule["alert"]
+
+
+def test_recording_rule_names(recording: list[dict[str, Any]]) -> None:
+    for rule in recording:
+        assert RECORD_NAME.match(rule["record"]), rule["record"]
+    keys = [(r["record"], tuple(sorted((r.get("labels") or {}).items()))) for r in recording]
+    assert len(keys) == len(set(keys)), "a record name is only repeated with different static labels"
+
+
+def test_recorded_series_are_defined_before_use(
+    alerting: list[dict[str, Any]], recording: list[dict[str, Any]]
+) -> None:
+    defined: set[str] = set()
+    for rule in recording:
+        used = set(re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", rule["expr"]))
+        assert used <= defined, f"{rule['record']} uses {used - defined} before it is recorded"
+        defined.add(rule["record"])
+    for rule in alerting:
+        used = set(re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", rule["expr"]))
+        assert used <= defined, f"{rule['alert']} uses unrecorded {used - defined}"
+
+
+@pytest.mark.parametrize("factor", [60, 7])
+def test_time_scaled_copy_divides_every_window_and_for(
+    artifacts: dict[str, str], config: ObservabilityConfig, factor: int
+) -> None:
+    scaled = render_scaled_rules(config, factor)
+    assert set(scaled) == {"recording.yml", "alerts.yml"}
+    for name, text in scaled.items():
+        assert text.splitlines()[2].startswith(f"# Time-scaled copy: every range and `for:` divided by {factor}")
+        original = _rules(artifacts[f"prometheus/rules/{name}"])
+        copy = _rules(text)
+        assert len(copy) == len(original)
+        for before, after in zip(original, copy, strict=True):
+            assert {k: v for k, v in after.items() if k not in ("expr", "for")} == {
+                k: v for k, v in before.items() if k not in ("expr", "for")}
+            expected = [r // _MS // factor for r in ranges(before["expr"])]
+            assert [r // _MS for r in ranges(after["expr"])] == expected
+            if "for" in before:
+                assert parse_duration(after["for"]) == parse_duration(before["for"]) // factor
