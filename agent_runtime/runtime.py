@@ -94,6 +94,8 @@ class Runtime:
         self._admission = threading.BoundedSemaphore(config.execution.max_in_flight_tasks)
         self._reload_lock = threading.Lock()
         self._python_versions = itertools.count(1)
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     @property
     def config(self) -> RuntimeConfig:
@@ -138,23 +140,41 @@ class Runtime:
             raise RejectedError(
                 f"over the in-flight limit of {self._config.execution.max_in_flight_tasks} tasks; retry later"
             )
+        self._count_in_flight(1)
         self.listener.task_started()
         agent = UNROUTED
         outcome = "error"
-        try:
-            with tracing.agent_span(parent) as span:
+        # task_finished runs inside the task span so the duration gets its trace id as exemplar.
+        with tracing.agent_span(parent) as span:
+            try:
                 result = self._run(task, span, started)
                 agent = result.agent or UNROUTED
                 outcome = result.outcome
                 if outcome != "success":
                     tracing.mark_error(span, result.outcome, result.error or outcome)
                 return result
-        except (UnknownAgentError, PlanError):
-            outcome = "rejected"
-            raise
-        finally:
-            self._admission.release()
-            self.listener.task_finished(agent, outcome, time.perf_counter() - started)
+            except (UnknownAgentError, PlanError) as exc:
+                outcome = "rejected"
+                tracing.mark_error(span, type(exc).__name__, str(exc))
+                raise
+            finally:
+                self._admission.release()
+                self._count_in_flight(-1)
+                self.listener.task_finished(agent, outcome, time.perf_counter() - started)
+
+    def _count_in_flight(self, delta: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight += delta
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks being handled right now by this runtime."""
+        return self._in_flight
+
+    @property
+    def in_flight_limit(self) -> int:
+        """The most tasks handled at once; more are rejected."""
+        return self._config.execution.max_in_flight_tasks
 
     def _run(self, task: Task, span: Any, started: float) -> TaskResult:
         stages: dict[str, float] = {}
@@ -168,7 +188,7 @@ class Runtime:
         mark = clock()
         with tracing.route_span() as route_span:
             decision = self.router.route(task, analysis, stages)
-            tracing.annotate_decision(route_span, decision)
+            tracing.annotate_decision(route_span, decision, rename=False)
         stages["route"] = clock() - mark
         tracing.annotate_decision(span, decision)
         self.listener.routing_decided(decision.agent, decision.source, decision.confidence)

@@ -50,11 +50,12 @@ def agent_span(parent: otel_context.Context | None = None) -> Iterator[Span]:
         yield span
 
 
-def annotate_decision(span: Span, decision: RoutingDecision) -> None:
-    """Name the task span after its agent and record the routing decision."""
+def annotate_decision(span: Span, decision: RoutingDecision, *, rename: bool = True) -> None:
+    """Record the routing decision on ``span``; ``rename`` names it ``invoke_agent {agent}``."""
     if not span.is_recording():
         return
-    span.update_name(f"{INVOKE_AGENT} {decision.agent}")
+    if rename:
+        span.update_name(f"{INVOKE_AGENT} {decision.agent}")
     span.set_attributes(
         {
             "gen_ai.agent.name": decision.agent,

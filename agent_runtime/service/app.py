@@ -1,0 +1,72 @@
+"""The Flask application factory of the HTTP service.
+
+Example::
+
+    >>> from agent_runtime.bootstrap import build_runtime
+    >>> app = create_app(build_runtime())          # doctest: +SKIP
+    >>> app.run(port=8000)                         # doctest: +SKIP
+
+Under gunicorn, ``exporters/wsgi.py`` builds the app the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import uuid
+from typing import Any
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from agent_runtime.runtime import Runtime
+from agent_runtime.service import admin, introspection, metrics_endpoint, openapi, tasks
+from agent_runtime.service.errors import register_error_handlers
+from agent_runtime.service.faults_api import register_faults_api
+from agent_runtime.service.settings import ServiceSettings
+from agent_runtime.service.state import EXTENSION_KEY, ServiceState
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for values tools may return beyond plain JSON types."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    # A tool returned something JSON cannot express: show it rather than fail the request.
+    return repr(value)
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Keeps keys in the order the handlers wrote them and never fails on a tool's odd result type."""
+
+    sort_keys = False
+    default = staticmethod(_json_default)
+
+
+def create_app(runtime: Runtime, settings: ServiceSettings | None = None) -> Flask:
+    """A Flask app serving ``runtime``.
+
+    ``settings`` default to ``ServiceSettings.from_env()`` (admin token,
+    limits and fault injection from ``AGENT_RUNTIME_*`` variables). The app does not own the
+    runtime: close it yourself when the app is done.
+    """
+    settings = settings if settings is not None else ServiceSettings.from_env()
+    # No static folder: every route of this app is an API route described in /openapi.json.
+    app = Flask(__name__, static_folder=None)
+    app.json = JsonProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions[EXTENSION_KEY] = ServiceState(runtime, settings)
+    for module in (tasks, introspection, admin, metrics_endpoint, openapi):
+        app.register_blueprint(module.blueprint)
+    # Always routed, so /openapi.json is the same either way; off, the endpoints answer 404 faults_disabled.
+    register_faults_api(app, runtime, settings.faults)
+    register_error_handlers(app)
+    return app

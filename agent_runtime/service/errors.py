@@ -1,0 +1,120 @@
+"""JSON error responses: every failure leaves as ``{"error": {"code", "message"}}``.
+
+Handlers cover the service's own ``ApiError``, werkzeug's HTTP errors
+(unknown route, wrong method, body too large), the runtime's domain errors
+and, last, any unexpected exception, which is logged with its traceback and
+answered with a 500 that reveals nothing of it.
+
+Example::
+
+    >>> ApiError(400, "empty_task", '"task" is empty').status
+    400
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Final
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from agent_runtime.errors import PlanError, RejectedError, UnknownAgentError, UnknownToolError
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying a task refused at the in-flight limit.
+RETRY_AFTER_SECONDS: Final = 1
+# Echoed request values (paths, names) are cut to this many characters.
+ECHO_LIMIT: Final = 80
+
+
+class ApiError(Exception):
+    """A request the service refuses, with the HTTP status and a JSON error body."""
+
+    def __init__(self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def shorten(value: str, limit: int = ECHO_LIMIT) -> str:
+    """``value`` cut to ``limit`` characters, so echoing user input stays bounded."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """The JSON error body with ``status`` and extra ``headers``."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    """werkzeug's HTML errors, as JSON with a message that says what to do."""
+    path = shorten(request.path)
+    if isinstance(exc, NotFound):
+        return error_response(404, "not_found", f"no endpoint at {path}; GET /openapi.json lists every endpoint")
+    if isinstance(exc, MethodNotAllowed):
+        allowed = sorted(exc.valid_methods or ())
+        usable = [method for method in allowed if method not in ("HEAD", "OPTIONS")]
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {path}; use {' or '.join(usable)}",
+            {"Allow": ", ".join(allowed)},
+        )
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = request.max_content_length
+        return error_response(
+            413,
+            "payload_too_large",
+            f"the request body is over the limit of {limit} bytes; send a smaller body",
+        )
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+    return error_response(status, code, exc.description or code)
+
+
+def _rejected(exc: RejectedError) -> Response:
+    return error_response(
+        429, "over_capacity", f"the runtime is busy: {exc}", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
+def _unknown_agent(exc: UnknownAgentError) -> Response:
+    return error_response(400, "unknown_agent", f'{exc}; omit "agent" to let the router choose')
+
+
+def _unknown_tool(exc: UnknownToolError) -> Response:
+    return error_response(404, "unknown_tool", str(exc))
+
+
+def _plan_error(exc: PlanError) -> Response:
+    return error_response(400, "invalid_task", f'{exc}; add it to the task\'s "context" object')
+
+
+def _internal(exc: Exception) -> Response:
+    # The traceback goes to the log, never to the client.
+    logger.exception("unhandled error in %s %s", request.method, shorten(request.path))
+    return error_response(500, "internal_error", "the service failed to handle this request; the error has been logged")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the JSON error handlers on ``app``."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RejectedError, _rejected)
+    app.register_error_handler(UnknownAgentError, _unknown_agent)
+    app.register_error_handler(UnknownToolError, _unknown_tool)
+    app.register_error_handler(PlanError, _plan_error)
+    app.register_error_handler(Exception, _internal)

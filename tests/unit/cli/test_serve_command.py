@@ -1,0 +1,101 @@
+"""``agent-runtime serve``: the gunicorn command line, the dev server and early errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from agent_runtime.cli.common import CliError
+from agent_runtime.cli.main import main
+from agent_runtime.cli.serve_cmd import parse_bind
+
+
+class Exec:
+    """Stands in for ``os.execv``: records the command instead of replacing the process."""
+
+    def __init__(self) -> None:
+        self.argv: list[str] = []
+
+    def __call__(self, path: str, argv: list[str]) -> None:
+        assert path == argv[0]
+        self.argv = list(argv)
+
+
+@pytest.fixture()
+def execv(monkeypatch: pytest.MonkeyPatch) -> Exec:
+    recorder = Exec()
+    monkeypatch.setattr(os, "execv", recorder)
+    return recorder
+
+
+def test_gunicorn_command_line(execv: Exec, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--workers", "3", "--bind", "0.0.0.0:9000"]) == 0
+    argv = execv.argv
+    assert argv[:3] == [sys.executable, "-m", "gunicorn"]
+    conf = Path(argv[argv.index("-c") + 1])
+    assert conf.name == "gunicorn_conf.py" and conf.parent.name == "exporters" and conf.is_file()
+    assert "exporters.wsgi:app" in argv
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0:9000"
+    assert "starting gunicorn on 0.0.0.0:9000 with 3 workers" in capsys.readouterr().err
+
+
+def test_config_reaches_the_workers_as_an_absolute_path(
+    execv: Exec, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(config_file.parent)
+    monkeypatch.setenv("AGENT_RUNTIME_CONFIG", "restored after the test")
+    assert main(["serve", "--config", config_file.name]) == 0
+    assert os.environ["AGENT_RUNTIME_CONFIG"] == str(config_file)
+
+
+def test_bad_config_fails_before_gunicorn_starts(
+    execv: Exec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agents: {}\n")
+    assert main(["serve", "--config", str(bad)]) == 1
+    assert execv.argv == []
+    assert capsys.readouterr().err.strip() == f"agent-runtime: error: {bad}: agents: must be a list, got dict"
+
+
+def test_dev_server_runs_the_app_on_the_bind_address(
+    monkeypatch: pytest.MonkeyPatch, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_run(app: Flask, **kwargs: Any) -> None:
+        calls.append({"app": app, **kwargs})
+
+    monkeypatch.setattr(Flask, "run", fake_run)
+    assert main(["serve", "--dev", "--bind", "127.0.0.1:8123", "--config", str(config_file)]) == 0
+    [call] = calls
+    assert (call["host"], call["port"], call["threaded"], call["use_reloader"]) == ("127.0.0.1", 8123, True, False)
+    assert "/v1/tasks" in {rule.rule for rule in call["app"].url_map.iter_rules()}
+    assert "serving on http://127.0.0.1:8123" in capsys.readouterr().err
+
+
+def test_dev_server_with_a_bad_bind_is_one_line(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--dev", "--bind", "localhost", "--config", str(config_file)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "agent-runtime: error: --bind must be HOST:PORT with a port from 1 to 65535, got 'localhost'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bind", "expected"),
+    [("127.0.0.1:8000", ("127.0.0.1", 8000)), ("[::1]:80", ("::1", 80)), ("0.0.0.0:65535", ("0.0.0.0", 65535))],
+)
+def test_parse_bind(bind: str, expected: tuple[str, int]) -> None:
+    assert parse_bind(bind) == expected
+
+
+@pytest.mark.parametrize("bind", ["8000", ":8000", "host:", "host:0", "host:70000", "host:http"])
+def test_parse_bind_refuses(bind: str) -> None:
+    with pytest.raises(CliError, match="HOST:PORT"):
+        parse_bind(bind)
