@@ -1,0 +1,368 @@
+"""Benchmark: what telemetry costs per task, and what a /metrics scrape costs.
+
+Not a test: it measures and reports. Two questions:
+
+1. Per-task cost. The same tasks (instant in-process tools, so the runtime
+   and its telemetry are all there is to measure) with telemetry off
+   (``metrics_registry=None``, no SDK), metrics only, and metrics plus traces
+   sampled at 10% and at 100%, exported over OTLP/HTTP through the bounded
+   batch processor to a receiver in another process. Modes are interleaved
+   over several rounds, reported as ratios to "off" from one run.
+2. Scrape cost. ``GET /metrics`` of the default configuration (built-in
+   agents and tools) with every series populated, single-process and merged
+   from four gunicorn-style worker slots: can it be scraped every second?
+
+Run from the repository root::
+
+    python bench/bench_telemetry.py            # prints a table, writes bench/results/telemetry.json
+    python bench/bench_telemetry.py --quick    # fewer tasks and rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from prometheus_client import CollectorRegistry
+
+from agent_runtime.bootstrap import build_runtime
+from agent_runtime.config.loader import parse_config
+from agent_runtime.runtime import Runtime
+from agent_runtime.service import ServiceSettings, create_app
+from agent_runtime.telemetry import catalog
+from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.telemetry.metrics import PrometheusListener
+from exporters import multiprocess
+from exporters.otlp import configure_tracing_from_env
+from exporters.span_export import BoundedBatchSpanProcessor, CountingSpanExporter, ExportHealth
+
+# The test runtime and the OTLP receiver live in tests/support of this checkout.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+from tests.support.telemetry_runtime import CONFIG, make_runtime, make_tools, task  # noqa: E402
+
+RESULTS = REPO_ROOT / "bench" / "results" / "telemetry.json"
+MODES = ("off", "metrics", "traces_10pct", "traces_100pct")
+SAMPLING = {"traces_10pct": "0.1", "traces_100pct": "1.0"}
+AGENT_MIX = ("echoer", "pair")  # one tool call, and three (two in parallel)
+SCRAPE_SLOTS = 4
+
+
+def start_receiver() -> tuple[subprocess.Popen[str], str]:
+    """An OTLP/HTTP receiver in its own process, so decoding does not share our GIL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.otlp_receiver", "--discard"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    port = process.stdout.readline().strip()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def run_round(mode: str, endpoint: str, tasks: int, warmup: int) -> dict[str, Any]:
+    """Per-task seconds for ``tasks`` tasks in ``mode`` (tracing set up and shut down around them)."""
+    runtime = make_runtime(None if mode == "off" else CollectorRegistry())
+    handle = None
+    if mode in SAMPLING:
+        os.environ.update(
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": SAMPLING[mode],
+            }
+        )
+        handle = configure_tracing_from_env(runtime.metrics)
+        assert handle is not None
+    try:
+        for number in range(warmup):
+            runtime.handle(task(AGENT_MIX[number % 2]))
+        durations = []
+        clock = time.perf_counter
+        for number in range(tasks):
+            item = task(AGENT_MIX[number % 2], f"echo task {number}")
+            started = clock()
+            runtime.handle(item)
+            durations.append(clock() - started)
+        stats = None
+        if handle is not None:
+            handle.force_flush(30)
+            stats = handle.stats()
+        return {
+            "durations": durations,
+            "exported_spans": stats.exported_spans if stats else 0,
+            "dropped_spans": stats.dropped_spans if stats else 0,
+        }
+    finally:
+        if handle is not None:
+            handle.shutdown()
+        runtime.close()
+
+
+def per_task(tasks: int, rounds: int, warmup: int) -> dict[str, Any]:
+    receiver, endpoint = start_receiver()
+    try:
+        results: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+        for number in range(rounds):
+            # Rotate the order so drift (CPU frequency, cache warmth) does not favour one mode.
+            order = MODES[number % len(MODES) :] + MODES[: number % len(MODES)]
+            for mode in order:
+                gc.collect()  # no mode pays for another's garbage
+                results[mode].append(run_round(mode, endpoint, tasks, warmup))
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+    summary: dict[str, Any] = {}
+    for mode in MODES:
+        durations = [d for result in results[mode] for d in result["durations"]]
+        summary[mode] = {
+            "mean_us": statistics.median(statistics.fmean(r["durations"]) for r in results[mode]) * 1e6,
+            "p50_us": statistics.median(durations) * 1e6,
+            "p95_us": statistics.quantiles(durations, n=20)[-1] * 1e6,
+            "exported_spans": sum(r["exported_spans"] for r in results[mode]),
+            "dropped_spans": sum(r["dropped_spans"] for r in results[mode]),
+        }
+    off, off_p50 = summary["off"]["mean_us"], summary["off"]["p50_us"]
+    for mode in MODES:
+        entry = summary[mode]
+        entry["ratio_vs_off"] = round(entry["mean_us"] / off, 3)
+        entry["p50_ratio_vs_off"] = round(entry["p50_us"] / off_p50, 3)
+        entry["added_us"] = round(entry["mean_us"] - off, 1)
+        for key in ("mean_us", "p50_us", "p95_us"):
+            entry[key] = round(entry[key], 1)
+    return {"tasks_per_round": tasks, "rounds": rounds, "agents": list(AGENT_MIX), "modes": summary}
+
+
+class _Recorder(RuntimeListener):
+    """Records the events of a task, to replay them through the metrics listener alone."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("_") or name == "events" or not hasattr(RuntimeListener, name):
+            return super().__getattribute__(name)
+        events = super().__getattribute__("events")
+        return lambda *args, **kwargs: events.append((name, args, kwargs))
+
+
+def listener_cost(repeats: int) -> dict[str, Any]:
+    """Microseconds per task spent in the Prometheus listener alone (the events of one task, replayed)."""
+    recorder = _Recorder()
+    runtime = Runtime(parse_config(CONFIG), tools=make_tools(), listeners=[recorder], metrics_registry=None)
+    for agent in AGENT_MIX:
+        runtime.handle(task(agent))
+    runtime.close()
+    metrics = make_runtime(CollectorRegistry()).metrics
+    assert metrics is not None
+    calls = [(getattr(metrics, name), args, kwargs) for name, args, kwargs in recorder.events]
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for call, args, kwargs in calls:
+            call(*args, **kwargs)
+    seconds = (time.perf_counter() - started) / repeats / len(AGENT_MIX)
+    return {"events_per_task": len(calls) / len(AGENT_MIX), "us_per_task": round(seconds * 1e6, 1)}
+
+
+class _NoopExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+def span_cost(spans: int, repeats: int) -> dict[str, Any]:
+    """Microseconds per recorded span on the caller's thread: our processor vs the SDK's, no-op export."""
+
+    def per_span(processor: SpanProcessor) -> float:
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(processor)
+        tracer = provider.get_tracer("bench")
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(spans):
+                with tracer.start_as_current_span("span"):
+                    pass
+            best = min(best, (time.perf_counter() - started) / spans)
+            provider.force_flush()
+        provider.shutdown()
+        return round(best * 1e6, 2)
+
+    ours = BoundedBatchSpanProcessor(CountingSpanExporter(_NoopExporter(), ExportHealth(None, "bench")))
+    return {
+        "bounded_processor_us": per_span(ours),
+        "sdk_batch_processor_us": per_span(BatchSpanProcessor(_NoopExporter())),
+    }
+
+
+def exercise(listener: PrometheusListener, agents: list[str], tools: list[str]) -> None:
+    """Give every series of the default configuration a sample, as a busy server would."""
+    for agent in agents:
+        for outcome in catalog.TASK_OUTCOMES:
+            listener.task_finished(agent, outcome, 0.12)
+        for source in catalog.ROUTING_SOURCES:
+            listener.routing_decided(agent, source, 0.7)
+    for tool in tools:
+        for outcome in catalog.TOOL_OUTCOMES:
+            listener.tool_called(tool, outcome, 0.03)
+        listener.tool_retried(tool)
+        for state in catalog.BREAKER_STATES:
+            listener.breaker_changed(tool, state)
+    for stage in catalog.STAGES:
+        listener.stage_timed(stage, 0.002)
+    for layer in ("l0", "l1", "l2"):
+        listener.cache_looked_up("tool", layer, True)
+        listener.cache_looked_up("tool", layer, False)
+    for cache in catalog.CACHE_NAMES:
+        listener.cache_saved(cache, 0.5)
+    listener.llm_called(operation="chat", provider="openai", model="m", seconds=1.2, input_tokens=300, output_tokens=80)
+
+
+def default_runtime(registry: CollectorRegistry | None) -> Runtime:
+    """The default configuration with every series populated."""
+    runtime = build_runtime(metrics_registry=registry) if registry else build_runtime()
+    assert runtime.metrics is not None
+    exercise(runtime.metrics, [a.name for a in runtime.config.agents], list(runtime.tools.names()))
+    return runtime
+
+
+def time_scrapes(scrape: Callable[[], bytes], count: int) -> dict[str, Any]:
+    body = scrape()
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        scrape()
+        times.append(time.perf_counter() - started)
+    lines = [line for line in body.decode().splitlines() if line and not line.startswith("#")]
+    return {
+        "series": len(lines),
+        "bytes": len(body),
+        "median_ms": round(statistics.median(times) * 1e3, 2),
+        "p95_ms": round(statistics.quantiles(times, n=20)[-1] * 1e3, 2),
+    }
+
+
+def _slot_worker(directory: str, slot: int) -> None:
+    os.environ[multiprocess.MULTIPROC_ENV] = directory
+    multiprocess.use_slot(slot)
+    default_runtime(None).close()
+
+
+def scrape_cost(count: int) -> dict[str, Any]:
+    runtime = default_runtime(CollectorRegistry())
+    client = create_app(runtime, ServiceSettings()).test_client()
+    single = time_scrapes(lambda: client.get("/metrics").data, count)
+    openmetrics = time_scrapes(
+        lambda: client.get("/metrics", headers={"Accept": "application/openmetrics-text"}).data, count
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-multiproc-") as directory:
+        context = multiprocessing.get_context("fork")
+        for slot in range(SCRAPE_SLOTS):
+            worker = context.Process(target=_slot_worker, args=(directory, slot))
+            worker.start()
+            worker.join(120)
+        os.environ[multiprocess.MULTIPROC_ENV] = directory
+        try:
+            merged = time_scrapes(lambda: client.get("/metrics").data, count)
+        finally:
+            del os.environ[multiprocess.MULTIPROC_ENV]
+        merged["worker_slots"] = SCRAPE_SLOTS
+        merged["files"] = len(multiprocess.db_files(Path(directory)))
+    runtime.close()
+    return {
+        "agents": len(runtime.config.agents),
+        "tools": len(runtime.tools.names()),
+        "text": single,
+        "openmetrics": openmetrics,
+        "multiprocess_text": merged,
+    }
+
+
+def table(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  " + "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds (a smoke run)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    options = parser.parse_args(argv)
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        del os.environ[name]
+
+    tasks, rounds, warmup, scrapes = (500, 2, 100, 20) if options.quick else (2000, 8, 300, 100)
+    cost = per_task(tasks, rounds, warmup)
+    cost["metrics_listener_alone"] = listener_cost(repeats=2000 if options.quick else 20000)
+    cost["span_on_task_thread"] = span_cost(spans=1000, repeats=3 if options.quick else 10)
+    scrape = scrape_cost(scrapes)
+
+    print(f"Per-task cost: {rounds} rounds x {tasks} tasks (agents {', '.join(AGENT_MIX)}, instant tools)")
+    rows: list[tuple[str, ...]] = [
+        ("mode", "mean us", "p50 us", "p95 us", "x off", "p50 x off", "+us", "exported", "dropped")
+    ]
+    for mode, entry in cost["modes"].items():
+        rows.append(
+            (
+                mode,
+                f"{entry['mean_us']:.1f}",
+                f"{entry['p50_us']:.1f}",
+                f"{entry['p95_us']:.1f}",
+                f"{entry['ratio_vs_off']:.2f}",
+                f"{entry['p50_ratio_vs_off']:.2f}",
+                f"{entry['added_us']:.1f}",
+                str(entry["exported_spans"]),
+                str(entry["dropped_spans"]),
+            )
+        )
+    print(table(rows))
+    alone = cost["metrics_listener_alone"]
+    print(f"  metrics listener alone: {alone['us_per_task']} us per task ({alone['events_per_task']:.0f} events)")
+    span = cost["span_on_task_thread"]
+    print(
+        f"  one recorded span on the task's thread: {span['bounded_processor_us']} us "
+        f"(SDK BatchSpanProcessor: {span['sdk_batch_processor_us']} us)"
+    )
+    print(f"\nScrape of the default configuration ({scrape['agents']} agents, {scrape['tools']} tools)")
+    rows = [("format", "series", "bytes", "median ms", "p95 ms")]
+    for name in ("text", "openmetrics", "multiprocess_text"):
+        entry = scrape[name]
+        rows.append((name, str(entry["series"]), str(entry["bytes"]), f"{entry['median_ms']}", f"{entry['p95_ms']}"))
+    print(table(rows))
+
+    report = {
+        "benchmark": "telemetry",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "quick": options.quick,
+        "per_task": cost,
+        "scrape": scrape,
+    }
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {options.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

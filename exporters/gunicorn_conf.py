@@ -1,0 +1,94 @@
+"""Gunicorn configuration for the agent runtime service (``agent-runtime serve``).
+
+    gunicorn -c exporters/gunicorn_conf.py exporters.wsgi:app --workers 4 --bind 127.0.0.1:8080
+
+What it adds to gunicorn:
+
+- prometheus_client multiprocess mode whenever several workers (or a
+  recycled one, ``--max-requests``) share the counters: the directory comes
+  from ``PROMETHEUS_MULTIPROC_DIR`` or is created (and removed at exit), is
+  emptied when the server starts, and workers write per-slot files so the
+  file count stays bounded however often workers are recycled
+  (``exporters.multiprocess``);
+- tracing configured in each worker after fork (``post_fork``), since the
+  span export thread does not survive ``fork``, and flushed (bounded) when
+  the worker exits.
+
+The app is loaded in each worker, after fork (``preload_app`` stays off): the
+metric files and the export thread must belong to the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from exporters import multiprocess
+from exporters.otlp import configure_tracing_from_env, current_handle
+
+_log = logging.getLogger("exporters.gunicorn")
+
+# The attribute the master stores a worker's metrics slot in.
+SLOT_ATTRIBUTE = "agent_runtime_metrics_slot"
+
+preload_app = False
+worker_class = "gthread"
+threads = 4
+timeout = 60
+graceful_timeout = 15
+# gunicorn 24+ opens a control socket at one fixed per-user path, which two
+# servers on a host (or tests in parallel) would fight over; signals suffice.
+control_socket_disable = True
+
+# The multiprocess directory this master created (and removes on exit).
+_created_dir: list[Path] = []
+
+
+def _slot(worker: Any) -> int | None:
+    slot = getattr(worker, SLOT_ATTRIBUTE, None)
+    return slot if isinstance(slot, int) else None
+
+
+def on_starting(server: Any) -> None:
+    """Master, before any worker: choose, export and empty the multiprocess directory."""
+    path, created = multiprocess.prepare_directory(server.cfg.workers, server.cfg.max_requests)
+    if path is not None and created:
+        _created_dir.append(path)
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """Master: give the new worker the lowest metrics slot no unreaped worker holds."""
+    if multiprocess.multiprocess_dir() is not None:
+        slot = multiprocess.assign_slot(_slot(other) for other in server.WORKERS.values())
+        setattr(worker, SLOT_ATTRIBUTE, slot)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Worker, before the app loads: write the slot's metric files; start this worker's span export."""
+    slot = _slot(worker)
+    if slot is not None:
+        multiprocess.use_slot(slot)
+        _log.info("worker %s writes metrics slot %s", worker.pid, multiprocess.slot_identifier(slot))
+    # The runtime's metrics are attached when exporters.wsgi builds the runtime.
+    configure_tracing_from_env()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Worker, on its way out (recycled or stopped): export what is queued, within a bound."""
+    handle = current_handle()
+    if handle is not None:
+        handle.shutdown()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Master, once a worker is reaped: drop its live gauges (in-flight tasks, breaker state)."""
+    slot = _slot(worker)
+    if slot is not None:
+        multiprocess.mark_slot_dead(slot)
+
+
+def on_exit(server: Any) -> None:
+    """Master, last: remove the multiprocess directory if this server created it."""
+    while _created_dir:
+        multiprocess.remove_directory(_created_dir.pop())

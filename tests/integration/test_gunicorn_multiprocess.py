@@ -1,0 +1,154 @@
+"""The service under real gunicorn: counters of every worker add up, recycled workers leave no files behind.
+
+Runs ``gunicorn -c exporters/gunicorn_conf.py exporters.wsgi:app`` with two
+workers on a free port, as ``agent-runtime serve`` does, with a tiny
+configuration (one agent, one in-process tool) so the test measures the
+plumbing, not the tools.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporters import multiprocess
+from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+pytest_plugins = ["tests.support.telemetry_fixtures"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GUNICORN_CONF = REPO_ROOT / "exporters" / "gunicorn_conf.py"
+CONFIG = """
+agents:
+  - name: merger
+    tools: [merge_results]
+    specialties:
+      - domain: merging
+        keywords: {merge: 1.0}
+    plan:
+      - id: merged
+        tool: merge_results
+        args: {results: [], top_k: 3}
+"""
+METRIC_FILE = re.compile(r"^(counter|histogram|gauge_[a-z]+)_(w\d+)\.db$")
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, workers: int, max_requests: int = 0) -> Iterator[tuple[str, ManagedProcess]]:
+    binary = require_binary("gunicorn")
+    port = free_port()
+    argv = [
+        binary, "-c", str(GUNICORN_CONF), "exporters.wsgi:app",
+        "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+        "--max-requests", str(max_requests), "--max-requests-jitter", "0",
+    ]  # fmt: skip
+    process = ManagedProcess(argv, tmp_path / "gunicorn.log", cwd=REPO_ROOT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: requests.get(f"{base_url}/metrics", timeout=2).ok, 60, "gunicorn to serve /metrics")
+        yield base_url, process
+    except BaseException:
+        print(process.log())
+        raise
+    finally:
+        process.stop()
+
+
+@pytest.fixture()
+def service_env(otel_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    config = tmp_path / "agents.yaml"
+    config.write_text(CONFIG)
+    otel_env.setenv("AGENT_RUNTIME_CONFIG", str(config))
+    otel_env.setenv("PYTHONPATH", str(REPO_ROOT))
+    otel_env.delenv(multiprocess.MULTIPROC_ENV, raising=False)
+    return otel_env
+
+
+def post_tasks(base_url: str, count: int) -> None:
+    for number in range(count):
+        response = requests.post(f"{base_url}/v1/tasks", json={"task": f"merge these {number}"}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["outcome"] == "success"
+
+
+def tasks_total(base_url: str) -> float:
+    text = requests.get(f"{base_url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "agent_runtime_tasks"
+        for sample in family.samples
+        if sample.name == "agent_runtime_tasks_total"
+    )
+
+
+def task_traces(spans: list[ReceivedSpan]) -> set[str]:
+    """Trace ids of the task (root ``invoke_agent``) spans."""
+    return {span.trace_id for span in spans if span.name == "invoke_agent merger" and not span.parent_span_id}
+
+
+def stale_counter_file(directory: Path) -> None:
+    """What a previous run would have left: 1,000 tasks the new server must not report."""
+    from prometheus_client import values
+
+    saved = values.ValueClass
+    values.ValueClass = values.MultiProcessValue(lambda: "w0")  # type: ignore[no-untyped-call]
+    try:
+        registry = CollectorRegistry()
+        counter = Counter("agent_runtime_tasks", "stale", ["agent", "outcome"], registry=registry)
+        counter.labels("merger", "success").inc(1000)
+    finally:
+        values.close_all_multiprocess_files()  # type: ignore[no-untyped-call]
+        values.ValueClass = saved
+
+
+def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
+    service_env: pytest.MonkeyPatch, tmp_path: Path, otlp_receiver: OtlpReceiver
+) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    service_env.setenv(multiprocess.MULTIPROC_ENV, str(directory))
+    stale_counter_file(directory)
+    service_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.base_url)
+    service_env.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    tasks = 60
+
+    with gunicorn(tmp_path, workers=2, max_requests=10) as (base_url, process):
+        post_tasks(base_url, tasks)
+        assert tasks_total(base_url) == tasks
+        files = [path.name for path in multiprocess.db_files(directory)]
+        # Tracing was configured in every worker after fork, recycled ones flushed on exit.
+        spans = otlp_receiver.wait_for_spans(lambda spans: len(task_traces(spans)) >= tasks, timeout=20)
+        log = process.log()
+
+    boots = log.count("Booting worker")
+    assert boots >= 2 + tasks // 10 - 1, f"workers were not recycled ({boots} boots)\n{log}"
+    assert all(METRIC_FILE.match(name) for name in files), files
+    slots = {METRIC_FILE.match(name).group(2) for name in files}  # type: ignore[union-attr]
+    assert slots <= {"w0", "w1"}, f"{boots} worker boots used slots {sorted(slots)}"
+    assert len(files) <= multiprocess.max_files(2)
+    assert len(task_traces(spans)) == tasks
+    assert {span.resource["service.name"] for span in spans} == {"agent-runtime"}
+
+
+def test_without_a_directory_one_is_created_for_the_workers_and_removed_at_exit(
+    service_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    service_env.setenv("TMPDIR", str(temp))
+
+    with gunicorn(tmp_path, workers=2) as (base_url, _):
+        post_tasks(base_url, 20)
+        assert tasks_total(base_url) == 20
+        created = list(temp.glob("agent-runtime-metrics-*"))
+        assert len(created) == 1 and multiprocess.db_files(created[0])
+    assert not list(temp.glob("agent-runtime-metrics-*"))
