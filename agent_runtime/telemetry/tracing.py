@@ -31,9 +31,15 @@ INVOKE_AGENT: Final = "invoke_agent"
 EXECUTE_TOOL: Final = "execute_tool"
 
 
+# Obtained once: before an SDK is installed the API hands out a proxy tracer
+# that follows the provider set later, so caching it is safe and saves a
+# get_tracer call per span.
+_TRACER: Final = trace.get_tracer(TRACER_NAME, __version__)
+
+
 def tracer() -> trace.Tracer:
-    """The runtime's tracer from the globally configured provider."""
-    return trace.get_tracer(TRACER_NAME, __version__)
+    """The runtime's tracer (follows the globally configured provider)."""
+    return _TRACER
 
 
 @contextmanager
