@@ -180,7 +180,7 @@ def openapi_paths() -> dict[str, Any]:
             "duration_seconds": number,
         },
     }
-    admin = [{"bearerAuth": []}]
+    admin: list[dict[str, list[str]]] = [{"bearerAuth": []}]
     return {
         "/v1/faults": {
             "get": {

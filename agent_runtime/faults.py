@@ -1,0 +1,504 @@
+"""Fault injection for drills and end-to-end tests (an admin feature, off by default).
+
+A ``FaultInjector`` wraps every registered tool function (through
+``ToolRegistry.register(..., replace_existing=True)``, so the pipeline is
+untouched). Fault kinds (``KINDS``): ``latency`` (sleep ``seconds`` first),
+``error`` (raise ``RetryableToolError`` with probability ``rate``), ``hang``
+(block past the tool's timeout until cleared), ``dependency_down`` (a
+connection error from every tool carrying the cache tag ``dependency``, e.g.
+``prometheus`` → ``promql_query``) and ``cache_flush`` (invalidate the tool
+cache once, or every ``every_seconds`` while active). A fault may carry a
+duration after which it clears itself; ``status()`` lists active faults and
+``clear()`` removes one or all.
+
+A call of a tool with no fault costs one dict lookup more. Gunicorn workers
+sharing a ``state_path`` see a fault injected through any of them within
+``tick_seconds``.
+
+Example::
+
+    >>> from agent_runtime.registry import ToolRegistry
+    >>> tools = ToolRegistry()
+    >>> @tools.tool()
+    ... def echo(text: str) -> str:
+    ...     return text
+    >>> injector = FaultInjector(tools, tick_seconds=0)
+    >>> injector.inject(FaultRequest(kind="latency", tools=("echo",), seconds=0.01)).kind
+    'latency'
+    >>> injector.clear()
+    1
+    >>> tools.get("echo").func(text="hi")
+    'hi'
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from agent_runtime.errors import RetryableToolError
+from agent_runtime.registry import ToolFunc, ToolRegistry
+
+if TYPE_CHECKING:
+    from agent_runtime.runtime import Runtime
+
+__all__ = ["KINDS", "Fault", "FaultError", "FaultInjector", "FaultRequest", "FaultSettings"]
+
+logger = logging.getLogger(__name__)
+
+# A hung call sleeps this much past its tool's timeout, so the pipeline always times it out first.
+DEFAULT_HANG_MARGIN_SECONDS: Final = 1.0
+MAX_ACTIVE_FAULTS: Final = 64
+_WRAPPED_MARK: Final = "__agent_runtime_fault_wrapper__"
+ENABLE_ENV: Final = "AGENT_RUNTIME_FAULTS"
+STATE_ENV: Final = "AGENT_RUNTIME_FAULTS_STATE"
+KINDS: Final[Mapping[str, str]] = {
+    "latency": "add `seconds` of latency to every call",
+    "error": "fail calls with probability `rate` (a retryable error)",
+    "hang": "block calls past the tool's timeout until the fault clears",
+    "dependency_down": "fail every call of the tools tagged `dependency` with a connection error",
+    "cache_flush": "flush the tool cache once, or every `every_seconds` while active",
+}
+_MAX_LATENCY_SECONDS: Final = 300.0
+_MAX_DURATION_SECONDS: Final = 86_400.0
+_MIN_FLUSH_PERIOD_SECONDS: Final = 0.05
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+
+
+class FaultError(ValueError):
+    """A fault request is invalid; the message says which field and what to send."""
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Whether fault injection is on, and where worker processes share faults.
+
+    ``from_env`` reads ``AGENT_RUNTIME_FAULTS`` (1/true/yes/on enables it) and
+    ``AGENT_RUNTIME_FAULTS_STATE`` (a JSON file path; unset: per process).
+    """
+
+    enabled: bool = False
+    state_path: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> FaultSettings:
+        """Settings from the environment (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        enabled = (env.get(ENABLE_ENV) or "").strip().lower() in _TRUE
+        return cls(enabled=enabled, state_path=(env.get(STATE_ENV) or "").strip() or None)
+
+
+@dataclass(frozen=True)
+class FaultRequest:
+    """What to inject. ``tools`` may be ``("*",)`` for every tool; ``dependency_down``
+    may name a ``dependency`` (a cache tag) instead, and ``cache_flush`` defaults
+    to every tool. ``duration_seconds`` None lasts until cleared.
+    """
+
+    kind: str
+    tools: tuple[str, ...] = ()
+    seconds: float = 0.0
+    rate: float = 1.0
+    dependency: str | None = None
+    every_seconds: float | None = None
+    duration_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise FaultError(f"unknown fault kind {self.kind!r}; kinds: {', '.join(KINDS)}")
+        if self.kind == "latency" and not 0 < self.seconds <= _MAX_LATENCY_SECONDS:
+            raise FaultError(f"a latency fault needs 0 < seconds <= {_MAX_LATENCY_SECONDS:g}, got {self.seconds}")
+        if not 0 <= self.rate <= 1:
+            raise FaultError(f"rate must be between 0 and 1, got {self.rate}")
+        if self.kind == "dependency_down" and not (self.dependency or self.tools):
+            raise FaultError('a dependency_down fault needs "dependency" (e.g. prometheus) or "tools"')
+        if self.every_seconds is not None and self.every_seconds < _MIN_FLUSH_PERIOD_SECONDS:
+            raise FaultError(f"every_seconds must be >= {_MIN_FLUSH_PERIOD_SECONDS}, got {self.every_seconds}")
+        if self.duration_seconds is not None and not 0 < self.duration_seconds <= _MAX_DURATION_SECONDS:
+            raise FaultError(
+                f"duration_seconds must be > 0 and <= {_MAX_DURATION_SECONDS:g}, got {self.duration_seconds}"
+            )
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected fault: the request resolved to tools, with an id and wall-clock times."""
+
+    id: str
+    kind: str
+    tools: tuple[str, ...]
+    started_at: float
+    expires_at: float | None = None
+    seconds: float = 0.0
+    rate: float = 1.0
+    dependency: str | None = None
+    every_seconds: float | None = None
+
+    def expired(self, now: float) -> bool:
+        """True once the fault's duration has passed."""
+        return self.expires_at is not None and now >= self.expires_at
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """JSON-ready form; with ``now``, also ``remaining_seconds`` (None: until cleared)."""
+        data = asdict(self)
+        data["tools"] = list(self.tools)
+        if now is not None:
+            data["remaining_seconds"] = None if self.expires_at is None else max(0.0, self.expires_at - now)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        """The inverse of ``to_dict`` (extra keys are ignored)."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        return cls(**{**values, "tools": tuple(data["tools"])})
+
+
+class _MemoryStore:
+    """Faults of this process only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, Fault] = {}
+
+    def load(self) -> dict[str, Fault]:
+        with self._lock:
+            return dict(self._faults)
+
+    def update(self, change: Callable[[dict[str, Fault]], None], now: float) -> None:
+        with self._lock:
+            faults = {key: f for key, f in self._faults.items() if not f.expired(now)}
+            change(faults)
+            self._faults = faults
+
+
+class _FileStore:
+    """Faults in a JSON file shared by processes: ``flock`` for writers, atomic replace for readers."""
+
+    def __init__(self, path: str) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._seen: tuple[int, int] | None = None
+        self._cached: dict[str, Fault] = {}
+
+    def load(self) -> dict[str, Fault]:
+        try:
+            stat = self._path.stat()
+        except FileNotFoundError:
+            return {}
+        # Re-read only when the file was replaced: a stat per tick, not a parse.
+        if (stat.st_ino, stat.st_mtime_ns) != self._seen:
+            self._cached = self._read()
+            self._seen = (stat.st_ino, stat.st_mtime_ns)
+        return dict(self._cached)
+
+    def update(self, change: Callable[[dict[str, Fault]], None], now: float) -> None:
+        with open(self._path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            faults = {key: f for key, f in self._read().items() if not f.expired(now)}
+            change(faults)
+            temporary = self._path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps({"faults": [f.to_dict() for f in faults.values()]}))
+            os.replace(temporary, self._path)
+
+    def _read(self) -> dict[str, Fault]:
+        try:
+            data = json.loads(self._path.read_text())
+            return {item["id"]: Fault.from_dict(item) for item in data["faults"]}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.error("fault state %s is unreadable (%s); treating it as empty", self._path, exc)
+            return {}
+
+
+@dataclass(frozen=True)
+class _Effect:
+    """What the active faults do to one tool, combined (rebuilt on every change)."""
+
+    latency_seconds: float = 0.0
+    error_rate: float = 0.0
+    error_id: str = ""
+    hang_release: threading.Event | None = None
+    down_message: str | None = None
+
+
+class FaultInjector:
+    """Injects faults into the tools of one ``ToolRegistry``.
+
+    ``invalidate(tool)`` flushes one tool's cache (``cache_flush``);
+    ``state_path`` shares faults between processes through a JSON file;
+    ``clock`` is wall-clock seconds (faults expire by it, across processes);
+    ``tick_seconds`` is how often a background thread expires faults, picks
+    up other processes' changes and repeats flushes (0: no thread; call
+    ``refresh()`` yourself).
+    """
+
+    def __init__(
+        self,
+        tools: ToolRegistry,
+        *,
+        invalidate: Callable[[str], object] | None = None,
+        state_path: str | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        tick_seconds: float = 0.2,
+        hang_margin_seconds: float = DEFAULT_HANG_MARGIN_SECONDS,
+    ) -> None:
+        self._tools = tools
+        self._invalidate = invalidate
+        self._store: _MemoryStore | _FileStore = _FileStore(state_path) if state_path else _MemoryStore()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._tick = tick_seconds
+        self._hang_margin = hang_margin_seconds
+        self._lock = threading.Lock()
+        self._faults: dict[str, Fault] = {}
+        # Read on every tool call: replaced whole, never mutated, so no lock is needed to read it.
+        self._effects: dict[str, _Effect] = {}
+        self._hang_events: dict[str, threading.Event] = {}
+        self._flushed_at: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.install()
+        self._start_ticker()
+        ref = weakref.ref(self)
+        # gunicorn may fork after the app is built: the child needs its own ticker thread.
+        os.register_at_fork(after_in_child=lambda: _restart_after_fork(ref))
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime, settings: FaultSettings | None = None) -> FaultInjector:
+        """An injector over ``runtime.tools`` that flushes through ``runtime.pipeline.invalidate``."""
+        settings = settings or FaultSettings.from_env()
+        pipeline = runtime.pipeline
+        return cls(
+            runtime.tools,
+            invalidate=lambda tool: pipeline.invalidate(tool=tool),
+            state_path=settings.state_path,
+        )
+
+    def install(self) -> list[str]:
+        """Wrap every registered tool not wrapped yet; the names wrapped now."""
+        wrapped: list[str] = []
+        for registered in list(self._tools):
+            if getattr(registered.func, _WRAPPED_MARK, False):
+                continue
+            name = registered.spec.name
+            self._tools.register(registered.spec, self._wrap(name, registered.func), replace_existing=True)
+            wrapped.append(name)
+        return wrapped
+
+    def dependencies(self) -> dict[str, list[str]]:
+        """Dependency name (a cache tag) → the tools that use it."""
+        found: dict[str, list[str]] = {}
+        for registered in self._tools:
+            for tag in registered.spec.cache_tags:
+                found.setdefault(tag, []).append(registered.spec.name)
+        return {tag: sorted(names) for tag, names in sorted(found.items())}
+
+    def inject(self, request: FaultRequest) -> Fault:
+        """Start a fault; raises ``FaultError`` naming what is wrong with ``request``."""
+        self.install()
+        tools = self._resolve_tools(request)
+        now = self._clock()
+        fault = Fault(
+            id=f"{request.kind}-{uuid.uuid4().hex[:8]}",
+            kind=request.kind,
+            tools=tools,
+            seconds=request.seconds,
+            rate=request.rate,
+            dependency=request.dependency,
+            every_seconds=request.every_seconds,
+            started_at=now,
+            expires_at=None if request.duration_seconds is None else now + request.duration_seconds,
+        )
+
+        def add(faults: dict[str, Fault]) -> None:
+            active = [f for f in faults.values() if not f.expired(now)]
+            if len(active) >= MAX_ACTIVE_FAULTS:
+                raise FaultError(f"{MAX_ACTIVE_FAULTS} faults are active already; clear some first")
+            faults[fault.id] = fault
+
+        self._store.update(add, now)
+        self.refresh()
+        logger.warning("fault injected: %s on %s", fault.id, ", ".join(fault.tools))
+        return fault
+
+    def clear(self, fault_id: str | None = None) -> int:
+        """Clear one fault (by id) or, with no id, all of them; how many were cleared."""
+        now = self._clock()
+        cleared = 0
+
+        def remove(faults: dict[str, Fault]) -> None:
+            nonlocal cleared
+            ids = list(faults) if fault_id is None else [fault_id] if fault_id in faults else []
+            for key in ids:
+                if not faults.pop(key).expired(now):
+                    cleared += 1
+
+        self._store.update(remove, now)
+        self.refresh()
+        if cleared:
+            logger.warning("faults cleared: %s", fault_id or "all")
+        return cleared
+
+    def active(self) -> list[Fault]:
+        """The active faults, oldest first."""
+        self.refresh()
+        with self._lock:
+            return sorted(self._faults.values(), key=lambda f: (f.started_at, f.id))
+
+    def status(self) -> dict[str, Any]:
+        """Active faults (with seconds remaining), the fault kinds and the dependencies (JSON-ready)."""
+        now = self._clock()
+        return {
+            "enabled": True,
+            "faults": [fault.to_dict(now) for fault in self.active()],
+            "kinds": dict(KINDS),
+            "dependencies": self.dependencies(),
+        }
+
+    def refresh(self) -> None:
+        """Expire faults, pick up changes from other processes and run due cache flushes."""
+        now = self._clock()
+        faults = {key: f for key, f in self._store.load().items() if not f.expired(now)}
+        with self._lock:
+            for gone in set(self._hang_events) - set(faults):
+                self._hang_events.pop(gone).set()  # releases calls hung by a cleared fault
+            self._faults = faults
+            self._effects = self._combine(faults)
+            due = [f for f in faults.values() if f.kind == "cache_flush" and self._flush_due(f, now)]
+            for fault in due:
+                self._flushed_at[fault.id] = now
+            for gone in set(self._flushed_at) - set(faults):
+                del self._flushed_at[gone]
+        for fault in due:
+            self._flush(fault)
+
+    def close(self) -> None:
+        """Stop the background thread and release hung calls. Wrapped tools stay wrapped."""
+        self._stop.set()
+        with self._lock:
+            for event in self._hang_events.values():
+                event.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=2)
+
+    def _resolve_tools(self, request: FaultRequest) -> tuple[str, ...]:
+        known = self._tools.names()
+        if request.kind == "dependency_down" and not request.tools:
+            users = self.dependencies().get(request.dependency or "", [])
+            if not users:
+                raise FaultError(
+                    f"no tool depends on {request.dependency!r}; dependencies: {', '.join(self.dependencies())}"
+                )
+            return tuple(users)
+        if request.tools == ("*",) or (request.kind == "cache_flush" and not request.tools):
+            return known
+        if not request.tools:
+            raise FaultError(f'name the tools to fault in "tools" (or "*"); registered tools: {", ".join(known)}')
+        unknown = [name for name in request.tools if name not in self._tools]
+        if unknown:
+            raise FaultError(f"unknown tool {unknown[0]!r}; registered tools: {', '.join(known)}")
+        return tuple(sorted(set(request.tools)))
+
+    def _combine(self, faults: Mapping[str, Fault]) -> dict[str, _Effect]:
+        """Fold the active faults into one effect per tool (called with the lock held)."""
+        fields: dict[str, dict[str, Any]] = {}
+        for fault in sorted(faults.values(), key=lambda f: f.started_at):
+            for tool in fault.tools:
+                effect = fields.setdefault(tool, {})
+                if fault.kind == "latency":
+                    effect["latency_seconds"] = effect.get("latency_seconds", 0.0) + fault.seconds
+                elif fault.kind == "error" and fault.rate >= effect.get("error_rate", 0.0):
+                    effect["error_rate"], effect["error_id"] = fault.rate, fault.id
+                elif fault.kind == "hang":
+                    effect["hang_release"] = self._hang_events.setdefault(fault.id, threading.Event())
+                elif fault.kind == "dependency_down":
+                    effect["down_message"] = (
+                        f"cannot connect to {fault.dependency or tool}: [Errno 111] Connection refused "
+                        f"(injected fault {fault.id})"
+                    )
+        return {tool: _Effect(**values) for tool, values in fields.items() if values}
+
+    def _flush_due(self, fault: Fault, now: float) -> bool:
+        last = self._flushed_at.get(fault.id)
+        return last is None or (fault.every_seconds is not None and now - last >= fault.every_seconds)
+
+    def _flush(self, fault: Fault) -> None:
+        if self._invalidate is None:
+            return
+        for tool in fault.tools:
+            try:
+                self._invalidate(tool)
+            except Exception:  # a flush is best effort; the fault stays listed
+                logger.exception("fault %s: flushing the cache of %s failed", fault.id, tool)
+
+    def _wrap(self, name: str, func: ToolFunc) -> ToolFunc:
+        effects = self  # read self._effects through the instance: it is replaced on every change
+
+        def with_faults(**kwargs: Any) -> Any:
+            effect = effects._effects.get(name)
+            if effect is None:
+                return func(**kwargs)
+            return effects._apply(name, effect, func, kwargs)
+
+        # Not functools.wraps: tools may be callable objects whose __dict__ must not be copied.
+        with_faults.__doc__ = func.__doc__
+        with_faults.__wrapped__ = func  # type: ignore[attr-defined]
+        setattr(with_faults, _WRAPPED_MARK, True)
+        return with_faults
+
+    def _apply(self, name: str, effect: _Effect, func: ToolFunc, kwargs: dict[str, Any]) -> Any:
+        if effect.down_message is not None:
+            raise RetryableToolError(effect.down_message)
+        if effect.latency_seconds > 0:
+            time.sleep(effect.latency_seconds)
+        if effect.hang_release is not None:
+            timeout = self._tools.get(name).spec.timeout_seconds
+            if not effect.hang_release.wait(timeout + self._hang_margin):
+                raise RetryableToolError(f"{name} hung for {timeout + self._hang_margin:g}s (injected fault)")
+        if effect.error_rate > 0 and self._rng.random() < effect.error_rate:
+            raise RetryableToolError(f"injected fault {effect.error_id}: {name} failed")
+        return func(**kwargs)
+
+    def _after_fork(self) -> None:
+        # Another thread may have held the lock at fork time; the child's copy would stay locked.
+        self._lock = threading.Lock()
+        if self._ticker is not None and not self._stop.is_set():
+            self._start_ticker()
+
+    def _start_ticker(self) -> None:
+        if self._tick <= 0:
+            return
+        self._stop.clear()
+        self._ticker = threading.Thread(target=self._run_ticker, name="fault-injector", daemon=True)
+        self._ticker.start()
+
+    def _run_ticker(self) -> None:
+        while not self._stop.wait(self._next_tick()):
+            try:
+                self.refresh()
+            except Exception:  # keep ticking: a bad state file must not end fault expiry
+                logger.exception("fault injector refresh failed")
+
+    def _next_tick(self) -> float:
+        with self._lock:
+            periods = [f.every_seconds for f in self._faults.values() if f.every_seconds is not None]
+        return min([self._tick, *periods])
+
+
+def _restart_after_fork(ref: weakref.ref[FaultInjector]) -> None:
+    injector = ref()
+    if injector is not None:
+        injector._after_fork()

@@ -1,0 +1,344 @@
+"""The local stack: runtime (gunicorn), Prometheus, Alertmanager, receiver and workload, on loopback.
+
+``Stack(options).up()`` starts, in order, the receiver, the runtime (with
+fault injection on and an admin token), Prometheus and Alertmanager with the
+repository's own configuration rendered for local ports
+(``agent_runtime.stack.render``), and a background workload
+(``agent-runtime loadgen``); it waits for each to be healthy and records
+them in ``<state_dir>/stack.json``. ``down()`` stops them, last started
+first. Missing Prometheus or Alertmanager binaries are reported in
+``StackInfo.missing`` and the rest runs without them.
+
+Everything the stack writes lives in ``state_dir`` (``.stack/`` by default):
+the token, rendered configs, data directories, logs, the fault state and the
+JSONL of received alerts. It is emptied on every ``up``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import requests
+
+from agent_runtime.stack.processes import (
+    Child,
+    PidFile,
+    StackError,
+    free_port,
+    http_ok,
+    port_in_use,
+    spawn,
+    start_time,
+    wait_healthy,
+)
+from agent_runtime.stack.render import Ports, RenderError, format_duration, render_all
+
+INSTALL_HINT: Final = "apt-get install -y prometheus prometheus-alertmanager"
+PREFERRED_PORTS: Final = Ports(runtime=8000, prometheus=9090, alertmanager=9093, receiver=9095)
+HEALTH_TIMEOUT_SECONDS: Final = 60.0
+# The workload runs as long as the stack; without --duration that is "until stopped", bounded to a week.
+UNBOUNDED_WORKLOAD_SECONDS: Final = 7 * 86_400.0
+_PYTHON_CLI: Final = "from agent_runtime.cli.main import main; raise SystemExit(main())"
+_STATE_ENTRIES: Final = ("prometheus-data", "alertmanager-data", "metrics", "logs", "rules", "alerts.jsonl",
+                         "faults.json", "faults.lock", "token", "prometheus.yml", "alertmanager.yml")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """How to run the stack.
+
+    ``root`` is the checkout with ``prometheus/`` and ``alertmanager/``;
+    ``time_scale`` > 1 loads rules with every window and ``for:`` divided by
+    it (and scrapes, evaluates and groups notifications that much faster).
+    ``rate`` 0 runs no background workload. ``ports`` None takes the usual
+    ports (8000, 9090, 9093, 9095) where free and free ports otherwise.
+    """
+
+    root: Path
+    state_dir: Path
+    workers: int = 2
+    time_scale: int = 1
+    interval_seconds: float | None = None
+    rate: float = 5.0
+    concurrency: int = 16
+    seed: int | None = None
+    config_path: str | None = None
+    ports: Ports | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StackInfo:
+    """Where everything is: URLs, the admin token, and what is not running and why."""
+
+    state_dir: Path
+    ports: Ports
+    token: str
+    runtime_url: str
+    receiver_url: str
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the token itself is left out: it is in ``<state_dir>/token``)."""
+        return {
+            "state_dir": str(self.state_dir),
+            "token_file": str(self.state_dir / "token"),
+            "runtime_url": self.runtime_url,
+            "prometheus_url": self.prometheus_url,
+            "alertmanager_url": self.alertmanager_url,
+            "alerts_url": f"{self.receiver_url}/alerts",
+            "receiver_url": self.receiver_url,
+            "missing": self.missing,
+            "notes": self.notes,
+        }
+
+
+def find_binary(*names: str) -> str | None:
+    """The first of ``names`` on PATH."""
+    return next((path for path in map(shutil.which, names) if path is not None), None)
+
+
+def _choose_ports() -> Ports:
+    chosen = [
+        p if not port_in_use(p) else free_port()
+        for p in (
+            PREFERRED_PORTS.runtime,
+            PREFERRED_PORTS.prometheus,
+            PREFERRED_PORTS.alertmanager,
+            PREFERRED_PORTS.receiver,
+        )
+    ]
+    return Ports(*chosen)
+
+
+class Stack:
+    """One local stack; use as a context manager or call ``up`` and ``down``."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.children: list[Child] = []
+        self.info: StackInfo | None = None
+        self._pidfile = PidFile(options.state_dir / "stack.json")
+
+    def __enter__(self) -> Stack:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def child(self, name: str) -> Child:
+        """The running process called ``name`` (receiver, runtime, prometheus, alertmanager, loadgen)."""
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(f"no {name} in this stack; running: {', '.join(c.name for c in self.children)}")
+
+    def up(self) -> StackInfo:
+        """Start every component and wait until each is healthy; stops what started on failure."""
+        if self._pidfile.running():
+            raise StackError(
+                f"a stack is already running from {self.options.state_dir}; stop it with `agent-runtime stack down`"
+            )
+        try:
+            return self._up()
+        except BaseException:
+            self.down()
+            raise
+
+    def _up(self) -> StackInfo:
+        opts = self.options
+        state = opts.state_dir.resolve()
+        _reset_state(state)
+        ports = opts.ports or _choose_ports()
+        token = secrets.token_urlsafe(24)
+        token_path = state / "token"
+        token_path.write_text(token + "\n")
+        token_path.chmod(0o600)
+        info = StackInfo(state, ports, token, f"http://127.0.0.1:{ports.runtime}", f"http://127.0.0.1:{ports.receiver}")
+        self.info = info
+        logs = state / "logs"
+
+        receiver = self._start("receiver", [sys.executable, "-m", "agent_runtime.stack.receiver",
+                                            "--port", str(ports.receiver), "--log", str(state / "alerts.jsonl")],
+                               logs)  # fmt: skip
+        wait_healthy(receiver, http_ok(f"{info.receiver_url}/healthz"), HEALTH_TIMEOUT_SECONDS, "healthy")
+
+        runtime = self._start("runtime", [sys.executable, "-c", _PYTHON_CLI, "serve", "--workers", str(opts.workers),
+                                          "--bind", f"127.0.0.1:{ports.runtime}"], logs,
+                              env=self._runtime_env(state, ports, token))  # fmt: skip
+        wait_healthy(runtime, http_ok(f"{info.runtime_url}/healthz"), HEALTH_TIMEOUT_SECONDS, "healthy")
+
+        self._start_monitoring(state, ports, info, logs)
+
+        if opts.rate > 0:
+            self._start("loadgen", [sys.executable, "-m", "agent_runtime.cli.loadgen_cmd", "--url", info.runtime_url,
+                                    "--rate", f"{opts.rate:g}", "--duration", f"{UNBOUNDED_WORKLOAD_SECONDS:g}",
+                                    "--concurrency", str(opts.concurrency), "--json",
+                                    "--fetch-base", f"{info.receiver_url}/pages",
+                                    *(["--seed", str(opts.seed)] if opts.seed is not None else [])], logs)  # fmt: skip
+        self._pidfile.write(self.children, info.to_dict())
+        return info
+
+    def _start(self, name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None) -> Child:
+        child = spawn(name, argv, logs / f"{name}.log", env=env or {**os.environ, **self.options.extra_env})
+        self.children.append(child)
+        return child
+
+    def _runtime_env(self, state: Path, ports: Ports, token: str) -> dict[str, str]:
+        opts = self.options
+        env = {
+            **os.environ,
+            "AGENT_RUNTIME_ADMIN_TOKEN": token,
+            "AGENT_RUNTIME_FAULTS": "1",
+            "AGENT_RUNTIME_FAULTS_STATE": str(state / "faults.json"),
+            "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics"),
+            "AGENT_RUNTIME_PROMETHEUS_URL": f"http://127.0.0.1:{ports.prometheus}",
+            "AGENT_RUNTIME_HTTP_ALLOWED_HOSTS": f"127.0.0.1:{ports.receiver}",
+            "AGENT_RUNTIME_HTTP_ALLOW_PRIVATE": "1",
+            "AGENT_RUNTIME_CORPUS_INDEX": str(state / "corpus.sqlite"),
+            # Spans go to the receiver's OTLP sink, through a small queue, so a "collector down"
+            # drill drops spans within seconds.
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports.receiver}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_SERVICE_NAME": "agent-runtime",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "256",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_BSP_EXPORT_TIMEOUT": "2000",
+            **opts.extra_env,
+        }
+        if opts.config_path:
+            env["AGENT_RUNTIME_CONFIG"] = str(Path(opts.config_path).resolve())
+        return env
+
+    def _start_monitoring(self, state: Path, ports: Ports, info: StackInfo, logs: Path) -> None:
+        opts = self.options
+        prometheus = find_binary("prometheus")
+        alertmanager = find_binary("prometheus-alertmanager", "alertmanager")
+        for name, path in (("prometheus", prometheus), ("prometheus-alertmanager", alertmanager)):
+            if path is None:
+                info.missing.append(f"{name} is not installed: {INSTALL_HINT}")
+        if prometheus is None:
+            return
+        try:
+            rendered = render_all(opts.root, state, ports, time_scale=opts.time_scale,
+                                  interval_seconds=opts.interval_seconds)  # fmt: skip
+        except RenderError as exc:
+            info.missing.append(f"Prometheus and Alertmanager are not started: {exc}")
+            return
+        info.notes.extend(rendered.notes)
+        if alertmanager is not None and rendered.alertmanager_config is not None:
+            child = self._start("alertmanager", [
+                alertmanager, f"--config.file={rendered.alertmanager_config}",
+                f"--storage.path={state / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{ports.alertmanager}", "--cluster.listen-address=",
+                "--log.level=warn"], logs)  # fmt: skip
+            info.alertmanager_url = f"http://127.0.0.1:{ports.alertmanager}"
+            wait_healthy(child, http_ok(f"{info.alertmanager_url}/-/ready"), HEALTH_TIMEOUT_SECONDS, "ready")
+        child = self._start("prometheus", [
+            prometheus, f"--config.file={rendered.prometheus_config}",
+            f"--storage.tsdb.path={state / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{ports.prometheus}",
+            # Firing alerts are re-sent every minute by default: scaled, so a notification
+            # lost while Alertmanager was starting is not a minute late.
+            f"--rules.alert.resend-delay={max(1, 60 // opts.time_scale)}s",
+            # A series of a target that is gone stays visible for the lookback delta (5m): scaled too,
+            # or absent() (the TargetMissing alert) would take five real minutes to notice.
+            *([f"--query.lookback-delta={format_duration(max(300 / opts.time_scale, 4 * rendered.interval_seconds))}"]
+              if opts.time_scale > 1 else []),
+            "--storage.tsdb.retention.time=2d", "--log.level=warn"], logs)  # fmt: skip
+        info.prometheus_url = f"http://127.0.0.1:{ports.prometheus}"
+        wait_healthy(child, http_ok(f"{info.prometheus_url}/-/ready"), HEALTH_TIMEOUT_SECONDS, "ready")
+        # Prometheus applies its scrape targets a few seconds after it is ready: until the runtime has been
+        # scraped, absent(up) is true and the stack is not yet what the URLs promise.
+        scraped = f'up{{job="{rendered.runtime_job}"}} == 1'
+        wait_healthy(child, lambda: bool(requests.get(f"{info.prometheus_url}/api/v1/query", params={"query": scraped},
+                                                      timeout=2).json()["data"]["result"]),
+                     HEALTH_TIMEOUT_SECONDS, "the runtime scraped")  # fmt: skip
+        # Two rule evaluations later, alerts pending only because there was no data yet have cleared
+        # (bounded: at production intervals they could never fire anyway).
+        time.sleep(min(2 * rendered.interval_seconds, 3.0))
+
+    def wait(self, duration_seconds: float | None = None, stop: threading.Event | None = None) -> str:
+        """Block until ``duration_seconds`` pass, ``stop`` is set or a component exits; says which."""
+        stop = stop or threading.Event()
+        deadline = None if duration_seconds is None else time.monotonic() + duration_seconds
+        while not stop.wait(0.5):
+            if deadline is not None and time.monotonic() >= deadline:
+                return f"ran for {duration_seconds:g}s"
+            for child in self.children:
+                # The workload ending on its own is not a failure of the stack.
+                if not child.alive() and child.name != "loadgen":
+                    return f"{child.name} exited with code {child.process.returncode} (see {child.log_path})"
+        return "stopped"
+
+    def down(self) -> None:
+        """Stop every component, last started first (a no-op when nothing runs)."""
+        for child in reversed(self.children):
+            try:
+                child.stop()
+            except (OSError, TimeoutError) as exc:
+                print(f"stopping {child.name} failed: {exc}", file=sys.stderr)
+        self.children.clear()
+        self._pidfile.path.unlink(missing_ok=True)
+
+    def clear_faults(self) -> None:
+        """Clear every injected fault (through the runtime's admin API)."""
+        info = self._require_info()
+        requests.delete(f"{info.runtime_url}/v1/faults", headers=self.auth(), timeout=5).raise_for_status()
+
+    def auth(self) -> dict[str, str]:
+        """The admin ``Authorization`` header."""
+        return {"Authorization": f"Bearer {self._require_info().token}"}
+
+    def _require_info(self) -> StackInfo:
+        if self.info is None:
+            raise StackError("the stack is not up")
+        return self.info
+
+
+def _reset_state(state: Path) -> None:
+    """Empty what a previous run left (data, logs, alerts); keep anything else in the directory."""
+    state.mkdir(parents=True, exist_ok=True)
+    for name in _STATE_ENTRIES:
+        path = state / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    (state / "logs").mkdir()
+
+
+def stop_recorded(state_dir: Path, timeout: float = 15.0) -> list[str]:
+    """``stack down`` from another shell: ask the launcher to stop, else stop its processes directly."""
+    pidfile = PidFile(state_dir / "stack.json")
+    data = pidfile.read()
+    if data is None:
+        return []
+    launcher = data.get("launcher")
+    names = [str(p["name"]) for p in pidfile.running()]
+    # Signal the launcher only if it is the same process (pids are reused).
+    if isinstance(launcher, int) and launcher != os.getpid() and start_time(launcher) == data.get("launcher_started"):
+        try:
+            os.kill(launcher, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        else:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and pidfile.path.exists():
+                time.sleep(0.1)
+    # Whatever the launcher did not stop (it was killed, or hung): stop directly.
+    pidfile.stop_all()
+    return names

@@ -1,0 +1,213 @@
+"""The stack's built-in receiver: Alertmanager webhooks, pages to fetch, an OTLP sink.
+
+One small HTTP server on 127.0.0.1 plays every outside party of a local stack:
+
+=============================  ===============================================
+``POST /hooks/<receiver>``     an Alertmanager webhook delivery: appended, with
+                               the receiver name from the path and the time it
+                               arrived, to a JSONL file
+``GET /alerts``                the deliveries so far (``?receiver=page``,
+                               ``?alertname=...``, ``?since=<unix seconds>``)
+``GET /pages/<name>``          a small text page for the ``fetcher`` workload
+``POST /v1/traces``, ``/v1/metrics``, ``/v1/logs``
+                               an OTLP/HTTP sink: accepts and discards, or
+                               answers ``otlp_status`` to play a collector
+                               that is down
+``PUT /control/otlp``          ``{"status": 503}`` sets that status (200 heals)
+``GET /healthz``               ``ok``
+=============================  ===============================================
+
+Run it with ``python -m agent_runtime.stack.receiver --port 9095 --log alerts.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+PAGES: Final[Mapping[str, str]] = {
+    "status": "All systems operational. The agent runtime serves tasks within its latency SLO.\n",
+    "changelog": "v0.1.0: routing with a decision cache, cached tools, circuit breakers and retries.\n",
+    "incident-log": "No open incidents. Last incident: cache hit rate drop after a bulk invalidation.\n",
+    "deploys": "The last deploy rolled out two gunicorn workers with multiprocess metrics.\n",
+    "capacity": "Each worker admits 64 tasks in flight; add workers before raising the limit.\n",
+}
+
+
+class AlertReceiver(ThreadingHTTPServer):
+    """The receiver server; ``deliveries()`` returns what Alertmanager sent so far."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._deliveries: list[dict[str, Any]] = _read_log(log_path)
+        self.otlp_status = 200
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (useful with port 0)."""
+        return int(self.server_address[1])
+
+    def record(self, receiver: str, payload: Any) -> dict[str, Any]:
+        """Store one webhook delivery (in memory and as a JSONL line)."""
+        delivery = {"receiver": receiver, "received_at": time.time(), "payload": payload}
+        line = json.dumps(delivery, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._deliveries.append(delivery)
+            with self.log_path.open("a") as log:
+                log.write(line)
+        return delivery
+
+    def deliveries(
+        self, *, receiver: str | None = None, alertname: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Deliveries, oldest first, optionally for one receiver, alert name or time onwards."""
+        with self._lock:
+            found = list(self._deliveries)
+        return [
+            d
+            for d in found
+            if (receiver is None or d["receiver"] == receiver)
+            and (since is None or d["received_at"] >= since)
+            and (alertname is None or alertname in alert_names(d))
+        ]
+
+
+def alert_names(delivery: Mapping[str, Any]) -> set[str]:
+    """The alert names in one delivery."""
+    payload = delivery.get("payload")
+    alerts = payload.get("alerts", []) if isinstance(payload, dict) else []
+    return {str(a.get("labels", {}).get("alertname")) for a in alerts if isinstance(a, dict)}
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    # A restarted receiver keeps serving what it recorded before.
+    if not path.is_file():
+        return []
+    deliveries = []
+    for line in path.read_text().splitlines():
+        try:
+            deliveries.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a crash
+    return deliveries
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: AlertReceiver
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/healthz":
+            self._reply(200, b"ok\n", "text/plain")
+        elif url.path == "/alerts":
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            since = query.get("since")
+            try:
+                found = self.server.deliveries(
+                    receiver=query.get("receiver"),
+                    alertname=query.get("alertname"),
+                    since=None if since is None else float(since),
+                )
+            except ValueError:
+                self._json(400, {"error": "since must be Unix seconds"})
+                return
+            self._json(200, {"deliveries": found})
+        elif url.path.startswith("/pages/") and url.path[len("/pages/") :] in PAGES:
+            self._reply(200, PAGES[url.path[len("/pages/") :]].encode(), "text/plain; charset=utf-8")
+        else:
+            self._json(404, {"error": f"no page at {url.path[:80]}"})
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body = self._body()
+        if body is None:
+            return
+        if path.startswith("/hooks/") and len(path) > len("/hooks/"):
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                self._json(400, {"error": "the body is not JSON"})
+                return
+            self.server.record(path[len("/hooks/") :], payload)
+            self._json(200, {"recorded": True})
+        elif path in ("/v1/traces", "/v1/metrics", "/v1/logs"):
+            status = self.server.otlp_status
+            # An empty body is a valid (empty) Export*ServiceResponse protobuf.
+            self._reply(status, b"", "application/x-protobuf")
+        else:
+            self._json(404, {"error": f"no endpoint at {path[:80]}"})
+
+    def do_PUT(self) -> None:
+        body = self._body()
+        if body is None:
+            return
+        if urlsplit(self.path).path != "/control/otlp":
+            self._json(404, {"error": "only /control/otlp accepts PUT"})
+            return
+        try:
+            status = json.loads(body)["status"]
+        except (ValueError, KeyError, TypeError):
+            status = None
+        if not isinstance(status, int) or not 200 <= status <= 599:
+            self._json(400, {"error": 'send {"status": <HTTP status 200..599>}'})
+            return
+        self.server.otlp_status = status
+        self._json(200, {"otlp_status": status})
+
+    def _body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._json(413, {"error": f"bodies are limited to {MAX_BODY_BYTES} bytes"})
+            return None
+        return self.rfile.read(length)
+
+    def _json(self, status: int, value: Any) -> None:
+        self._reply(status, json.dumps(value).encode(), "application/json")
+
+    def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per OTLP export would drown the stack log
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until interrupted (SIGTERM or Ctrl-C)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agent_runtime.stack.receiver",
+        description="Record Alertmanager webhooks, serve pages to fetch, sink OTLP exports.",
+    )
+    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1")
+    parser.add_argument("--log", type=Path, required=True, help="JSONL file of webhook deliveries")
+    args = parser.parse_args(argv)
+    server = AlertReceiver(args.port, args.log)
+    print(f"alert receiver on http://127.0.0.1:{server.port}, recording to {args.log}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The built-in receiver: webhook deliveries recorded and served, pages, the OTLP sink and its failure switch."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from agent_runtime.stack.receiver import PAGES, AlertReceiver, alert_names
+
+
+def webhook(alertname: str, status: str = "firing") -> dict[str, Any]:
+    """An Alertmanager webhook payload (version 4), trimmed to what matters here."""
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "page",
+        "groupLabels": {"alertname": alertname},
+        "alerts": [{"status": status, "labels": {"alertname": alertname, "severity": "critical"},
+                    "annotations": {"runbook_url": f"https://example.test/runbooks/{alertname}.md"}}],
+    }  # fmt: skip
+
+
+@pytest.fixture()
+def receiver(tmp_path: Path) -> Iterator[AlertReceiver]:
+    server = AlertReceiver(0, tmp_path / "alerts.jsonl")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def url(receiver: AlertReceiver, path: str) -> str:
+    return f"http://127.0.0.1:{receiver.port}{path}"
+
+
+def test_deliveries_are_recorded_and_filtered(receiver: AlertReceiver) -> None:
+    assert requests.post(url(receiver, "/hooks/page"), json=webhook("A")).json() == {"recorded": True}
+    middle = time.time()
+    requests.post(url(receiver, "/hooks/ticket"), json=webhook("B", "resolved"))
+    everything = requests.get(url(receiver, "/alerts")).json()["deliveries"]
+    assert [d["receiver"] for d in everything] == ["page", "ticket"]
+    assert everything[0]["payload"]["alerts"][0]["annotations"]["runbook_url"].endswith("/A.md")
+    only = requests.get(url(receiver, "/alerts"), params={"receiver": "ticket"}).json()["deliveries"]
+    assert [alert_names(d) for d in only] == [{"B"}]
+    by_name = requests.get(url(receiver, "/alerts"), params={"alertname": "A"}).json()["deliveries"]
+    assert len(by_name) == 1
+    since = requests.get(url(receiver, "/alerts"), params={"since": str(middle)}).json()["deliveries"]
+    assert [d["receiver"] for d in since] == ["ticket"]
+    assert requests.get(url(receiver, "/alerts"), params={"since": "yesterday"}).status_code == 400
+
+
+def test_deliveries_survive_a_restart(receiver: AlertReceiver, tmp_path: Path) -> None:
+    requests.post(url(receiver, "/hooks/page"), json=webhook("A"))
+    lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["receiver"] == "page"
+    restarted = AlertReceiver(0, tmp_path / "alerts.jsonl")
+    try:
+        assert [alert_names(d) for d in restarted.deliveries()] == [{"A"}]
+    finally:
+        restarted.server_close()
+
+
+def test_bad_webhooks_are_refused(receiver: AlertReceiver) -> None:
+    response = requests.post(url(receiver, "/hooks/page"), data=b"{nope", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert requests.post(url(receiver, "/elsewhere"), json={}).status_code == 404
+    assert receiver.deliveries() == []
+
+
+def test_pages_are_served_for_the_fetcher(receiver: AlertReceiver) -> None:
+    response = requests.get(url(receiver, "/pages/status"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.text == PAGES["status"]
+    assert requests.get(url(receiver, "/pages/secret")).status_code == 404
+
+
+def test_the_otlp_sink_accepts_until_told_to_fail(receiver: AlertReceiver) -> None:
+    assert requests.post(url(receiver, "/v1/traces"), data=b"\x0a\x00").status_code == 200
+    assert requests.put(url(receiver, "/control/otlp"), json={"status": 503}).json() == {"otlp_status": 503}
+    assert requests.post(url(receiver, "/v1/traces"), data=b"").status_code == 503
+    requests.put(url(receiver, "/control/otlp"), json={"status": 200})
+    assert requests.post(url(receiver, "/v1/metrics"), data=b"").status_code == 200
+    assert requests.put(url(receiver, "/control/otlp"), json={"status": "down"}).status_code == 400
