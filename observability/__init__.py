@@ -10,8 +10,7 @@ generate`` renders:
 - one runbook per alert plus an index (``runbooks/*.md``).
 
 This package imports only the standard library and the metric catalog at
-import time, so ``observability.webhook_receiver`` runs in the slim runtime
-image without the dashboard SDK.
+import time; the dashboard SDK is needed only to generate dashboards.
 """
 
 from __future__ import annotations

@@ -17,7 +17,10 @@ One small HTTP server on 127.0.0.1 plays every outside party of a local stack:
 ``GET /healthz``               ``ok``
 =============================  ===============================================
 
-Run it with ``python -m agent_runtime.stack.receiver --port 9095 --log alerts.jsonl``.
+Every alert delivered is also printed as one line (``describe``), which is
+what ``docker compose logs -f alert-receiver`` shows. Run it with
+``python -m agent_runtime.stack.receiver --port 9095 --log alerts.jsonl``
+(``--host 0.0.0.0`` inside a container).
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ class AlertReceiver(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, log_path: Path) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+    def __init__(self, port: int, log_path: Path, *, host: str = "127.0.0.1", echo: bool = False) -> None:
+        super().__init__((host, port), _Handler)
         self.log_path = log_path
+        self.echo = echo
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._deliveries: list[dict[str, Any]] = _read_log(log_path)
@@ -68,6 +72,9 @@ class AlertReceiver(ThreadingHTTPServer):
             self._deliveries.append(delivery)
             with self.log_path.open("a") as log:
                 log.write(line)
+        if self.echo and isinstance(payload, dict):
+            for text in describe(receiver, payload):
+                print(text, flush=True)
         return delivery
 
     def deliveries(
@@ -83,6 +90,21 @@ class AlertReceiver(ThreadingHTTPServer):
             and (since is None or d["received_at"] >= since)
             and (alertname is None or alertname in alert_names(d))
         ]
+
+
+def describe(receiver: str, payload: Mapping[str, Any]) -> list[str]:
+    """One readable line per alert of an Alertmanager webhook ``payload``."""
+    lines = []
+    for alert in payload.get("alerts", []):
+        labels = alert.get("labels", {})
+        annotations = alert.get("annotations", {})
+        extra = " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("alertname", "severity"))
+        lines.append(
+            f"receiver={receiver} status={alert.get('status', '?')} alertname={labels.get('alertname', '?')} "
+            f"severity={labels.get('severity', '?')} {extra} | {annotations.get('summary', '')} "
+            f"{annotations.get('runbook_url', '')}".rstrip()
+        )
+    return lines
 
 
 def alert_names(delivery: Mapping[str, Any]) -> set[str]:
@@ -195,11 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m agent_runtime.stack.receiver",
         description="Record Alertmanager webhooks, serve pages to fetch, sink OTLP exports.",
     )
-    parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--port", type=int, required=True, help="port to listen on")
     parser.add_argument("--log", type=Path, required=True, help="JSONL file of webhook deliveries")
     args = parser.parse_args(argv)
-    server = AlertReceiver(args.port, args.log)
-    print(f"alert receiver on http://127.0.0.1:{server.port}, recording to {args.log}", flush=True)
+    server = AlertReceiver(args.port, args.log, host=args.host, echo=True)
+    print(f"alert receiver on http://{args.host}:{server.port}, recording to {args.log}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

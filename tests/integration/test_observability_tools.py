@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import random
 import re
 import shutil
@@ -29,6 +28,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
+from agent_runtime.stack.receiver import AlertReceiver
 from agent_runtime.telemetry.catalog import STAGES
 from agent_runtime.telemetry.labels import LabelGuard
 from agent_runtime.telemetry.metrics import PrometheusListener
@@ -36,7 +36,6 @@ from observability.__main__ import main as observability_main
 from observability.config import DEFAULT_CONFIG
 from observability.generate import render_all
 from observability.rules import all_alerts
-from observability.webhook_receiver import make_server
 from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
 from tests.unit.observability.helpers import grafana_to_promql, panels
 
@@ -181,19 +180,15 @@ def test_amtool_renders_the_templates(repo_root: Path, tmp_path: Path) -> None:
 # --- a real Alertmanager ----------------------------------------------------------------------
 
 
-class _Deliveries(logging.Handler):
-    """Collects the webhook receiver's log lines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def has(self, receiver: str, alertname: str, severity: str) -> bool:
-        needle = f"receiver={receiver} status=firing alertname={alertname} severity={severity}"
-        return any(line.startswith(needle) for line in self.lines)
+def _delivered(receiver: AlertReceiver, name: str, alertname: str, severity: str) -> bool:
+    """True when ``receiver`` got a firing ``alertname`` at ``severity`` on webhook ``name``."""
+    return any(
+        alert.get("status") == "firing"
+        and alert["labels"].get("alertname") == alertname
+        and alert["labels"].get("severity") == severity
+        for delivery in receiver.deliveries(receiver=name)
+        for alert in delivery["payload"].get("alerts", [])
+    )
 
 
 def _post_alerts(port: int, alerts: list[dict[str, str]]) -> None:
@@ -205,16 +200,12 @@ def _post_alerts(port: int, alerts: list[dict[str, str]]) -> None:
 
 def test_alertmanager_routes_inhibits_and_delivers(repo_root: Path, tmp_path: Path) -> None:
     binary = require_binary("prometheus-alertmanager")
-    deliveries = _Deliveries()
-    logger = logging.getLogger("alert-receiver")
-    logger.addHandler(deliveries)
-    logger.setLevel(logging.INFO)
-    receiver = make_server("127.0.0.1", 0)
+    receiver = AlertReceiver(0, tmp_path / "alerts.jsonl")
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     config = yaml.safe_load((repo_root / "alertmanager/alertmanager.yml").read_text())
     for route in [config["route"], *config["route"]["routes"]]:
         route["group_wait"] = "0s"  # deliver at once; routing and inhibition are unchanged
-    text = yaml.safe_dump(config).replace("http://alert-receiver:9095", f"http://127.0.0.1:{receiver.server_address[1]}")
+    text = yaml.safe_dump(config).replace("http://alert-receiver:9095", f"http://127.0.0.1:{receiver.port}")
     (tmp_path / "alertmanager.yml").write_text(text)
     shutil.copytree(repo_root / "alertmanager/templates", tmp_path / "templates")
     port = free_port()
@@ -226,8 +217,8 @@ def test_alertmanager_routes_inhibits_and_delivers(repo_root: Path, tmp_path: Pa
         job = {"job": "agent-runtime"}
         critical = {"alertname": "AgentRuntimeTaskErrorBudgetBurn", "severity": "critical", **job}
         _post_alerts(port, [critical, {"alertname": "AgentRuntimeWatchdog", "severity": "info"}])
-        wait_until(lambda: deliveries.has("page", "AgentRuntimeTaskErrorBudgetBurn", "critical")
-                   and deliveries.has("watchdog", "AgentRuntimeWatchdog", "info"), 30, f"pages\n{process.log()}")
+        wait_until(lambda: _delivered(receiver, "page", "AgentRuntimeTaskErrorBudgetBurn", "critical")
+                   and _delivered(receiver, "watchdog", "AgentRuntimeWatchdog", "info"), 30, f"pages\n{process.log()}")
         # With the page firing, its ticket is inhibited; the other alerts go where their severity says.
         _post_alerts(port, [
             critical,
@@ -235,10 +226,10 @@ def test_alertmanager_routes_inhibits_and_delivers(repo_root: Path, tmp_path: Pa
             {"alertname": "AgentRuntimeToolErrorsHigh", "severity": "warning", "tool": "search", **job},
             {"alertname": "AgentRuntimeLabelValuesFolded", "severity": "info", **job},
         ])
-        wait_until(lambda: deliveries.has("ticket", "AgentRuntimeToolErrorsHigh", "warning")
-                   and deliveries.has("default", "AgentRuntimeLabelValuesFolded", "info"),
-                   30, f"tickets, got {deliveries.lines}\n{process.log()}")
-        assert not deliveries.has("ticket", "AgentRuntimeTaskErrorBudgetBurn", "warning"), deliveries.lines
+        wait_until(lambda: _delivered(receiver, "ticket", "AgentRuntimeToolErrorsHigh", "warning")
+                   and _delivered(receiver, "default", "AgentRuntimeLabelValuesFolded", "info"),
+                   30, f"tickets, got {receiver.deliveries()}\n{process.log()}")
+        assert not _delivered(receiver, "ticket", "AgentRuntimeTaskErrorBudgetBurn", "warning"), receiver.deliveries()
         query = urllib.parse.quote('alertname="AgentRuntimeTaskErrorBudgetBurn"')
         states = {a["labels"]["severity"]: a["status"]
                   for a in _get_json(f"http://127.0.0.1:{port}/api/v2/alerts?filter={query}")}
@@ -248,7 +239,6 @@ def test_alertmanager_routes_inhibits_and_delivers(repo_root: Path, tmp_path: Pa
         process.stop()
         receiver.shutdown()
         receiver.server_close()
-        logger.removeHandler(deliveries)
 
 
 # --- a real Prometheus scraping the runtime's metrics under load ------------------------------

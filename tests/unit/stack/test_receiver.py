@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from agent_runtime.stack.receiver import PAGES, AlertReceiver, alert_names
+from agent_runtime.stack.receiver import PAGES, AlertReceiver, alert_names, describe
 
 
 def webhook(alertname: str, status: str = "firing") -> dict[str, Any]:
@@ -90,3 +90,22 @@ def test_the_otlp_sink_accepts_until_told_to_fail(receiver: AlertReceiver) -> No
     requests.put(url(receiver, "/control/otlp"), json={"status": 200})
     assert requests.post(url(receiver, "/v1/metrics"), data=b"").status_code == 200
     assert requests.put(url(receiver, "/control/otlp"), json={"status": "down"}).status_code == 400
+
+
+def test_describe_prints_one_line_per_alert_with_its_runbook() -> None:
+    payload = {
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "AgentRuntimeDown", "severity": "critical", "job": "agent-runtime"},
+                "annotations": {"summary": "An instance is down.", "runbook_url": "https://x/AgentRuntimeDown.md"},
+            },
+            {"status": "resolved", "labels": {"alertname": "AgentRuntimeWatchdog", "severity": "info"}},
+        ]
+    }
+    lines = describe("page", payload)
+    assert lines == [
+        "receiver=page status=firing alertname=AgentRuntimeDown severity=critical job=agent-runtime"
+        " | An instance is down. https://x/AgentRuntimeDown.md",
+        "receiver=page status=resolved alertname=AgentRuntimeWatchdog severity=info  |",
+    ]
