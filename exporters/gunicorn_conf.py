@@ -34,7 +34,9 @@ SLOT_ATTRIBUTE = "agent_runtime_metrics_slot"
 
 preload_app = False
 worker_class = "gthread"
-threads = 4
+# Above the runtime's default in-flight limit (24, config/default.yaml): a saturated
+# worker then rejects tasks with 429 and still answers /metrics and /healthz.
+threads = 32
 timeout = 60
 graceful_timeout = 15
 # gunicorn 24+ opens a control socket at one fixed per-user path, which two

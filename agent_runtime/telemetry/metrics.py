@@ -206,7 +206,9 @@ class PrometheusListener(RuntimeListener):
         if agent not in self._agents:
             agent = self.guard.agent(agent)
         self._tasks.get(agent, outcome).inc()
-        self._task_seconds.get(agent).observe(seconds, _exemplar())
+        if outcome != "rejected":
+            # A rejected task was never handled; its near-zero time would flatter the latency SLO under overload.
+            self._task_seconds.get(agent).observe(seconds, _exemplar())
 
     def stage_timed(self, stage: str, seconds: float) -> None:
         self._stages.get(stage).observe(seconds)

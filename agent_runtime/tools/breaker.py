@@ -247,6 +247,16 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self._open_until = now + self._open_duration
         self._transition(OPEN)
+        # Turn half-open on time even when no call comes: an idle gunicorn worker would
+        # otherwise report "open" forever, and decisions routed around the tool would
+        # never be re-scored (the health version moves only on a transition).
+        timer = threading.Timer(self._open_duration, self._refresh_now)
+        timer.daemon = True
+        timer.start()
+
+    def _refresh_now(self) -> None:
+        with self._lock:
+            self._refresh(self._clock())
 
     def _transition(self, state: str) -> None:
         self._state = state

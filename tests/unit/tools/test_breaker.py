@@ -9,6 +9,7 @@ import pytest
 
 from agent_runtime.config.models import BreakerSettings
 from agent_runtime.errors import CircuitOpenError
+from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.tools.breaker import CircuitBreaker
 from tests.unit.tools.conftest import FakeClock, RecordingListener
 
@@ -237,3 +238,22 @@ def test_concurrent_calls_through_a_closed_breaker_are_not_serialised() -> None:
     assert results == ["done"] * threads_count
     # Serialised, eight calls would take 1.6 s; in parallel about one call.
     assert elapsed < 3 * one_call
+
+
+def test_an_idle_open_breaker_turns_half_open_on_time() -> None:
+    settings = BreakerSettings(consecutive_failures=1, minimum_calls=1, open_seconds=0.05, max_open_seconds=1.0)
+    states: list[str] = []
+
+    class Record(RuntimeListener):
+        def breaker_changed(self, breaker: str, state: str) -> None:
+            states.append(state)
+
+    breaker = CircuitBreaker("idle", settings, Record())
+    ticket = breaker.allow()
+    assert ticket is not None
+    breaker.record_failure(ticket)
+    # Only the listener is watched: reading breaker.state would itself refresh the state.
+    deadline = time.monotonic() + 2.0
+    while len(states) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert states == ["open", "half_open"], "no call came, yet the breaker must move on by itself"
