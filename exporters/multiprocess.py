@@ -23,7 +23,7 @@ keeps prometheus_client's one requirement, that processes running at the
 same time have distinct identifiers, because a slot is freed only once
 gunicorn has reaped its worker.
 
-Gunicorn wiring lives in ``exporters/gunicorn_conf.py``.
+Gunicorn wiring lives in ``agent_runtime/serving/gunicorn_conf.py``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``agent-runtime serve``: the HTTP service under gunicorn, or Flask's server with ``--dev``.
 
-Gunicorn runs ``exporters.wsgi:app`` with ``exporters/gunicorn_conf.py``
+Gunicorn runs ``agent_runtime.serving.wsgi:app`` with ``agent_runtime/serving/gunicorn_conf.py``
 (multiprocess metrics hooks). The configuration is checked before gunicorn
 starts, so a broken file is one error line here instead of a crash loop of
 workers; the workers find it through ``AGENT_RUNTIME_CONFIG``.
@@ -22,8 +22,8 @@ from agent_runtime.telemetry.metrics import PrometheusListener
 
 BIND_ENV: Final = "AGENT_RUNTIME_BIND"
 DEFAULT_BIND: Final = "127.0.0.1:8000"
-WSGI_APP: Final = "exporters.wsgi:app"
-GUNICORN_CONF_MODULE: Final = "exporters.gunicorn_conf"
+WSGI_APP: Final = "agent_runtime.serving.wsgi:app"
+GUNICORN_CONF_MODULE: Final = "agent_runtime.serving.gunicorn_conf"
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -40,7 +40,7 @@ def gunicorn_command(bind: str, workers: int) -> list[str]:
         raise CliError("gunicorn is not installed: pip install 'agent-runtime[server]', or use --dev")
     spec = importlib.util.find_spec(GUNICORN_CONF_MODULE)
     if spec is None or spec.origin is None:
-        raise CliError(f"{GUNICORN_CONF_MODULE} is missing: install the exporters package with agent-runtime")
+        raise CliError(f"{GUNICORN_CONF_MODULE} is missing: reinstall agent-runtime")
     return [
         sys.executable, "-m", "gunicorn",
         "-c", spec.origin,

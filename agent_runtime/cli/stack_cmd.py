@@ -40,9 +40,9 @@ from agent_runtime.cli.common import (
     progress,
 )
 from agent_runtime.cli.registry import Command
-from agent_runtime.stack.launcher import Stack, StackInfo, StackOptions, stop_recorded
-from agent_runtime.stack.processes import PidFile, StackError
-from agent_runtime.stack.receiver import alert_names
+from agent_runtime.ops.stack.launcher import Stack, StackInfo, StackOptions, stop_recorded
+from agent_runtime.ops.stack.processes import PidFile, StackError
+from agent_runtime.ops.stack.receiver import alert_names
 
 DEFAULT_STATE_DIR: Final = ".stack"
 

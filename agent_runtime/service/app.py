@@ -6,7 +6,7 @@ Example::
     >>> app = create_app(build_runtime())          # doctest: +SKIP
     >>> app.run(port=8000)                         # doctest: +SKIP
 
-Under gunicorn, ``exporters/wsgi.py`` builds the app the same way.
+Under gunicorn, ``agent_runtime/serving/wsgi.py`` builds the app the same way.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 The body of ``POST``: ``{"kind": "latency", "tool": "knowledge_search",
 "seconds": 0.5, "duration_seconds": 60}``; fields are ``kind``, ``tool`` or
 ``tools`` (a list, ``["*"]`` for all), ``seconds``, ``rate``, ``dependency``,
-``every_seconds`` and ``duration_seconds`` (see ``agent_runtime.faults``).
+``every_seconds`` and ``duration_seconds`` (see ``agent_runtime.ops.faults``).
 
 With fault injection off (``AGENT_RUNTIME_FAULTS`` unset) every endpoint
 answers 404 ``faults_disabled``; with it on, the admin token rules of the
@@ -33,13 +33,13 @@ from typing import Any, Final
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from agent_runtime.faults import ENABLE_ENV, KINDS, FaultError, FaultInjector, FaultRequest, FaultSettings
+from agent_runtime.ops.faults import ENABLE_ENV, KINDS, FaultError, FaultInjector, FaultRequest, FaultSettings
 from agent_runtime.runtime import Runtime
 from agent_runtime.service.admin import require_admin_token
 from agent_runtime.service.errors import ApiError, shorten
 from agent_runtime.service.validation import json_object, json_type
 
-EXTENSION_KEY: Final = "agent_runtime.faults"
+EXTENSION_KEY: Final = "agent_runtime.ops.faults"
 FIELDS: Final = ("kind", "tool", "tools", "seconds", "rate", "dependency", "every_seconds", "duration_seconds")
 
 blueprint = Blueprint("faults", __name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from agent_runtime.errors import ConfigError
-from agent_runtime.faults import FaultSettings
+from agent_runtime.ops.faults import FaultSettings
 
 ADMIN_TOKEN_ENV: Final = "AGENT_RUNTIME_ADMIN_TOKEN"
 MAX_TASK_CHARS_ENV: Final = "AGENT_RUNTIME_MAX_TASK_CHARS"

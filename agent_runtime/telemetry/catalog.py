@@ -16,7 +16,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
+
+from agent_runtime.vocabulary import (
+    AgentKind,
+    BreakerState,
+    CacheLayer,
+    CacheName,
+    CacheResult,
+    InvalidAction,
+    ModelError,
+    RoutingSource,
+    Stage,
+    StopReason,
+    TaskOutcome,
+    TelemetrySignal,
+    TokenType,
+    ToolOutcome,
+    values,
+)
+
+# How a gauge combines across gunicorn workers (prometheus_client multiprocess mode).
+GaugeMode = Literal["livesum", "livemax", "livemin", "max", "min", "mostrecent", "livemostrecent"]
 
 
 class MetricType(StrEnum):
@@ -66,6 +87,8 @@ STAGE_BUCKETS: Final[tuple[float, ...]] = (
     5.0,
     10.0,
 )
+# Per-task counts of model turns and tool calls.
+COUNT_BUCKETS: Final[tuple[float, ...]] = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50)
 CONFIDENCE_BUCKETS: Final[tuple[float, ...]] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 # GenAI semantic-convention buckets (OpenTelemetry GenAI metrics spec).
 GENAI_DURATION_BUCKETS: Final[tuple[float, ...]] = (
@@ -112,6 +135,7 @@ class MetricSpec:
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = ()
     unit: str = ""
+    multiprocess_mode: GaugeMode = "livesum"
 
     @property
     def base_name(self) -> str:
@@ -130,18 +154,39 @@ class MetricSpec:
         return (self.name,)
 
 
-# Fixed label enums. Anything outside them is folded to ``other``.
-TASK_OUTCOMES: Final = ("success", "error", "timeout", "rejected")
-ROUTING_SOURCES: Final = ("cache", "similar", "scored", "fallback")
-TOOL_OUTCOMES: Final = ("success", "error", "timeout", "short_circuited", "fallback")
-CACHE_NAMES: Final = ("tool", "decision", "analysis", "llm")
-CACHE_LAYERS: Final = ("l0", "l1", "l2", "exact", "similar")
-CACHE_RESULTS: Final = ("hit", "miss")
-BREAKER_STATES: Final = ("closed", "half_open", "open")
-STAGES: Final = ("analyse", "score", "route", "plan", "execute", "tool", "cache", "aggregate")
-TELEMETRY_SIGNALS: Final = ("traces", "metrics")
-GENAI_TOKEN_TYPES: Final = ("input", "output")
+# Fixed label enums, from the one vocabulary. Anything outside them is folded to ``other``.
+TASK_OUTCOMES: Final = values(TaskOutcome)
+ROUTING_SOURCES: Final = values(RoutingSource)
+TOOL_OUTCOMES: Final = values(ToolOutcome)
+CACHE_NAMES: Final = values(CacheName)
+CACHE_LAYERS: Final = values(CacheLayer)
+CACHE_RESULTS: Final = values(CacheResult)
+BREAKER_STATES: Final = values(BreakerState)
+STAGES: Final = values(Stage)
+TELEMETRY_SIGNALS: Final = values(TelemetrySignal)
+GENAI_TOKEN_TYPES: Final = values(TokenType)
+AGENT_KINDS: Final = values(AgentKind)
+STOP_REASONS: Final = values(StopReason)
+INVALID_ACTIONS: Final = values(InvalidAction)
+# A successful call has no error type: Prometheus shows the empty value as an absent label.
+MODEL_ERROR_TYPES: Final = ("", *values(ModelError))
 OTHER: Final = "other"
+
+# Every label with a fixed set of values: the label guard and docs/metrics.md read this table.
+ENUM_LABELS: Final[dict[str, tuple[str, ...]]] = {
+    "outcome": (*TASK_OUTCOMES, *(o for o in TOOL_OUTCOMES if o not in TASK_OUTCOMES)),
+    "source": ROUTING_SOURCES,
+    "cache": CACHE_NAMES,
+    "layer": CACHE_LAYERS,
+    "result": CACHE_RESULTS,
+    "to": BREAKER_STATES,
+    "stage": STAGES,
+    "signal": TELEMETRY_SIGNALS,
+    "gen_ai_token_type": GENAI_TOKEN_TYPES,
+    "kind": (*AGENT_KINDS, *INVALID_ACTIONS),
+    "reason": STOP_REASONS,
+    "error_type": MODEL_ERROR_TYPES,
+}
 
 
 _SPECS: Final[tuple[MetricSpec, ...]] = (
@@ -229,6 +274,7 @@ _SPECS: Final[tuple[MetricSpec, ...]] = (
         MetricType.GAUGE,
         "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
         ("breaker",),
+        multiprocess_mode="livemax",
     ),
     MetricSpec(
         "agent_runtime_circuit_breaker_transitions_total",
@@ -258,12 +304,67 @@ _SPECS: Final[tuple[MetricSpec, ...]] = (
         MetricType.GAUGE,
         "Build information; the value is always 1.",
         ("version",),
+        multiprocess_mode="max",
+    ),
+    MetricSpec(
+        "agent_runtime_agent_info",
+        MetricType.GAUGE,
+        "One series per configured agent with its kind; the value is always 1 (for joins).",
+        ("agent", "kind"),
+        multiprocess_mode="max",
+    ),
+    MetricSpec(
+        "agent_runtime_agent_model_calls",
+        MetricType.HISTOGRAM,
+        "Model calls (turns) an agent made for one task.",
+        ("agent",),
+        COUNT_BUCKETS,
+    ),
+    MetricSpec(
+        "agent_runtime_agent_tool_calls",
+        MetricType.HISTOGRAM,
+        "Tool calls an agent made for one task.",
+        ("agent",),
+        COUNT_BUCKETS,
+    ),
+    MetricSpec(
+        "agent_runtime_agent_stops_total",
+        MetricType.COUNTER,
+        "Agent runs that ended, by why they stopped (final is an answer; the rest are not).",
+        ("agent", "reason"),
+    ),
+    MetricSpec(
+        "agent_runtime_agent_invalid_actions_total",
+        MetricType.COUNTER,
+        "Bad model outputs sent back to the model, by kind.",
+        ("agent", "kind"),
+    ),
+    MetricSpec(
+        "agent_runtime_llm_cost_dollars_total",
+        MetricType.COUNTER,
+        "Model token cost in dollars, from the configured price table.",
+        ("gen_ai_request_model", "gen_ai_token_type"),
+        unit="dollars",
+    ),
+    MetricSpec(
+        "agent_runtime_cache_saved_dollars_total",
+        MetricType.COUNTER,
+        "Cost in dollars of the model calls that cache hits replaced.",
+        ("cache",),
+        unit="dollars",
+    ),
+    MetricSpec(
+        "agent_runtime_cache_layer_up",
+        MetricType.GAUGE,
+        "1 while a cache layer works, 0 while it is degraded and being re-opened.",
+        ("cache", "layer"),
+        multiprocess_mode="livemin",
     ),
     MetricSpec(
         "gen_ai_client_operation_duration_seconds",
         MetricType.HISTOGRAM,
-        "GenAI operation duration (OpenTelemetry GenAI semantic conventions).",
-        ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"),
+        "GenAI operation duration, failed calls included (OpenTelemetry GenAI semantic conventions).",
+        ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"),
         GENAI_DURATION_BUCKETS,
         "seconds",
     ),

@@ -18,20 +18,10 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from agent_runtime.telemetry import catalog
+from agent_runtime.vocabulary import GenAiOperation, values
 
 OTHER: Final = catalog.OTHER
-# Every label name whose values the guard owns, mapped to its fixed enum (if any).
-ENUMS: Final[dict[str, tuple[str, ...]]] = {
-    "outcome": (*catalog.TASK_OUTCOMES, *catalog.TOOL_OUTCOMES),
-    "source": catalog.ROUTING_SOURCES,
-    "cache": catalog.CACHE_NAMES,
-    "layer": catalog.CACHE_LAYERS,
-    "result": catalog.CACHE_RESULTS,
-    "to": catalog.BREAKER_STATES,
-    "stage": catalog.STAGES,
-    "signal": catalog.TELEMETRY_SIGNALS,
-    "gen_ai_token_type": catalog.GENAI_TOKEN_TYPES,
-}
+ENUMS: Final = catalog.ENUM_LABELS
 
 
 class LabelGuard:
@@ -56,9 +46,9 @@ class LabelGuard:
             "breaker": frozenset(tools),
             "gen_ai_request_model": frozenset(models),
             "gen_ai_provider_name": frozenset(providers),
-            "gen_ai_operation_name": frozenset(("chat", "embeddings", "text_completion")),
+            "gen_ai_operation_name": frozenset(values(GenAiOperation)),
         }
-        self._enums = {name: frozenset(values) for name, values in ENUMS.items()}
+        self._enums = {name: frozenset(allowed) for name, allowed in ENUMS.items()}
         self._on_fold = on_fold
 
     def set_on_fold(self, on_fold: Callable[[str], None]) -> None:

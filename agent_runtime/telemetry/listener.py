@@ -20,7 +20,29 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One finished GenAI client call, as the listeners see it.
+
+    ``error_type`` is a ``vocabulary.ModelError`` value for a failed call and
+    empty for a successful one; failed calls are reported too, so error
+    rates and latency include them. Costs are in dollars, from the
+    configured price table (0 when the model has no price).
+    """
+
+    operation: str
+    provider: str
+    model: str
+    seconds: float
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input_cost: float = 0.0
+    output_cost: float = 0.0
+    error_type: str = ""
 
 
 class RuntimeListener:
@@ -51,23 +73,26 @@ class RuntimeListener:
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
         """A look-up in ``cache`` (tool, decision, analysis, llm) at ``layer``."""
 
-    def cache_saved(self, cache: str, seconds: float) -> None:
-        """A cache hit avoided ``seconds`` of work."""
+    def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
+        """A cache hit avoided ``seconds`` of work and ``dollars`` of model cost."""
 
     def breaker_changed(self, breaker: str, state: str) -> None:
         """A circuit breaker entered ``state`` (closed, half_open, open)."""
 
-    def llm_called(
-        self,
-        *,
-        operation: str,
-        provider: str,
-        model: str,
-        seconds: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
-        """A GenAI client call finished (OpenTelemetry GenAI conventions)."""
+    def llm_called(self, call: ModelCall) -> None:
+        """A GenAI client call finished, successfully or not (OpenTelemetry GenAI conventions)."""
+
+    def agents_configured(self, kinds: Mapping[str, str]) -> None:
+        """The configured agents and their kinds (at start and on every reload)."""
+
+    def agent_finished(self, agent: str, kind: str, reason: str, model_calls: int, tool_calls: int) -> None:
+        """An agent run ended with stop ``reason`` after ``model_calls`` turns and ``tool_calls`` tool calls."""
+
+    def invalid_action(self, agent: str, kind: str) -> None:
+        """A model's output for ``agent`` was unusable (``kind``: invalid_json, unknown_tool, ...)."""
+
+    def cache_layer_changed(self, cache: str, layer: str, up: bool) -> None:
+        """A cache layer went down (degraded) or came back up."""
 
 
 class ListenerSet(RuntimeListener):
@@ -80,10 +105,6 @@ class ListenerSet(RuntimeListener):
     def listeners(self) -> tuple[RuntimeListener, ...]:
         """The listeners, in call order."""
         return self._listeners
-
-    def with_listener(self, listener: RuntimeListener) -> ListenerSet:
-        """A new set with ``listener`` appended."""
-        return ListenerSet((*self._listeners, listener))
 
     def task_started(self) -> None:
         for listener in self._listeners:
@@ -113,30 +134,30 @@ class ListenerSet(RuntimeListener):
         for listener in self._listeners:
             listener.cache_looked_up(cache, layer, hit)
 
-    def cache_saved(self, cache: str, seconds: float) -> None:
+    def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
         for listener in self._listeners:
-            listener.cache_saved(cache, seconds)
+            listener.cache_saved(cache, seconds, dollars)
 
     def breaker_changed(self, breaker: str, state: str) -> None:
         for listener in self._listeners:
             listener.breaker_changed(breaker, state)
 
-    def llm_called(
-        self,
-        *,
-        operation: str,
-        provider: str,
-        model: str,
-        seconds: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
+    def llm_called(self, call: ModelCall) -> None:
         for listener in self._listeners:
-            listener.llm_called(
-                operation=operation,
-                provider=provider,
-                model=model,
-                seconds=seconds,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-            )
+            listener.llm_called(call)
+
+    def agents_configured(self, kinds: Mapping[str, str]) -> None:
+        for listener in self._listeners:
+            listener.agents_configured(kinds)
+
+    def agent_finished(self, agent: str, kind: str, reason: str, model_calls: int, tool_calls: int) -> None:
+        for listener in self._listeners:
+            listener.agent_finished(agent, kind, reason, model_calls, tool_calls)
+
+    def invalid_action(self, agent: str, kind: str) -> None:
+        for listener in self._listeners:
+            listener.invalid_action(agent, kind)
+
+    def cache_layer_changed(self, cache: str, layer: str, up: bool) -> None:
+        for listener in self._listeners:
+            listener.cache_layer_changed(cache, layer, up)

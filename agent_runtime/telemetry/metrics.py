@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any
 
 from opentelemetry import trace
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -31,18 +31,10 @@ from agent_runtime import __version__
 from agent_runtime.telemetry import catalog
 from agent_runtime.telemetry.catalog import CATALOG, MetricSpec, MetricType
 from agent_runtime.telemetry.labels import LabelGuard
-from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.telemetry.listener import ModelCall, RuntimeListener
+from agent_runtime.vocabulary import BreakerState, TaskOutcome, TokenType
 
-# How gauges combine across gunicorn workers (prometheus_client multiprocess mode).
-_GaugeMode = Literal["livesum", "livemax", "max"]
-_GAUGE_MODES: Final[dict[str, _GaugeMode]] = {
-    "agent_runtime_tasks_in_flight": "livesum",
-    "agent_runtime_tasks_in_flight_limit": "livesum",
-    "agent_runtime_circuit_breaker_state": "livemax",
-    "agent_runtime_build_info": "max",
-}
-_BREAKER_VALUES: Final = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
-
+_BREAKER_STATES = frozenset(catalog.BREAKER_STATES)
 _collectors_lock = threading.Lock()
 # Weak keys: a registry's collectors go with it (ids of dead registries get reused).
 _collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, MetricWrapperBase]] = (
@@ -73,7 +65,7 @@ def _build(spec: MetricSpec, registry: CollectorRegistry) -> MetricWrapperBase:
         return Counter(spec.base_name, spec.help, **kwargs)
     if spec.type is MetricType.HISTOGRAM:
         return Histogram(spec.name, spec.help, buckets=spec.buckets, **kwargs)
-    return Gauge(spec.name, spec.help, multiprocess_mode=_GAUGE_MODES.get(spec.name, "livesum"), **kwargs)
+    return Gauge(spec.name, spec.help, multiprocess_mode=spec.multiprocess_mode, **kwargs)
 
 
 def _exemplar() -> dict[str, str] | None:
@@ -174,6 +166,20 @@ class PrometheusListener(RuntimeListener):
             ],
         )
         self._saved = children("agent_runtime_cache_saved_seconds_total", [(c,) for c in catalog.CACHE_NAMES])
+        self._saved_dollars = children("agent_runtime_cache_saved_dollars_total", [(c,) for c in catalog.CACHE_NAMES])
+        self._agent_info = metrics["agent_runtime_agent_info"]
+        self._model_calls = children("agent_runtime_agent_model_calls", [(a,) for a in agents])
+        self._agent_tool_calls = children("agent_runtime_agent_tool_calls", [(a,) for a in agents])
+        self._stops = children(
+            "agent_runtime_agent_stops_total", [(a, r) for a in agents for r in catalog.STOP_REASONS]
+        )
+        self._invalid_actions = children(
+            "agent_runtime_agent_invalid_actions_total",
+            [(a, k) for a in agents for k in catalog.INVALID_ACTIONS],
+        )
+        self._llm_cost = children("agent_runtime_llm_cost_dollars_total", ())
+        # No children up front: a layer that is not configured must not read as down.
+        self._layer_up = children("agent_runtime_cache_layer_up", ())
         self._breaker_state = children("agent_runtime_circuit_breaker_state", [(t,) for t in tools[:-1]])
         self._transitions = children(
             "agent_runtime_circuit_breaker_transitions_total",
@@ -206,7 +212,7 @@ class PrometheusListener(RuntimeListener):
         if agent not in self._agents:
             agent = self.guard.agent(agent)
         self._tasks.get(agent, outcome).inc()
-        if outcome != "rejected":
+        if outcome != TaskOutcome.REJECTED:
             # A rejected task was never handled; its near-zero time would flatter the latency SLO under overload.
             self._task_seconds.get(agent).observe(seconds, _exemplar())
 
@@ -231,29 +237,47 @@ class PrometheusListener(RuntimeListener):
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
         self._cache_requests.get(cache, layer, "hit" if hit else "miss").inc()
 
-    def cache_saved(self, cache: str, seconds: float) -> None:
+    def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
         if seconds > 0:
             self._saved.get(cache).inc(seconds)
+        if dollars > 0:
+            self._saved_dollars.get(cache).inc(dollars)
 
     def breaker_changed(self, breaker: str, state: str) -> None:
-        self._breaker_state.get(breaker).set(_BREAKER_VALUES.get(state, 0.0))
+        value = BreakerState(state).gauge_value if state in _BREAKER_STATES else 0.0
+        self._breaker_state.get(breaker).set(value)
         self._transitions.get(breaker, state).inc()
 
-    def llm_called(
-        self,
-        *,
-        operation: str,
-        provider: str,
-        model: str,
-        seconds: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
-        self._genai_seconds.get(operation, provider, model).observe(seconds)
-        if input_tokens:
-            self._genai_tokens.get(operation, provider, model, "input").observe(input_tokens)
-        if output_tokens:
-            self._genai_tokens.get(operation, provider, model, "output").observe(output_tokens)
+    def agents_configured(self, kinds: Mapping[str, str]) -> None:
+        for agent, kind in kinds.items():
+            self._agent_info.labels(self.guard.agent(agent), self.guard.fold("kind", kind)).set(1)  # type: ignore[attr-defined]
+
+    def agent_finished(self, agent: str, kind: str, reason: str, model_calls: int, tool_calls: int) -> None:
+        if agent not in self._agents:
+            agent = self.guard.agent(agent)
+        self._stops.get(agent, reason).inc()
+        self._model_calls.get(agent).observe(model_calls)
+        self._agent_tool_calls.get(agent).observe(tool_calls)
+
+    def invalid_action(self, agent: str, kind: str) -> None:
+        if agent not in self._agents:
+            agent = self.guard.agent(agent)
+        self._invalid_actions.get(agent, kind).inc()
+
+    def cache_layer_changed(self, cache: str, layer: str, up: bool) -> None:
+        self._layer_up.get(cache, layer).set(1.0 if up else 0.0)
+
+    def llm_called(self, call: ModelCall) -> None:
+        operation, provider, model = call.operation, call.provider, call.model
+        self._genai_seconds.get(operation, provider, model, call.error_type).observe(call.seconds, _exemplar())
+        for token_type, tokens, cost in (
+            (TokenType.INPUT, call.input_tokens, call.input_cost),
+            (TokenType.OUTPUT, call.output_tokens, call.output_cost),
+        ):
+            if tokens:
+                self._genai_tokens.get(operation, provider, model, token_type).observe(tokens)
+            if cost > 0:
+                self._llm_cost.get(model, token_type).inc(cost)
 
     def spans_dropped(self, count: int) -> None:
         """Count spans the exporter dropped (called by exporters/)."""

@@ -9,18 +9,7 @@ from __future__ import annotations
 from agent_runtime.telemetry import catalog
 from agent_runtime.telemetry.catalog import CATALOG, MetricType
 
-_ENUMS = {
-    "outcome (tasks)": catalog.TASK_OUTCOMES,
-    "outcome (tools)": catalog.TOOL_OUTCOMES,
-    "source": catalog.ROUTING_SOURCES,
-    "cache": catalog.CACHE_NAMES,
-    "layer": catalog.CACHE_LAYERS,
-    "result": catalog.CACHE_RESULTS,
-    "to (breaker state)": catalog.BREAKER_STATES,
-    "stage": catalog.STAGES,
-    "signal": catalog.TELEMETRY_SIGNALS,
-    "gen_ai_token_type": catalog.GENAI_TOKEN_TYPES,
-}
+_ENUMS = catalog.ENUM_LABELS
 
 
 def render_markdown() -> str:

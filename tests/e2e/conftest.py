@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from agent_runtime.stack.launcher import Stack, StackOptions
-from agent_runtime.stack.processes import free_port
-from agent_runtime.stack.render import Ports
+from agent_runtime.ops.stack.launcher import Stack, StackOptions
+from agent_runtime.ops.stack.processes import free_port
+from agent_runtime.ops.stack.render import Ports
 from tests.e2e.drill import DrillResult, run_drill
 from tests.e2e.live import THREADS_PER_WORKER, TIME_SCALE, WORKERS, WORKLOAD_RATE, LiveStack, e2e_config
 from tests.support.binaries import require_binary

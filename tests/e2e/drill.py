@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from agent_runtime.loadgen import LoadGenerator, Workload
+from agent_runtime.ops.loadgen import LoadGenerator, Workload
 from tests.e2e.live import LiveStack
 
 WATCHDOG = "AgentRuntimeWatchdog"

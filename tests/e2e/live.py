@@ -9,7 +9,7 @@ from typing import Any
 import requests
 import yaml
 
-from agent_runtime.stack.launcher import Stack, StackInfo
+from agent_runtime.ops.stack.launcher import Stack, StackInfo
 
 TIME_SCALE = 60
 WORKLOAD_RATE = 6.0

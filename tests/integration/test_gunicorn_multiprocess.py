@@ -1,6 +1,6 @@
 """The service under real gunicorn: counters of every worker add up, recycled workers leave no files behind.
 
-Runs ``gunicorn -c exporters/gunicorn_conf.py exporters.wsgi:app`` with two
+Runs ``gunicorn -c agent_runtime/serving/gunicorn_conf.py agent_runtime.serving.wsgi:app`` with two
 workers on a free port, as ``agent-runtime serve`` does, with a tiny
 configuration (one agent, one in-process tool) so the test measures the
 plumbing, not the tools.
@@ -46,7 +46,7 @@ def gunicorn(tmp_path: Path, workers: int, max_requests: int = 0) -> Iterator[tu
     binary = require_binary("gunicorn")
     port = free_port()
     argv = [
-        binary, "-c", str(GUNICORN_CONF), "exporters.wsgi:app",
+        binary, "-c", str(GUNICORN_CONF), "agent_runtime.serving.wsgi:app",
         "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
         "--max-requests", str(max_requests), "--max-requests-jitter", "0",
     ]  # fmt: skip

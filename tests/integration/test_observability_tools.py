@@ -28,7 +28,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
-from agent_runtime.stack.receiver import AlertReceiver
+from agent_runtime.ops.stack.receiver import AlertReceiver
 from agent_runtime.telemetry.catalog import STAGES
 from agent_runtime.telemetry.labels import LabelGuard
 from agent_runtime.telemetry.metrics import PrometheusListener

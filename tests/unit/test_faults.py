@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from agent_runtime.config.loader import parse_config
 from agent_runtime.config.models import CacheSettings, ToolSpec
 from agent_runtime.errors import RetryableToolError
-from agent_runtime.faults import Fault, FaultError, FaultInjector, FaultRequest, FaultSettings
+from agent_runtime.ops.faults import Fault, FaultError, FaultInjector, FaultRequest, FaultSettings
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.runtime import Runtime
 from agent_runtime.service.app import create_app

@@ -17,7 +17,7 @@ import pytest
 from agent_runtime.bootstrap import build_runtime
 from agent_runtime.builtin_tools import BuiltinToolSettings
 from agent_runtime.cli import loadgen_cmd
-from agent_runtime.loadgen import LoadGenerator, LoadReport, Workload, build_intents, parse_mix, progress_line
+from agent_runtime.ops.loadgen import LoadGenerator, LoadReport, Workload, build_intents, parse_mix, progress_line
 
 DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "agent_runtime" / "config" / "default.yaml")
 

@@ -38,8 +38,8 @@ def test_gunicorn_command_line(execv: Exec, capsys: pytest.CaptureFixture[str]) 
     argv = execv.argv
     assert argv[:3] == [sys.executable, "-m", "gunicorn"]
     conf = Path(argv[argv.index("-c") + 1])
-    assert conf.name == "gunicorn_conf.py" and conf.parent.name == "exporters" and conf.is_file()
-    assert "exporters.wsgi:app" in argv
+    assert conf.name == "gunicorn_conf.py" and conf.parent.name == "serving" and conf.is_file()
+    assert "agent_runtime.serving.wsgi:app" in argv
     assert argv[argv.index("--workers") + 1] == "3"
     assert argv[argv.index("--bind") + 1] == "0.0.0.0:9000"
     assert "starting gunicorn on 0.0.0.0:9000 with 3 workers" in capsys.readouterr().err

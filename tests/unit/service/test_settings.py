@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent_runtime.errors import ConfigError
-from agent_runtime.faults import FaultSettings
+from agent_runtime.ops.faults import FaultSettings
 from agent_runtime.service.settings import ServiceSettings
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_runtime.stack.processes import PidFile, StackError, spawn, start_time, stop_group, wait_healthy
+from agent_runtime.ops.stack.processes import PidFile, StackError, spawn, start_time, stop_group, wait_healthy
 
 # A parent that starts a child of its own: stopping the group must stop both.
 FAMILY = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); " \

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from agent_runtime.stack.receiver import PAGES, AlertReceiver, alert_names, describe
+from agent_runtime.ops.stack.receiver import PAGES, AlertReceiver, alert_names, describe
 
 
 def webhook(alertname: str, status: str = "firing") -> dict[str, Any]:

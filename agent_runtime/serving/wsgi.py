@@ -1,10 +1,10 @@
-"""The WSGI entry point: ``gunicorn -c exporters/gunicorn_conf.py exporters.wsgi:app``.
+"""The WSGI entry point: ``gunicorn -c agent_runtime/serving/gunicorn_conf.py agent_runtime.serving.wsgi:app``.
 
 Importing this module builds the runtime (``$AGENT_RUNTIME_CONFIG`` or the
 bundled configuration), sets up tracing from ``OTEL_*`` variables with the
 runtime's metrics counting dropped spans, and creates the Flask app. Under
 gunicorn it is imported in each worker after ``post_fork`` (see
-``exporters.gunicorn_conf``), which already started the worker's tracing;
+``agent_runtime.serving.gunicorn_conf``), which already started the worker's tracing;
 the call here then only attaches the metrics.
 """
 

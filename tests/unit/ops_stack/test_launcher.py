@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from agent_runtime.cli import stack_cmd
-from agent_runtime.stack import launcher
-from agent_runtime.stack.launcher import INSTALL_HINT, Stack, StackOptions
-from agent_runtime.stack.processes import free_port
-from agent_runtime.stack.render import Ports
+from agent_runtime.ops.stack import launcher
+from agent_runtime.ops.stack.launcher import INSTALL_HINT, Stack, StackOptions
+from agent_runtime.ops.stack.processes import free_port
+from agent_runtime.ops.stack.render import Ports
 from tests.support.binaries import require_binary
 
 

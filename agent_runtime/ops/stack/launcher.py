@@ -3,7 +3,7 @@
 ``Stack(options).up()`` starts, in order, the receiver, the runtime (with
 fault injection on and an admin token), Prometheus and Alertmanager with the
 repository's own configuration rendered for local ports
-(``agent_runtime.stack.render``), and a background workload
+(``agent_runtime.ops.stack.render``), and a background workload
 (``agent-runtime loadgen``); it waits for each to be healthy and records
 them in ``<state_dir>/stack.json``. ``down()`` stops them, last started
 first. Missing Prometheus or Alertmanager binaries are reported in
@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import requests
 
-from agent_runtime.stack.processes import (
+from agent_runtime.ops.stack.processes import (
     Child,
     PidFile,
     StackError,
@@ -40,7 +40,7 @@ from agent_runtime.stack.processes import (
     start_time,
     wait_healthy,
 )
-from agent_runtime.stack.render import Ports, RenderError, format_duration, render_all
+from agent_runtime.ops.stack.render import Ports, RenderError, format_duration, render_all
 
 INSTALL_HINT: Final = "apt-get install -y prometheus prometheus-alertmanager"
 PREFERRED_PORTS: Final = Ports(runtime=8000, prometheus=9090, alertmanager=9093, receiver=9095)
@@ -171,7 +171,7 @@ class Stack:
         self.info = info
         logs = state / "logs"
 
-        receiver = self._start("receiver", [sys.executable, "-m", "agent_runtime.stack.receiver",
+        receiver = self._start("receiver", [sys.executable, "-m", "agent_runtime.ops.stack.receiver",
                                             "--port", str(ports.receiver), "--log", str(state / "alerts.jsonl")],
                                logs)  # fmt: skip
         wait_healthy(receiver, http_ok(f"{info.receiver_url}/healthz"), HEALTH_TIMEOUT_SECONDS, "healthy")

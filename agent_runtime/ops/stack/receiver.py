@@ -19,7 +19,7 @@ One small HTTP server on 127.0.0.1 plays every outside party of a local stack:
 
 Every alert delivered is also printed as one line (``describe``), which is
 what ``docker compose logs -f alert-receiver`` shows. Run it with
-``python -m agent_runtime.stack.receiver --port 9095 --log alerts.jsonl``
+``python -m agent_runtime.ops.stack.receiver --port 9095 --log alerts.jsonl``
 (``--host 0.0.0.0`` inside a container).
 """
 
@@ -214,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until interrupted (SIGTERM or Ctrl-C)."""
     parser = argparse.ArgumentParser(
-        prog="python -m agent_runtime.stack.receiver",
+        prog="python -m agent_runtime.ops.stack.receiver",
         description="Record Alertmanager webhooks, serve pages to fetch, sink OTLP exports.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")

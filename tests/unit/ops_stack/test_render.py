@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent_runtime.stack.render import (
+from agent_runtime.ops.stack.render import (
     Ports,
     RenderError,
     format_duration,

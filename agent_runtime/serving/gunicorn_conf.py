@@ -1,6 +1,6 @@
 """Gunicorn configuration for the agent runtime service (``agent-runtime serve``).
 
-    gunicorn -c exporters/gunicorn_conf.py exporters.wsgi:app --workers 4 --bind 127.0.0.1:8080
+    gunicorn -c agent_runtime/serving/gunicorn_conf.py agent_runtime.serving.wsgi:app --workers 4 --bind 127.0.0.1:8080
 
 What it adds to gunicorn:
 
@@ -72,7 +72,7 @@ def post_fork(server: Any, worker: Any) -> None:
     if slot is not None:
         multiprocess.use_slot(slot)
         _log.info("worker %s writes metrics slot %s", worker.pid, multiprocess.slot_identifier(slot))
-    # The runtime's metrics are attached when exporters.wsgi builds the runtime.
+    # The runtime's metrics are attached when agent_runtime.serving.wsgi builds the runtime.
     configure_tracing_from_env()
 
 
