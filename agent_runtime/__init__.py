@@ -18,9 +18,7 @@ Example::
     >>> runtime.close()
 """
 
-# Defined before the imports below: telemetry modules read it at import time.
-__version__ = "0.1.0"
-
+from agent_runtime._version import __version__
 from agent_runtime.config.loader import load_config, parse_config
 from agent_runtime.config.models import (
     AgentSpec,

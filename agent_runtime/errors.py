@@ -40,21 +40,65 @@ class RejectedError(AgentRuntimeError):
 
 
 class ToolError(AgentRuntimeError):
-    """A tool failed. Raise ``RetryableToolError`` for failures worth retrying."""
+    """A tool refused its input: bad arguments, a URL off the allow-list, a 4xx.
+
+    The caller caused it, so it counts as ``outcome=error`` but never against
+    the tool's circuit breaker (one client must not open a tool for
+    everyone). Raise ``DependencyError`` or ``RetryableToolError`` when the
+    dependency behind the tool failed. Any other exception a tool raises
+    counts as a dependency failure.
+    """
 
     retryable: bool = False
+    trips_breaker: bool = False
 
 
-class RetryableToolError(ToolError):
-    """A transient tool failure (timeouts upstream, 5xx, connection reset)."""
+class DependencyError(ToolError):
+    """The dependency behind a tool failed in a way retrying will not fix (a malformed response)."""
+
+    trips_breaker = True
+
+
+class RetryableToolError(DependencyError):
+    """A transient dependency failure (timeouts upstream, 5xx, 429, connection reset)."""
 
     retryable = True
 
 
-class ToolTimeoutError(ToolError):
+class ToolTimeoutError(RetryableToolError):
     """A tool call exceeded its timeout."""
 
-    retryable = True
+
+class TaskDeadlineError(ToolTimeoutError):
+    """The task ran out of time while a tool ran: not the tool's fault, so no retry and no breaker failure."""
+
+    retryable = False
+    trips_breaker = False
+
+
+class ModelRequestError(ToolError):
+    """The model server refused the request itself (a 4xx other than authentication or rate limits).
+
+    ``tools_unsupported`` is True when the request carried native tool
+    definitions and the server said its model cannot take them; an agent in
+    ``tool_call_mode: auto`` then switches to the json_schema protocol.
+    """
+
+    def __init__(self, message: str, *, status: int, tools_unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.tools_unsupported = tools_unsupported
+
+
+def trips_breaker(error: BaseException) -> bool:
+    """True when ``error`` says the dependency failed (it counts against the breaker).
+
+    >>> trips_breaker(ToolError("url not allowed")), trips_breaker(RetryableToolError("503"))
+    (False, True)
+    >>> trips_breaker(ConnectionError("reset"))
+    True
+    """
+    return error.trips_breaker if isinstance(error, ToolError) else True
 
 
 class CircuitOpenError(ToolError):

@@ -14,12 +14,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from agent_runtime.config.models import AgentSpec, ToolSpec
+from agent_runtime.config.models import AgentSpec, Specialty, ToolSpec
 from agent_runtime.errors import ConfigError, UnknownToolError
+from agent_runtime.vocabulary import AgentKind, CacheName
 
 ToolFunc = Callable[..., Any]
 F = TypeVar("F", bound=ToolFunc)
@@ -27,10 +28,23 @@ F = TypeVar("F", bound=ToolFunc)
 
 @dataclass(frozen=True)
 class RegisteredTool:
-    """A tool's settings and the callable that does the work (called with keyword args)."""
+    """A tool's settings and the callable that does the work (called with keyword args).
+
+    The optional hooks are for tools that are more than a function call:
+    ``cache_name`` counts its cache look-ups under another cache (``llm``
+    for model calls); ``bypass_cache(args)`` keeps one call out of the cache
+    (a model call with temperature > 0); ``cost_of(result)`` is the dollars a
+    result cost, which a cache hit on it saves; ``parameters`` is the JSON
+    schema of its arguments shown to models (derived from the signature when
+    None).
+    """
 
     spec: ToolSpec
     func: ToolFunc
+    cache_name: str = CacheName.TOOL
+    bypass_cache: Callable[[Mapping[str, Any]], bool] | None = None
+    cost_of: Callable[[Any], float] | None = None
+    parameters: Mapping[str, Any] | None = None
 
 
 class ToolRegistry:
@@ -39,13 +53,28 @@ class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, RegisteredTool] = {}
 
-    def register(self, spec: ToolSpec, func: ToolFunc, *, replace_existing: bool = False) -> None:
-        """Register ``func`` under ``spec.name``; refuses duplicates unless asked."""
-        if not spec.name:
+    def register(
+        self, spec: ToolSpec | RegisteredTool, func: ToolFunc | None = None, *, replace_existing: bool = False
+    ) -> None:
+        """Register ``func`` under ``spec.name`` (or a ready ``RegisteredTool``); refuses duplicates unless asked."""
+        if isinstance(spec, RegisteredTool):
+            tool = spec
+        elif func is None:
+            raise ConfigError(f"tools.{spec.name}", "register needs the tool's callable")
+        else:
+            tool = RegisteredTool(spec, func)
+        name = tool.spec.name
+        if not name:
             raise ConfigError("tools", "a tool needs a non-empty name")
-        if spec.name in self._tools and not replace_existing:
-            raise ConfigError(f"tools.{spec.name}", "registered twice; pass replace_existing=True")
-        self._tools[spec.name] = RegisteredTool(spec, func)
+        if name in self._tools and not replace_existing:
+            raise ConfigError(f"tools.{name}", "registered twice; pass replace_existing=True")
+        self._tools[name] = tool
+
+    def copy(self) -> ToolRegistry:
+        """A new registry with the same tools; configuring it leaves this one as it is."""
+        clone = ToolRegistry()
+        clone._tools = dict(self._tools)
+        return clone
 
     def tool(self, name: str | None = None, **settings: Any) -> Callable[[F], F]:
         """Decorator form of ``register``; keyword settings are ``ToolSpec`` fields."""
@@ -87,24 +116,75 @@ class ToolRegistry:
         return tuple(sorted(self._tools))
 
 
+AgentFunc = Callable[..., Any]
+
+
 class AgentRegistry:
-    """Name → agent specification, for agents defined in Python."""
+    """Python agents: name → (routing spec, function), registered with ``@agents.agent(...)``.
+
+    The function is called as ``func(task, ctx)`` with the ``Task`` and an
+    ``AgentContext`` (``agent_runtime.agents.python_agent``) and returns the
+    answer. A YAML agent with ``kind: python`` and the same name takes its
+    routing settings from the file and its function from here.
+    """
 
     def __init__(self) -> None:
-        self._agents: dict[str, AgentSpec] = {}
+        self._agents: dict[str, tuple[AgentSpec, AgentFunc]] = {}
 
-    def register(self, spec: AgentSpec) -> None:
-        """Add or replace an agent."""
+    def agent(
+        self,
+        name: str | None = None,
+        *,
+        tools: Iterable[str] = (),
+        keywords: Iterable[str] | Mapping[str, float] = (),
+        domain: str | None = None,
+        description: str | None = None,
+        base_confidence: float = 0.5,
+    ) -> Callable[[F], F]:
+        """Decorator: register ``func`` as a Python agent that may call ``tools``.
+
+        ``keywords`` (a list, or word → weight) make one routing specialty
+        in ``domain`` (default: the agent's name).
+        """
+
+        def decorate(func: F) -> F:
+            agent_name = name or func.__name__
+            weights = dict(keywords) if isinstance(keywords, Mapping) else dict.fromkeys(keywords, 1.0)
+            specialties = (Specialty(domain or agent_name, weights),) if weights else ()
+            spec = AgentSpec(
+                name=agent_name,
+                description=description if description is not None else " ".join((func.__doc__ or "").split()),
+                specialties=specialties,
+                tools=tuple(tools),
+                base_confidence=base_confidence,
+                kind=AgentKind.PYTHON,
+            )
+            self.register(spec, func)
+            return func
+
+        return decorate
+
+    def register(self, spec: AgentSpec, func: AgentFunc) -> None:
+        """Add or replace the Python agent ``spec.name``."""
         if not spec.name:
             raise ConfigError("agents", "an agent needs a non-empty name")
-        self._agents[spec.name] = spec
+        self._agents[spec.name] = (replace(spec, kind=AgentKind.PYTHON), func)
 
-    def get(self, name: str) -> AgentSpec | None:
-        """The agent called ``name``, or None."""
-        return self._agents.get(name)
+    def function(self, name: str) -> AgentFunc:
+        """The function of Python agent ``name``; ``ConfigError`` when none is registered."""
+        try:
+            return self._agents[name][1]
+        except KeyError:
+            raise ConfigError(
+                f"agents.{name}", "kind: python, but no function is registered under this name"
+            ) from None
 
-    def __iter__(self) -> Iterator[AgentSpec]:
-        return iter(self._agents.values())
+    def specs(self) -> tuple[AgentSpec, ...]:
+        """The routing specs of every registered Python agent."""
+        return tuple(spec for spec, _ in self._agents.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._agents
 
     def names(self) -> tuple[str, ...]:
         """Registered agent names, sorted."""

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_runtime.vocabulary import AgentKind, StopReason, ToolOutcome
+
 
 @dataclass(frozen=True)
 class Task:
@@ -76,16 +78,18 @@ class ToolCallOutcome:
     cache_layer: str | None = None
     attempts: int = 0
     duration_seconds: float = 0.0
+    turn: int | None = None
 
     @property
     def ok(self) -> bool:
         """True when the call produced a usable result (directly or by fallback)."""
-        return self.outcome in ("success", "fallback")
+        return self.outcome in ToolOutcome.usable()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
         return {
             "step": self.step_id,
+            "turn": self.turn,
             "tool": self.tool,
             "call_id": self.call_id,
             "outcome": self.outcome,
@@ -99,8 +103,45 @@ class ToolCallOutcome:
 
 
 @dataclass(frozen=True)
+class ModelTurn:
+    """One model call of an agent: what it cost and the actions it chose.
+
+    Each action is a dict with ``type`` (``tool_call``, ``final`` or
+    ``invalid``) and, by type, ``tool`` and ``arguments``, ``answer``, or
+    ``kind`` and ``error``. ``cache_layer`` names the layer that answered
+    the call from cache, if one did (then it cost no tokens).
+    """
+
+    index: int
+    model: str
+    input_tokens: int
+    output_tokens: int
+    duration_seconds: float
+    actions: tuple[Mapping[str, Any], ...] = ()
+    cache_layer: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "index": self.index,
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "duration_seconds": round(self.duration_seconds, 6),
+            "cache_layer": self.cache_layer,
+            "actions": [dict(action) for action in self.actions],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
 class TaskResult:
-    """The result of ``Runtime.handle``: decision, tool calls, timings, trace id."""
+    """The result of ``Runtime.handle``: decision, model turns, tool calls, timings, trace id.
+
+    ``stop_reason`` says why the agent stopped (``final`` when it answered);
+    ``turns`` holds every model call of ``llm`` and ``python`` agents.
+    """
 
     task: str
     outcome: str
@@ -111,6 +152,15 @@ class TaskResult:
     trace_id: str | None
     output: Any = None
     error: str | None = None
+    kind: AgentKind | None = None
+    stop_reason: StopReason | None = None
+    turns: tuple[ModelTurn, ...] = ()
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(input, output) tokens of every model turn that reached the model."""
+        paid = [turn for turn in self.turns if turn.cache_layer is None]
+        return sum(t.input_tokens for t in paid), sum(t.output_tokens for t in paid)
 
     @property
     def agent(self) -> str | None:
@@ -123,7 +173,10 @@ class TaskResult:
             "task": self.task,
             "outcome": self.outcome,
             "agent": self.agent,
+            "kind": self.kind,
+            "stop_reason": self.stop_reason,
             "decision": self.decision.to_dict() if self.decision else None,
+            "turns": [turn.to_dict() for turn in self.turns],
             "tool_calls": [call.to_dict() for call in self.tool_calls],
             "stage_seconds": {k: round(v, 6) for k, v in self.stage_seconds.items()},
             "duration_seconds": round(self.duration_seconds, 6),

@@ -1,10 +1,15 @@
-"""``Runtime``: the hot path from a task to its result.
+"""``Runtime``: the hot path from a task to its result, and the operations the edges need.
 
-    analyse ─► route (decision cache, else score) ─► plan ─► execute ─► aggregate
+    analyse ─► route (decision cache, else score) ─► run the agent by its kind ─► result
 
-Each stage is timed into the result, the profiler and the stage histogram;
-telemetry leaves through listeners (metrics, span events) and spans through
-the OpenTelemetry API.
+Agents are ``plan`` (a fixed tool DAG), ``llm`` (a model picks the tools) or
+``python`` (a function calls them); routing and the tool pipeline are the same
+for all three. Each stage is timed into the result, the profiler and the
+stage histogram; telemetry leaves through listeners (metrics, span events)
+and spans through the OpenTelemetry API. The runtime works on its own copy
+of the tool registry it is given and keeps its components private: the
+service and CLI use its public operations (invalidate, warm, reset a
+breaker, snapshots and stats).
 
 Example::
 
@@ -23,23 +28,23 @@ Example::
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from agent_runtime.config.models import AgentSpec, RuntimeConfig
+from agent_runtime.agents.run import AgentOutcome, TaskRun
+from agent_runtime.agents.runner import AgentRunner
+from agent_runtime.config.models import AgentSpec, RuntimeConfig, ToolSpec
 from agent_runtime.errors import ConfigError, PlanError, RejectedError, UnknownAgentError
-from agent_runtime.execution.executor import PlanExecutor
-from agent_runtime.execution.plan import Plan, build_plan
-from agent_runtime.profiler import Profiler
-from agent_runtime.registry import ToolRegistry
-from agent_runtime.results import RoutingDecision, Task, TaskResult, ToolCallOutcome
+from agent_runtime.execution.executor import CallReport, PlanExecutor
+from agent_runtime.profiler import BottleneckReport, Profiler
+from agent_runtime.registry import AgentRegistry, ToolFunc, ToolRegistry
+from agent_runtime.results import RoutingDecision, Task, TaskResult
 from agent_runtime.routing.router import TaskRouter
 from agent_runtime.telemetry import tracing
 from agent_runtime.telemetry.labels import LabelGuard
@@ -47,17 +52,22 @@ from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
 from agent_runtime.telemetry.metrics import PrometheusListener
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.pipeline import ToolPipeline
+from agent_runtime.vocabulary import MODEL_TOOL, AgentKind, Stage, StopReason, TaskOutcome
 
 # Agent label for tasks that ended before an agent was chosen.
 UNROUTED: Final = "none"
+_TIMED_STAGES: Final = (Stage.ANALYSE, Stage.SCORE, Stage.ROUTE, Stage.PLAN, Stage.EXECUTE, Stage.AGGREGATE)
 
 
 class Runtime:
-    """Routes tasks to agents and runs their plans through the tool pipeline.
+    """Routes tasks to agents and runs them, every tool call through the tool pipeline.
 
-    ``metrics_registry=None`` turns Prometheus metrics off (the listeners you
-    pass still receive every event). Tools referenced by the configuration
-    must be registered in ``tools`` first.
+    ``tools`` is copied: the configuration's tool settings apply to the
+    runtime's copy, never to the caller's registry. ``agents`` adds Python
+    agents (``AgentRegistry``). ``metrics_registry=None`` turns Prometheus
+    metrics off (the listeners you pass still receive every event).
+    ``models`` and ``providers`` are the GenAI model and provider names the
+    metrics may carry besides those the configuration names.
     """
 
     def __init__(
@@ -65,37 +75,55 @@ class Runtime:
         config: RuntimeConfig,
         *,
         tools: ToolRegistry,
+        agents: AgentRegistry | None = None,
         listeners: Iterable[RuntimeListener] = (),
         metrics_registry: CollectorRegistry | None = REGISTRY,
+        models: Iterable[str] = (),
+        providers: Iterable[str] = (),
     ) -> None:
-        self._tools = tools
-        _apply_tool_settings(config, tools)
-        _check_agents(config, tools)
+        self._tools = tools.copy()
+        self._python_agents = agents or AgentRegistry()
+        config = _with_python_agents(config, self._python_agents)
+        _apply_tool_settings(config, self._tools)
+        _check_agents(config, self._tools, self._python_agents)
         self._config = config
-        self.guard = LabelGuard(agents=(*(a.name for a in config.agents), UNROUTED), tools=tools.names())
+        self._guard = LabelGuard(
+            agents=(*(a.name for a in config.agents), UNROUTED),
+            tools=self._tools.names(),
+            models=(*models, *(a.model for a in config.agents if a.model)),
+            providers=providers,
+        )
         chain: list[RuntimeListener] = [tracing.SpanEventListener(), *listeners]
-        self.metrics: PrometheusListener | None = None
+        self._metrics: PrometheusListener | None = None
         if metrics_registry is not None:
-            self.metrics = PrometheusListener(
-                self.guard, registry=metrics_registry, in_flight_limit=config.execution.max_in_flight_tasks
+            self._metrics = PrometheusListener(
+                self._guard, registry=metrics_registry, in_flight_limit=config.execution.max_in_flight_tasks
             )
-            chain.insert(0, self.metrics)
-        self.listener = ListenerSet(chain)
-        self.cache = ToolCache(config.cache, self.listener)
-        self.pipeline = ToolPipeline(tools, self.cache, self.listener)
-        self.executor = PlanExecutor(self.pipeline, max_parallel=config.execution.max_parallel_tool_calls)
-        self.profiler = Profiler(config.stage_targets_seconds)
-        self.router = TaskRouter.from_config(
+            chain.insert(0, self._metrics)
+        self._listener = ListenerSet(chain)
+        self._cache = ToolCache(config.cache, self._listener)
+        self._pipeline = ToolPipeline(self._tools, self._cache, self._listener)
+        self._executor = PlanExecutor(self._pipeline, max_parallel=config.execution.max_parallel_tool_calls)
+        self._runner = AgentRunner(
+            self._executor,
+            self._pipeline,
+            self._listener,
+            tools=lambda: self._tools,
+            config=lambda: self._config,
+            agents=self._python_agents,
+        )
+        self._profiler = Profiler(config.stage_targets_seconds)
+        self._router = TaskRouter.from_config(
             config,
-            tool_health=self.pipeline.is_healthy,
-            health_version=lambda: self.pipeline.health_version,
-            listener=self.listener,
+            tool_health=self._pipeline.is_healthy,
+            health_version=lambda: self._pipeline.health_version,
+            listener=self._listener,
         )
         self._admission = threading.BoundedSemaphore(config.execution.max_in_flight_tasks)
-        self._reload_lock = threading.Lock()
-        self._python_versions = itertools.count(1)
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._listener.agents_configured({a.name: a.kind for a in config.agents})
 
     @property
     def config(self) -> RuntimeConfig:
@@ -103,64 +131,71 @@ class Runtime:
         return self._config
 
     @property
-    def tools(self) -> ToolRegistry:
-        """The tool registry."""
-        return self._tools
+    def metrics(self) -> PrometheusListener | None:
+        """The Prometheus listener (exporters attach span-drop counting to it), or None when metrics are off."""
+        return self._metrics
+
+    @property
+    def listener(self) -> RuntimeListener:
+        """The listener set every component reports to (for tools that report events of their own)."""
+        return self._listener
 
     def reload(self, config: RuntimeConfig) -> None:
         """Swap in a new configuration; cached routing decisions made under the old one are dropped."""
+        config = _with_python_agents(config, self._python_agents)
         _apply_tool_settings(config, self._tools)
-        _check_agents(config, self._tools)
+        _check_agents(config, self._tools, self._python_agents)
         with self._reload_lock:
-            self.guard.extend("agent", (a.name for a in config.agents))
-            self.profiler.set_targets(config.stage_targets_seconds)
+            self._guard.extend("agent", (a.name for a in config.agents))
+            self._guard.extend("gen_ai_request_model", (a.model for a in config.agents if a.model))
+            self._profiler.set_targets(config.stage_targets_seconds)
             self._config = config
-            self.router.reload(config)
+            self._router.reload(config)
+        self._listener.agents_configured({a.name: a.kind for a in config.agents})
 
     def register_agent(self, agent: AgentSpec) -> None:
-        """Add (or replace) an agent defined in Python."""
+        """Add (or replace) an agent defined in Python; its routing decisions start afresh."""
         others = tuple(a for a in self._config.agents if a.name != agent.name)
-        version = f"{self._config.version}+py{next(self._python_versions)}"
-        self.reload(replace(self._config, agents=(*others, agent), version=version))
+        self.reload(replace(self._config, agents=(*others, agent), version=f"{self._config.version}+{agent.name}"))
 
     def handle(self, task: Task | str, *, parent: otel_context.Context | None = None) -> TaskResult:
-        """Route ``task``, run its agent's plan and return the result.
+        """Route ``task``, run its agent and return the result.
 
         Raises ``RejectedError`` when the runtime is at its in-flight limit and
         ``UnknownAgentError`` when the task names an agent that does not exist;
-        both are counted with outcome ``rejected``. Tool failures never raise:
-        they are reported in ``TaskResult.tool_calls``.
+        both are counted with outcome ``rejected``. Tool and model failures
+        never raise: they are reported in the result.
         """
         if isinstance(task, str):
             task = Task(task)
         started = time.perf_counter()
         if not self._admission.acquire(blocking=False):
-            self.listener.task_started()
-            self.listener.task_finished(UNROUTED, "rejected", 0.0)
+            self._listener.task_started()
+            self._listener.task_finished(UNROUTED, TaskOutcome.REJECTED, 0.0)
             raise RejectedError(
                 f"over the in-flight limit of {self._config.execution.max_in_flight_tasks} tasks; retry later"
             )
         self._count_in_flight(1)
-        self.listener.task_started()
+        self._listener.task_started()
         agent = UNROUTED
-        outcome = "error"
+        outcome = TaskOutcome.ERROR
         # task_finished runs inside the task span so the duration gets its trace id as exemplar.
         with tracing.agent_span(parent) as span:
             try:
                 result = self._run(task, span, started)
                 agent = result.agent or UNROUTED
-                outcome = result.outcome
-                if outcome != "success":
+                outcome = TaskOutcome(result.outcome)
+                if outcome is not TaskOutcome.SUCCESS:
                     tracing.mark_error(span, result.outcome, result.error or outcome)
                 return result
             except (UnknownAgentError, PlanError) as exc:
-                outcome = "rejected"
+                outcome = TaskOutcome.REJECTED
                 tracing.mark_error(span, type(exc).__name__, str(exc))
                 raise
             finally:
                 self._admission.release()
                 self._count_in_flight(-1)
-                self.listener.task_finished(agent, outcome, time.perf_counter() - started)
+                self._listener.task_finished(agent, outcome, time.perf_counter() - started)
 
     def _count_in_flight(self, delta: int) -> None:
         with self._in_flight_lock:
@@ -182,84 +217,149 @@ class Runtime:
         clock = time.perf_counter
 
         mark = clock()
-        analysis = self.router.analyse(task.text)
-        stages["analyse"] = clock() - mark
+        analysis = self._router.analyse(task.text)
+        stages[Stage.ANALYSE] = clock() - mark
 
         mark = clock()
         with tracing.route_span() as route_span:
-            decision = self.router.route(task, analysis, stages)
+            decision = self._router.route(task, analysis, stages)
             tracing.annotate_decision(route_span, decision, rename=False)
-        stages["route"] = clock() - mark
+        stages[Stage.ROUTE] = clock() - mark
         tracing.annotate_decision(span, decision)
-        self.listener.routing_decided(decision.agent, decision.source, decision.confidence)
+        self._listener.routing_decided(decision.agent, decision.source, decision.confidence)
 
+        spec = config.agent(decision.agent)
+        assert spec is not None, "the router only returns configured agents"
+        tracing.annotate_kind(span, spec.kind)
+        run = TaskRun.starting(
+            timeout_seconds=config.execution.task_timeout_seconds,
+            token_budget=spec.token_budget,
+            max_depth=config.execution.max_agent_depth,
+        )
         mark = clock()
-        agent = config.agent(decision.agent)
-        assert agent is not None, "the router only returns configured agents"
-        plan = build_plan(agent.plan, task_text=task.text, context=task.context, known_tools=self._tools)
-        stages["plan"] = clock() - mark
-
-        mark = clock()
-        calls, timed_out = self.executor.run(plan, timeout_seconds=config.execution.task_timeout_seconds)
-        stages["execute"] = clock() - mark
-        for call in calls:
+        agent_run = self._runner.run(spec, task, run)
+        stages[Stage.EXECUTE] = clock() - mark - agent_run.stages.get(Stage.PLAN, 0.0)
+        stages.update(agent_run.stages)
+        for call in agent_run.calls:
             key = f"tool:{call.tool}"
             stages[key] = stages.get(key, 0.0) + call.duration_seconds
-            self.listener.stage_timed("tool", call.duration_seconds)
+            self._listener.stage_timed(Stage.TOOL, call.duration_seconds)
+        if agent_run.turns:
+            stages[Stage.MODEL] = sum(turn.duration_seconds for turn in agent_run.turns)
 
-        mark = clock()
-        output, error = _aggregate(plan, calls)
-        stages["aggregate"] = clock() - mark
-
-        outcome = "timeout" if timed_out else ("success" if error is None else "error")
-        self.router.experience.record(decision.agent, outcome == "success")
-        for stage in ("analyse", "score", "route", "plan", "execute", "aggregate"):
+        outcome = _task_outcome(agent_run)
+        tracing.annotate_stop(span, agent_run.stop_reason)
+        self._router.experience.record(decision.agent, outcome is TaskOutcome.SUCCESS)
+        for stage in _TIMED_STAGES:
             if stage in stages:
-                self.listener.stage_timed(stage, stages[stage])
+                self._listener.stage_timed(stage, stages[stage])
         duration = time.perf_counter() - started
-        self.profiler.record(stages, task_seconds=duration)
+        self._profiler.record(stages, task_seconds=duration)
         return TaskResult(
             task=task.text,
             outcome=outcome,
             decision=decision,
-            tool_calls=calls,
+            tool_calls=tuple(agent_run.calls),
             stage_seconds=stages,
             duration_seconds=duration,
             trace_id=tracing.current_trace_id(),
-            output=output,
-            error=error,
+            output=agent_run.output,
+            error=agent_run.error,
+            kind=spec.kind,
+            stop_reason=agent_run.stop_reason,
+            turns=tuple(agent_run.turns),
         )
 
     def route(self, task: Task | str) -> RoutingDecision:
         """Only the routing decision for ``task`` (no tools run, nothing counted as a task)."""
         if isinstance(task, str):
             task = Task(task)
-        return self.router.route(task, self.router.analyse(task.text))
+        return self._router.route(task, self._router.analyse(task.text))
+
+    def call_tool(self, tool: str, args: Mapping[str, Any]) -> CallReport:
+        """One call of ``tool`` through the pipeline (cache, breaker, retry, timeout).
+
+        Raises only for an unknown tool; failures are in the report.
+        """
+        return self._pipeline.call(tool, args)
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        """The settings of every registered tool, by name."""
+        return tuple(self._tools.get(name).spec for name in self._tools.names())
+
+    def cache_tags(self) -> tuple[str, ...]:
+        """Every cache tag a registered tool uses, sorted."""
+        return tuple(sorted({tag for tool in self._tools for tag in tool.spec.cache_tags}))
+
+    def invalidate(self, tool: str | None = None, tag: str | None = None) -> int:
+        """Drop cached results of one tool, one tag, or (neither given) all; entries dropped here."""
+        return self._pipeline.invalidate(tool=tool, tag=tag)
+
+    def warm(self, top_n: int | None = None) -> int:
+        """Re-run the most popular recorded calls that are not cached; how many were stored."""
+        return self._pipeline.warm(top_n)
+
+    def reset_breaker(self, tool: str) -> dict[str, Any]:
+        """Close ``tool``'s circuit breaker and clear its window; its snapshot after. ``UnknownToolError`` if none."""
+        breaker = self._pipeline.breaker(tool)
+        breaker.reset()
+        return breaker.snapshot()
+
+    def breaker_snapshots(self) -> dict[str, dict[str, Any]]:
+        """Every tool's breaker state and recent figures."""
+        return {name: breaker.snapshot() for name, breaker in self._pipeline.breakers().items()}
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Tool cache figures per layer: hits, misses, entries, time and cost saved."""
+        return self._cache.stats()
+
+    def bottlenecks(self) -> BottleneckReport:
+        """Stages ranked by share of task time, and those over their p95 target."""
+        return self._profiler.report()
+
+    def wrap_tools(self, wrapper: Callable[[str, ToolFunc], ToolFunc]) -> list[str]:
+        """Replace each tool's callable with ``wrapper(name, func)`` in this runtime (fault injection).
+
+        Tools already wrapped (``wrapper`` returned the same object, or it
+        marks them) are the wrapper's business; returns the names passed.
+        """
+        wrapped: list[str] = []
+        for registered in list(self._tools):
+            name = registered.spec.name
+            func = wrapper(name, registered.func)
+            if func is not registered.func:
+                self._tools.register(replace(registered, func=func), replace_existing=True)
+                wrapped.append(name)
+        return wrapped
 
     def close(self) -> None:
         """Release thread pools and cache handles."""
-        self.executor.close()
-        self.pipeline.close()
-        self.cache.close()
+        self._executor.close()
+        self._pipeline.close()
+        self._cache.close()
 
 
-def _aggregate(plan: Plan, calls: tuple[ToolCallOutcome, ...]) -> tuple[Any, str | None]:
-    """The task output from the plan's sink steps.
+def _task_outcome(run: AgentOutcome) -> TaskOutcome:
+    """Answered: success. Out of time: timeout. Failed: error.
 
-    One sink: its result. Several: ``{step: result}`` of those that succeeded,
-    so a partial answer (runbook passages while Prometheus is down) still
-    reaches the user; the failed calls stay visible in ``tool_calls``. The
-    task fails only when no sink produced a result.
+    An agent that stopped for another reason (max_steps, loop, token_budget)
+    hands back what its tools found: a partial answer, counted as success
+    when there is one. Those stops have their own counter and alert.
     """
-    by_id = {call.step_id: call for call in calls}
-    sinks = plan.sinks()
-    usable = [by_id[s] for s in sinks if by_id[s].ok]
-    if sinks and not usable:
-        first = by_id[sinks[0]]
-        return None, f"step {first.step_id!r} ({first.tool}) failed: {first.error}"
-    if len(sinks) == 1:
-        return usable[0].result, None
-    return {call.step_id: call.result for call in usable}, None
+    if run.answered:
+        return TaskOutcome.SUCCESS
+    if run.stop_reason is StopReason.DEADLINE:
+        return TaskOutcome.TIMEOUT
+    if run.stop_reason is not StopReason.ERROR and run.found():
+        return TaskOutcome.SUCCESS
+    return TaskOutcome.ERROR
+
+
+def _with_python_agents(config: RuntimeConfig, agents: AgentRegistry) -> RuntimeConfig:
+    """``config`` plus the Python agents it does not define itself."""
+    defined = {a.name for a in config.agents}
+    extra = tuple(spec for spec in agents.specs() if spec.name not in defined)
+    return replace(config, agents=(*config.agents, *extra)) if extra else config
 
 
 def _apply_tool_settings(config: RuntimeConfig, tools: ToolRegistry) -> None:
@@ -277,14 +377,30 @@ def _apply_tool_settings(config: RuntimeConfig, tools: ToolRegistry) -> None:
             raise ConfigError(f"tools.{spec.name}.fallback", f"unknown tool {spec.fallback!r}", source=config.source)
 
 
-def _check_agents(config: RuntimeConfig, tools: ToolRegistry) -> None:
-    """Every tool an agent lists or plans with must be registered."""
+def _check_agents(config: RuntimeConfig, tools: ToolRegistry, python_agents: AgentRegistry) -> None:
+    """Every tool an agent lists must exist; llm agents need a model, python agents a function."""
+    names = {a.name for a in config.agents}
     for agent in config.agents:
         for name in agent.tools:
-            if name not in tools:
-                raise ConfigError(f"agents.{agent.name}.tools", f"unknown tool {name!r}", source=config.source)
+            as_agent = agent.kind is not AgentKind.PLAN and name in names
+            if name not in tools and not as_agent:
+                hint = " (only llm and python agents may list other agents)" if name in names else ""
+                raise ConfigError(f"agents.{agent.name}.tools", f"unknown tool {name!r}{hint}", source=config.source)
         for index, step in enumerate(agent.plan):
             if step.tool not in tools:
                 raise ConfigError(
                     f"agents.{agent.name}.plan[{index}].tool", f"unknown tool {step.tool!r}", source=config.source
                 )
+        if agent.kind is AgentKind.LLM and MODEL_TOOL not in tools:
+            raise ConfigError(
+                f"agents.{agent.name}.kind",
+                "an llm agent needs a model: set AGENT_RUNTIME_LLM_BASE_URL and AGENT_RUNTIME_LLM_MODEL "
+                f"(or register a {MODEL_TOOL!r} tool)",
+                source=config.source,
+            )
+        if agent.kind is AgentKind.PYTHON and agent.name not in python_agents:
+            raise ConfigError(
+                f"agents.{agent.name}.kind",
+                "kind: python, but no function is registered under this name (AgentRegistry.agent)",
+                source=config.source,
+            )

@@ -188,12 +188,17 @@ class GenAiOperation(StrEnum):
     EXECUTE_TOOL = "execute_tool"
 
 
+# The tool every model call goes through (cache, breaker, retries, timeout), whoever makes it.
+MODEL_TOOL: Final = "llm_chat"
+
+
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The member values of ``enum``, in definition order."""
     return tuple(member.value for member in enum)
 
 
 __all__ = [
+    "MODEL_TOOL",
     "AgentKind",
     "BreakerState",
     "CacheLayer",

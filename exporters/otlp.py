@@ -37,7 +37,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Final
 
-from agent_runtime import __version__
+from agent_runtime._version import __version__
 from exporters import tracer_switch
 from exporters.otlp_settings import GRPC, OtlpSettings, QueueSettings, env_flag
 

@@ -10,7 +10,7 @@ nothing. Endpoint rules follow the OTLP exporter specification:
   ``http://c:4318/`` both give ``http://c:4318/v1/traces``,
   ``http://c:4318/otlp`` gives ``http://c:4318/otlp/v1/traces``); for gRPC it
   is used as is;
-- neither set: tracing is off (the spec's ``localhost`` default is not used,
+- neither set: tracing is off (the specification's ``localhost`` default is not used,
   so an unconfigured runtime never exports).
 
 Timeouts are in seconds, as the Python OTLP exporters read them (the
@@ -53,7 +53,7 @@ DEFAULT_BSP_EXPORT_TIMEOUT_MS: Final = 30000
 
 
 def env_flag(environ: Mapping[str, str], name: str) -> bool:
-    """True when ``name`` is set to ``true`` (case-insensitive), as the spec defines booleans."""
+    """True when ``name`` is set to ``true`` (case-insensitive), as the OpenTelemetry specification defines booleans."""
     return environ.get(name, "").strip().lower() == "true"
 
 

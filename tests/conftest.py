@@ -33,3 +33,13 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.stop()
+
+
+from tests.support.openai_server import ScriptedChatServer  # noqa: E402  (appended with its fixture)
+
+
+@pytest.fixture()
+def openai_server() -> Iterator[ScriptedChatServer]:
+    """A started in-process OpenAI chat-completions server (tests.support.openai_server); stopped afterwards."""
+    with ScriptedChatServer() as server:
+        yield server

@@ -14,8 +14,9 @@ vector_search          query, top_k=5                                    list of
 promql_query           query, time=None                                  compact Prometheus result
 promql_range_query     query, start, end, step                           compact Prometheus result
 http_fetch             url                                               status, content type, text
-llm_chat               prompt | messages, system, temperature,           content, usage, cached
-                       max_tokens, tools                                 (only when configured)
+llm_chat               prompt | messages, system, model, temperature,    content, tool_calls, finish_reason,
+                       max_tokens, tools, tool_choice, response_format   model, usage, cost_dollars
+                                                                         (only when configured)
 extractive_summary     text | passages, max_sentences=3                  summary, sentences
 =====================  ================================================  ============================
 
@@ -36,14 +37,15 @@ from pathlib import Path
 from agent_runtime.builtin_tools.corpus import Corpus
 from agent_runtime.builtin_tools.http_fetch import HttpFetcher
 from agent_runtime.builtin_tools.knowledge_search import KnowledgeSearch
-from agent_runtime.builtin_tools.llm_chat import LlmChat
+from agent_runtime.builtin_tools.llm_chat import LLM_CHAT_PARAMETERS, LlmChat, ModelRequestError, cost_of
 from agent_runtime.builtin_tools.promql import PrometheusClient
-from agent_runtime.builtin_tools.settings import BuiltinToolSettings, LlmSettings
+from agent_runtime.builtin_tools.settings import BuiltinToolSettings, LlmSettings, ModelPrice
 from agent_runtime.builtin_tools.summarise import extractive_summary
 from agent_runtime.builtin_tools.vector_search import VectorSearch
 from agent_runtime.config.models import RetryPolicy, ToolSpec
-from agent_runtime.registry import ToolFunc, ToolRegistry
+from agent_runtime.registry import RegisteredTool, ToolFunc, ToolRegistry
 from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.vocabulary import CacheName
 
 __all__ = [
     "BuiltinToolSettings",
@@ -52,6 +54,8 @@ __all__ = [
     "KnowledgeSearch",
     "LlmChat",
     "LlmSettings",
+    "ModelPrice",
+    "ModelRequestError",
     "PrometheusClient",
     "VectorSearch",
     "extractive_summary",
@@ -62,6 +66,8 @@ NETWORK_RETRY = RetryPolicy(max_attempts=3, initial_backoff_seconds=0.2, max_bac
 # The pipeline's timeout sits just above the tool's own read timeout, so the tool's
 # error (which says what timed out) normally wins the race.
 _TIMEOUT_MARGIN_SECONDS = 1.0
+# How long the tool cache keeps a deterministic model answer (a YAML tools.llm_chat entry can change it).
+LLM_CACHE_TTL_SECONDS = 3600.0
 
 
 def _network_timeout(connect_seconds: float, read_seconds: float) -> float:
@@ -73,7 +79,10 @@ def register_builtin_tools(
 ) -> list[str]:
     """Register the built-in tools in ``registry``; the names registered, in order.
 
-    ``llm_chat`` is registered only when ``settings.llm`` is configured. The
+    ``llm_chat`` is registered only when ``settings.llm`` is configured, with
+    its cache look-ups counted under cache ``llm``, calls with temperature > 0
+    kept out of the cache (unless ``settings.llm.cache_nondeterministic``) and
+    each cached answer's ``cost_dollars`` counted as saved on a hit. The
     corpus index is opened here (created if missing) but documents are read
     on the first search.
     """
@@ -170,24 +179,28 @@ def register_builtin_tools(
             extractive_summary,
         ),
     ]
+    registered = [RegisteredTool(spec, func) for spec, func in tools]
     llm = LlmChat(settings.llm, listener)
     if llm.is_configured():
-        tools.append(
-            (
+        registered.append(
+            RegisteredTool(
                 ToolSpec(
                     name="llm_chat",
                     description="Ask the configured chat model (OpenAI-compatible API).",
                     timeout_seconds=_network_timeout(
                         settings.llm.connect_timeout_seconds, settings.llm.read_timeout_seconds
                     ),
-                    ttl_seconds=settings.llm.cache_ttl_seconds,
+                    ttl_seconds=LLM_CACHE_TTL_SECONDS,
                     cache_tags=("llm",),
                     retry=NETWORK_RETRY,
-                    cost_per_call=settings.llm.cost_per_call,
                 ),
                 llm,
+                cache_name=CacheName.LLM,
+                bypass_cache=llm.bypass_cache,
+                cost_of=cost_of,
+                parameters=LLM_CHAT_PARAMETERS,
             )
         )
-    for spec, func in tools:
-        registry.register(spec, func)
-    return [spec.name for spec, _ in tools]
+    for tool in registered:
+        registry.register(tool)
+    return [tool.spec.name for tool in registered]

@@ -9,16 +9,25 @@ Example::
     False
     >>> "secret" in repr(LlmSettings(base_url="http://llm", model="m", api_key="secret"))
     False
+    >>> prices = '{"small": {"input": 0.15, "output": 0.6}}'
+    >>> BuiltinToolSettings.from_env({"AGENT_RUNTIME_LLM_PRICES": prices}).llm.prices["small"]
+    ModelPrice(input_per_million=0.15, output_per_million=0.6)
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from agent_runtime.config.models import ModelPrice
 from agent_runtime.errors import ConfigError
+
+__all__ = ["DEFAULT_CORPUS_PATHS", "DEFAULT_PROMETHEUS_URL", "BuiltinToolSettings", "LlmSettings", "ModelPrice"]
 
 DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
 DEFAULT_CORPUS_PATHS = ("runbooks", "docs")
@@ -33,7 +42,13 @@ class LlmSettings:
 
     The tool is enabled only when ``base_url`` and ``model`` are set;
     ``api_key`` may stay None for local servers that need none. The key is
-    kept out of ``repr`` so settings can be logged.
+    kept out of ``repr`` so settings can be logged. ``provider`` is the
+    ``gen_ai.provider.name`` reported for the calls.
+
+    ``prices`` maps a model name to its ``ModelPrice`` (dollars per million
+    input and output tokens); a model without one costs 0. Model calls are
+    cached by the runtime's tool cache only when deterministic (temperature
+    0), unless ``cache_nondeterministic`` is True.
     """
 
     base_url: str | None = None
@@ -44,9 +59,17 @@ class LlmSettings:
     read_timeout_seconds: float = 60.0
     temperature: float = 0.0
     max_tokens: int | None = None
-    cache_max_entries: int = 512
-    cache_ttl_seconds: float = 3600.0
-    cost_per_call: float = 0.0
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
+    cache_nondeterministic: bool = False
+
+    def __post_init__(self) -> None:
+        for model, price in self.prices.items():
+            if not isinstance(price, ModelPrice):
+                raise ConfigError(f"builtin_tools.llm.prices.{model}", f"must be a ModelPrice, got {price!r}")
+            for side, value in (("input", price.input_per_million), ("output", price.output_per_million)):
+                if not math.isfinite(value) or value < 0:
+                    key = f"builtin_tools.llm.prices.{model}.{side}"
+                    raise ConfigError(key, f"must be dollars per million tokens >= 0, got {value}")
 
     @property
     def is_configured(self) -> bool:
@@ -93,7 +116,6 @@ class BuiltinToolSettings:
             "http_read_timeout_seconds": self.http_read_timeout_seconds,
             "llm.connect_timeout_seconds": self.llm.connect_timeout_seconds,
             "llm.read_timeout_seconds": self.llm.read_timeout_seconds,
-            "llm.cache_max_entries": self.llm.cache_max_entries,
         }
         for key, value in positive.items():
             # index_refresh_seconds may be 0 (re-scan on every call), the rest must be > 0.
@@ -126,8 +148,11 @@ class BuiltinToolSettings:
         ``AGENT_RUNTIME_PROMETHEUS_URL``, ``AGENT_RUNTIME_HTTP_ALLOWED_HOSTS``
         (comma-separated), ``AGENT_RUNTIME_HTTP_ALLOW_PRIVATE``,
         ``AGENT_RUNTIME_HTTP_MAX_RESPONSE_BYTES``, ``AGENT_RUNTIME_LLM_BASE_URL``,
-        ``AGENT_RUNTIME_LLM_MODEL``, ``AGENT_RUNTIME_LLM_API_KEY`` and
-        ``AGENT_RUNTIME_LLM_PROVIDER``. Unset variables keep the defaults.
+        ``AGENT_RUNTIME_LLM_MODEL``, ``AGENT_RUNTIME_LLM_API_KEY``,
+        ``AGENT_RUNTIME_LLM_PROVIDER``, ``AGENT_RUNTIME_LLM_PRICES`` (JSON
+        ``{"model": {"input": 0.15, "output": 0.6}}``, dollars per million
+        tokens) and ``AGENT_RUNTIME_LLM_CACHE_NONDETERMINISTIC``. Unset
+        variables keep the defaults.
         """
         env = os.environ if environ is None else environ
 
@@ -144,6 +169,10 @@ class BuiltinToolSettings:
             model=get("LLM_MODEL"),
             api_key=get("LLM_API_KEY"),
             provider=get("LLM_PROVIDER") or LlmSettings.provider,
+            prices=_parse_prices("AGENT_RUNTIME_LLM_PRICES", get("LLM_PRICES")),
+            cache_nondeterministic=_parse_bool(
+                "AGENT_RUNTIME_LLM_CACHE_NONDETERMINISTIC", get("LLM_CACHE_NONDETERMINISTIC")
+            ),
         )
         return cls(
             corpus_paths=tuple(p for p in paths.split(os.pathsep) if p) if paths else defaults.corpus_paths,
@@ -174,3 +203,34 @@ def _parse_int(name: str, value: str) -> int:
         return int(value)
     except ValueError:
         raise ConfigError(name, f"must be an integer, got {value!r}") from None
+
+
+_PRICES_EXAMPLE = '{"model": {"input": 0.15, "output": 0.6}}'
+
+
+def _parse_prices(name: str, value: str | None) -> dict[str, ModelPrice]:
+    """``{"model": {"input": ..., "output": ...}}`` (dollars per million tokens) as ``ModelPrice``s."""
+    if value is None:
+        return {}
+    try:
+        data: Any = json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(name, f"must be JSON like {_PRICES_EXAMPLE}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(name, f"must be a JSON object like {_PRICES_EXAMPLE}, got {type(data).__name__}")
+    prices: dict[str, ModelPrice] = {}
+    for model, entry in data.items():
+        if not isinstance(entry, dict):
+            example = '{"input": 0.15, "output": 0.6}'
+            raise ConfigError(f"{name}.{model}", f"must be an object like {example}, got {entry!r}")
+        unknown = sorted(set(entry) - {"input", "output"})
+        if unknown:
+            raise ConfigError(f"{name}.{model}.{unknown[0]}", "unknown key; expected input and output")
+        sides: dict[str, float] = {}
+        for side in ("input", "output"):
+            price = entry.get(side, 0.0)
+            if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) or price < 0:
+                raise ConfigError(f"{name}.{model}.{side}", f"must be dollars per million tokens >= 0, got {price!r}")
+            sides[side] = float(price)
+        prices[model] = ModelPrice(input_per_million=sides["input"], output_per_million=sides["output"])
+    return prices

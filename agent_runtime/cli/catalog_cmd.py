@@ -29,6 +29,7 @@ def _agents(args: argparse.Namespace) -> int:
     rows = [
         [
             agent.name,
+            agent.kind,
             f"{agent.base_confidence:.2f}",
             ", ".join(agent.tools) or "-",
             ", ".join(s.domain for s in agent.specialties) or "-",
@@ -36,7 +37,7 @@ def _agents(args: argparse.Namespace) -> int:
         ]
         for agent in config.agents
     ]
-    print(render.table(["agent", "base", "tools", "domains", "description"], rows))
+    print(render.table(["agent", "kind", "base", "tools", "domains", "description"], rows))
     routing = config.routing
     print(
         f"\nrouting: min confidence {routing.min_confidence:.2f}, fallback chain "
@@ -50,7 +51,7 @@ def _tools(args: argparse.Namespace) -> int:
 
     runtime = build_runtime(args.config, metrics_registry=None)
     try:
-        specs = [runtime.tools.get(name).spec for name in runtime.tools.names()]
+        specs = runtime.tool_specs()
     finally:
         runtime.close()
     if args.json:

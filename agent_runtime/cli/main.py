@@ -16,26 +16,54 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Final
 
-from agent_runtime import __version__
+from agent_runtime._version import __version__
+from agent_runtime.cli import (
+    bottlenecks_cmd,
+    breakers_cmd,
+    cache_cmd,
+    catalog_cmd,
+    loadgen_cmd,
+    run_cmd,
+    serve_cmd,
+    stack_cmd,
+)
 from agent_runtime.cli.common import CliError
-from agent_runtime.cli.registry import discover
+from agent_runtime.cli.registry import Command, CommandModule, collect
 from agent_runtime.errors import ConfigError
 
 PROG = "agent-runtime"
 
+#: Every module that defines sub-commands (its ``COMMANDS`` tuple); the one list of them.
+COMMAND_MODULES: Final[tuple[CommandModule, ...]] = (
+    serve_cmd,
+    run_cmd,
+    catalog_cmd,
+    cache_cmd,
+    breakers_cmd,
+    bottlenecks_cmd,
+    loadgen_cmd,
+    stack_cmd,
+)
+
+
+def commands() -> list[Command]:
+    """Every command of ``COMMAND_MODULES``, in help order."""
+    return collect(COMMAND_MODULES)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every discovered command."""
+    """The argument parser with every command of ``COMMAND_MODULES``."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Route tasks to agents and run their tools; serve, run and operate the runtime.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress of the runtime to stderr")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in discover():
-        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in commands():
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.configure(sub)
         sub.set_defaults(handler=command.run)
     return parser

@@ -1,8 +1,9 @@
-"""The sub-command registry: each ``agent_runtime/cli/*_cmd.py`` module brings its own.
+"""The sub-command registry: the ``Command`` type and how command modules are collected.
 
-A command module defines ``COMMANDS``, a tuple of ``Command``; ``main``
-discovers every ``*_cmd`` module of this package, so adding a command
-(``stack``, ``loadgen``, ...) is adding one file, without touching ``main.py``.
+Each ``agent_runtime/cli/<name>_cmd.py`` module defines ``COMMANDS``, a tuple
+of ``Command``. The modules are listed explicitly, in one place:
+``COMMAND_MODULES`` in ``agent_runtime.cli.main``. Adding a command (``stack``,
+``loadgen``, ...) is adding one module and one entry to that tuple.
 
 Example (``agent_runtime/cli/hello_cmd.py``)::
 
@@ -14,21 +15,18 @@ Example (``agent_runtime/cli/hello_cmd.py``)::
         return 0
 
     COMMANDS = (Command("hello", "Say hello.", _configure, _run, order=90),)
+
+and, in ``main.py``, ``hello_cmd`` added to ``COMMAND_MODULES``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
-
-import agent_runtime.cli as cli_package
+from typing import Protocol
 
 Handler = Callable[[argparse.Namespace], int]
-MODULE_SUFFIX: Final = "_cmd"
 
 
 @dataclass(frozen=True)
@@ -47,15 +45,20 @@ class Command:
     order: int = 100
 
 
-def discover() -> list[Command]:
-    """Every command of every ``*_cmd`` module in ``agent_runtime.cli``, in help order."""
+class CommandModule(Protocol):
+    """A ``*_cmd`` module: anything with a ``COMMANDS`` sequence."""
+
+    @property
+    def COMMANDS(self) -> Sequence[Command]: ...  # noqa: N802 - the module constant's name
+
+
+def collect(modules: Iterable[CommandModule]) -> list[Command]:
+    """Every command of ``modules``, in help order; a name defined twice is an error."""
     found: dict[str, Command] = {}
-    for module_info in pkgutil.iter_modules(cli_package.__path__):
-        if not module_info.name.endswith(MODULE_SUFFIX):
-            continue
-        module = importlib.import_module(f"{cli_package.__name__}.{module_info.name}")
-        for command in getattr(module, "COMMANDS", ()):
+    for module in modules:
+        for command in module.COMMANDS:
             if command.name in found:
-                raise RuntimeError(f"CLI command {command.name!r} is defined twice (in {module_info.name})")
+                where = getattr(module, "__name__", repr(module))
+                raise RuntimeError(f"CLI command {command.name!r} is defined twice (in {where})")
             found[command.name] = command
     return sorted(found.values(), key=lambda c: (c.order, c.name))

@@ -1,9 +1,12 @@
 """``agent-runtime serve``: the HTTP service under gunicorn, or Flask's server with ``--dev``.
 
 Gunicorn runs ``agent_runtime.serving.wsgi:app`` with ``agent_runtime/serving/gunicorn_conf.py``
-(multiprocess metrics hooks). The configuration is checked before gunicorn
-starts, so a broken file is one error line here instead of a crash loop of
-workers; the workers find it through ``AGENT_RUNTIME_CONFIG``.
+(multiprocess metrics hooks). Before gunicorn starts, the whole configuration
+is built exactly as a worker builds it (``build_runtime``: the file, the
+deployment overrides, the tools the agents name and their plans), then
+closed; a broken file is one error line here, naming the file, the key and
+the fix, instead of workers dying with "Worker failed to boot". The workers
+find the file through ``AGENT_RUNTIME_CONFIG``.
 """
 
 from __future__ import annotations
@@ -13,12 +16,16 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from agent_runtime.cli.common import CliError, add_config_option, positive_int, progress
 from agent_runtime.cli.registry import Command
-from agent_runtime.config.loader import CONFIG_ENV, load_config
+from agent_runtime.config.loader import CONFIG_ENV
+from agent_runtime.errors import ConfigError
 from agent_runtime.telemetry.metrics import PrometheusListener
+
+if TYPE_CHECKING:
+    from agent_runtime.runtime import Runtime
 
 BIND_ENV: Final = "AGENT_RUNTIME_BIND"
 DEFAULT_BIND: Final = "127.0.0.1:8000"
@@ -69,13 +76,44 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_config_option(parser)
 
 
-def _serve_dev(config: str | None, bind: str) -> int:
+def config_error_line(exc: ConfigError, config: str | None) -> str:
+    """One line for a configuration the workers could not build: the file, the key, the problem and the fix."""
+    source = exc.source or config or os.environ.get(CONFIG_ENV) or "the bundled default configuration"
+    if exc.problem.startswith("unknown tool"):
+        fix = (
+            "name a registered tool there or remove it (`agent-runtime tools` lists the registered tools; "
+            "built-in ones may need their AGENT_RUNTIME_* settings)"
+        )
+    else:
+        fix = f"fix {exc.key} in that file"
+    return f"{source}: {exc.key}: {exc.problem}; {fix}; the server was not started"
+
+
+def build_checked_runtime(config: str | None, **kwargs: Any) -> Runtime:
+    """``build_runtime(config, **kwargs)``, with a bad configuration as a one-line ``CliError``."""
     from agent_runtime.bootstrap import build_runtime
+
+    try:
+        return build_runtime(config, **kwargs)
+    except ConfigError as exc:
+        raise CliError(config_error_line(exc, config)) from None
+
+
+def check_config(config: str | None) -> int:
+    """Build the runtime exactly as a gunicorn worker will (no metrics), close it; how many agents it has."""
+    runtime = build_checked_runtime(config, metrics_registry=None)
+    try:
+        return len(runtime.config.agents)
+    finally:
+        runtime.close()
+
+
+def _serve_dev(config: str | None, bind: str) -> int:
     from agent_runtime.service import create_app
 
     host, port = parse_bind(bind)
     progress("building the runtime")
-    runtime = build_runtime(config)
+    runtime = build_checked_runtime(config)
     try:
         _configure_tracing(runtime.metrics)
         progress(f"serving on http://{host}:{port} (development server; use gunicorn in production)")
@@ -97,14 +135,15 @@ def _configure_tracing(metrics: PrometheusListener | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Fail fast, in one line, on a config the workers would crash on.
-    config = load_config(args.config)
     if args.dev:
         return _serve_dev(args.config, args.bind)
     command = gunicorn_command(args.bind, args.workers)
+    # Fail fast, in one line, on a configuration the workers would fail to boot with.
+    progress("checking the configuration")
+    agents = check_config(args.config)
     if args.config:
         os.environ[CONFIG_ENV] = os.path.abspath(args.config)
-    progress(f"starting gunicorn on {args.bind} with {args.workers} workers ({len(config.agents)} agents)")
+    progress(f"starting gunicorn on {args.bind} with {args.workers} workers ({agents} agents)")
     # exec, not a child process: the gunicorn master gets signals (SIGTERM, SIGHUP) directly.
     os.execv(command[0], command)
     return 0  # not reached: execv replaces this process

@@ -2,10 +2,12 @@
 
 ``up`` starts the runtime (gunicorn, fault injection on, a fresh admin token
 in ``.stack/token``), Prometheus and Alertmanager with the repository's own
-configuration, the alert receiver and a background workload, prints where
-everything is, and runs until Ctrl-C, ``stack down`` or ``--duration``
-seconds. Without the Prometheus binaries it runs the runtime and workload
-and says how to install them.
+configuration, the alert receiver, a background workload and, when the
+``local-llm`` extra is installed, llama.cpp's ``llama-server`` as the
+runtime's model (``--no-llm``: not), prints where everything is, and runs
+until Ctrl-C, ``stack down`` or ``--duration`` seconds. Without the
+Prometheus binaries it runs the runtime and workload and says how to
+install them; without the extra it says so too.
 
 Examples::
 
@@ -75,6 +77,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
                     help="divide every rule window and for: by N (and scrape that much faster)")  # fmt: skip
     up.add_argument("--interval", type=positive_float, help="scrape and evaluation interval in seconds")
     up.add_argument("--root", type=Path, help="the checkout with prometheus/ and alertmanager/ (default: found)")
+    up.add_argument("--no-llm", dest="local_llm", action="store_false",
+                    help="do not start llama-server (the local model) even when the local-llm extra is installed")
     _state_dir_option(up)
     add_config_option(up)
     add_json_option(up)
@@ -102,6 +106,8 @@ def describe(info: StackInfo, rate: float) -> str:
         f"  prometheus       {info.prometheus_url or '-'}" + (f"   alerts: {info.prometheus_url}/alerts"
                                                            if info.prometheus_url else ""),
         f"  alertmanager     {info.alertmanager_url or '-'}",
+        f"  model server     {info.llm_url or '-'}" + (f"   model: {info.llm_model}   metrics: job llama"
+                                                       if info.llm_url else ""),
         f"  alerts received  {info.receiver_url}/alerts",
         f"  workload         {rate:g} tasks/s" + (f"   log: {info.state_dir / 'logs' / 'loadgen.log'}" if rate else ""),
         "  dashboards       grafana/dashboards/*.json; Grafana itself runs with docker compose "
@@ -124,7 +130,7 @@ def _up(args: argparse.Namespace) -> int:
     stack = Stack(StackOptions(
         root=root, state_dir=args.state_dir, workers=args.workers, time_scale=args.time_scale,
         interval_seconds=args.interval, rate=args.rate, concurrency=args.concurrency, seed=args.seed,
-        config_path=args.config))  # fmt: skip
+        config_path=args.config, local_llm=args.local_llm))  # fmt: skip
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -206,8 +212,10 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     for name, state in report["processes"].items():
         print(f"{name:<14} {state}")
-    for key in ("runtime_url", "prometheus_url", "alertmanager_url", "alerts_url", "token_file"):
+    for key in ("runtime_url", "prometheus_url", "alertmanager_url", "llm_url", "alerts_url", "token_file"):
         print(f"{key:<17} {report.get(key) or '-'}")
+    if not report.get("llm_url") and report.get("llm_note"):
+        print(f"{'':<17} {report['llm_note']}")
     print(f"firing alerts     {', '.join(report['firing']) or 'none'}")
     print(f"deliveries        {report['deliveries']}")
     return 0

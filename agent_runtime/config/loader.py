@@ -29,6 +29,7 @@ from agent_runtime.config.models import (
     BreakerSettings,
     CacheSettings,
     ExecutionSettings,
+    ModelPrice,
     PlanStep,
     RetryPolicy,
     RoutingSettings,
@@ -37,6 +38,7 @@ from agent_runtime.config.models import (
     ToolSpec,
 )
 from agent_runtime.errors import ConfigError
+from agent_runtime.vocabulary import AgentKind, ToolCallMode, values
 
 T = TypeVar("T")
 
@@ -63,6 +65,10 @@ _POSITIVE = {
     "experience_half_life_seconds",
     "redis_timeout_seconds",
     "l1_size_limit_bytes",
+    "max_steps",
+    "token_budget",
+    "max_tokens_per_turn",
+    "max_agent_depth",
 }
 _RATIO = {
     "failure_rate_threshold",
@@ -157,7 +163,46 @@ class _Reader:
             self.step(f"{key}.plan[{i}]", raw)
             for i, raw in enumerate(self.sequence(data.pop("plan", []), f"{key}.plan"))
         )
-        return self.record(AgentSpec, data, key, specialties=specialties, plan=plan)
+        kind = self.choice(AgentKind, data.pop("kind", AgentKind.PLAN), f"{key}.kind")
+        mode = self.choice(ToolCallMode, data.pop("tool_call_mode", ToolCallMode.AUTO), f"{key}.tool_call_mode")
+        schemas = {
+            str(tool): dict(self.mapping(schema, f"{key}.tool_schemas.{tool}"))
+            for tool, schema in self.mapping(data.pop("tool_schemas", None), f"{key}.tool_schemas").items()
+        }
+        instructions = data.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise self.fail(f"{key}.instructions", f"must be a string, got {type(instructions).__name__}")
+        if kind is not AgentKind.PLAN and plan:
+            raise self.fail(f"{key}.plan", f"only plan agents have a plan; this agent is kind: {kind}")
+        if kind is AgentKind.LLM and not data.get("tools"):
+            raise self.fail(f"{key}.tools", "an llm agent needs at least one tool to choose from")
+        return self.record(
+            AgentSpec, data, key, specialties=specialties, plan=plan, kind=kind, tool_call_mode=mode,
+            tool_schemas=schemas,
+        )
+
+    def choice(self, enum: type[T], value: Any, key: str) -> T:
+        """A member of ``enum`` (a StrEnum) from its value, or a ConfigError listing the values."""
+        try:
+            return enum(value)  # type: ignore[call-arg]
+        except ValueError:
+            allowed = ", ".join(values(enum))  # type: ignore[arg-type]
+            raise self.fail(key, f"must be one of: {allowed}; got {value!r}") from None
+
+    def prices(self, value: Any, key: str) -> dict[str, ModelPrice]:
+        """``{model: {input, output}}`` in dollars per million tokens."""
+        found: dict[str, ModelPrice] = {}
+        for model, raw in self.mapping(value, key).items():
+            entry = self.mapping(raw, f"{key}.{model}")
+            unknown = sorted(set(entry) - {"input", "output"})
+            if unknown:
+                raise self.fail(f"{key}.{model}.{unknown[0]}", "unknown key; expected input and output")
+            for side in ("input", "output"):
+                price = entry.get(side, 0.0)
+                if isinstance(price, bool) or not isinstance(price, int | float) or price < 0:
+                    raise self.fail(f"{key}.{model}.{side}", f"must be dollars per million tokens >= 0, got {price!r}")
+            found[str(model)] = ModelPrice(float(entry.get("input", 0.0)), float(entry.get("output", 0.0)))
+        return found
 
     def sequence(self, value: Any, key: str) -> list[Any]:
         if value is None:
@@ -211,7 +256,7 @@ def parse_config(data: Any, *, source: str | None = None) -> RuntimeConfig:
     """Validate already-parsed YAML/JSON data and build a ``RuntimeConfig``."""
     reader = _Reader(source)
     top = reader.mapping(data, "")
-    allowed = {"agents", "tools", "routing", "cache", "execution", "stage_targets_seconds"}
+    allowed = {"agents", "tools", "routing", "cache", "execution", "stage_targets_seconds", "llm"}
     for key in top:
         if key not in allowed:
             raise reader.fail(str(key), f"unknown top-level key; expected one of: {', '.join(sorted(allowed))}")
@@ -223,6 +268,10 @@ def parse_config(data: Any, *, source: str | None = None) -> RuntimeConfig:
             raise reader.fail(f"stage_targets_seconds.{stage}", f"must be a number > 0, got {target!r}")
         targets[str(stage)] = float(target)
     routing = reader.record(RoutingSettings, top.get("routing"), "routing")
+    llm = dict(reader.mapping(top.get("llm"), "llm"))
+    unknown_llm = sorted(set(llm) - {"prices"})
+    if unknown_llm:
+        raise reader.fail(f"llm.{unknown_llm[0]}", "unknown key; expected: prices")
     config = RuntimeConfig(
         agents=agents,
         tools=tools,
@@ -230,6 +279,7 @@ def parse_config(data: Any, *, source: str | None = None) -> RuntimeConfig:
         cache=reader.record(CacheSettings, top.get("cache"), "cache"),
         execution=reader.record(ExecutionSettings, top.get("execution"), "execution"),
         stage_targets_seconds=targets,
+        model_prices=reader.prices(llm.get("prices"), "llm.prices"),
         version=_digest(data),
         source=source,
     )
@@ -278,6 +328,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> RuntimeConfig:
         text = chosen.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("(file)", f"cannot read: {exc.strerror or exc}", source=str(chosen)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "(file)", f"is not UTF-8 text (byte {exc.start}); save it as UTF-8", source=str(chosen)
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -285,4 +339,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> RuntimeConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(where, f"invalid YAML: {problem}", source=str(chosen)) from None
-    return parse_config(data if data is not None else {}, source=str(chosen))
+    config = parse_config(data if data is not None else {}, source=str(chosen))
+    if not config.agents:
+        raise ConfigError("agents", "the file defines no agents; add at least one under agents:", source=str(chosen))
+    return config

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_runtime.vocabulary import AgentKind, ToolCallMode
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -101,7 +103,18 @@ class Specialty:
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """An agent: what it is good at, which tools it uses and its plan."""
+    """An agent: what it is good at, which tools it may use and how it decides.
+
+    ``kind`` says how: ``plan`` runs ``plan`` (a fixed tool DAG); ``llm``
+    runs a model loop over ``tools`` with ``instructions``, at most
+    ``max_steps`` model turns and ``token_budget`` tokens per task
+    (``model`` overrides the configured model name, ``tool_call_mode``
+    chooses native tool calls, one ``json_schema`` action a turn, or
+    ``auto``); ``python`` runs the function registered under the agent's
+    name. ``tools`` may name other agents (agents as tools) for ``llm`` and
+    ``python`` agents. ``tool_schemas`` declares a tool's argument JSON
+    schema where deriving it from the function's signature is not enough.
+    """
 
     name: str
     description: str = ""
@@ -109,6 +122,15 @@ class AgentSpec:
     tools: tuple[str, ...] = ()
     base_confidence: float = 0.5
     plan: tuple[PlanStep, ...] = ()
+    kind: AgentKind = AgentKind.PLAN
+    instructions: str = ""
+    max_steps: int = 6
+    token_budget: int = 16000
+    max_tokens_per_turn: int = 256
+    max_invalid_actions: int = 2
+    model: str | None = None
+    tool_call_mode: ToolCallMode = ToolCallMode.AUTO
+    tool_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,6 +173,19 @@ class ExecutionSettings:
     max_in_flight_tasks: int = 64
     max_parallel_tool_calls: int = 8
     task_timeout_seconds: float = 30.0
+    max_agent_depth: int = 3
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """What a model costs, in dollars per million tokens."""
+
+    input_per_million: float = 0.0
+    output_per_million: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> tuple[float, float]:
+        """(input, output) cost in dollars of one call."""
+        return input_tokens * self.input_per_million / 1e6, output_tokens * self.output_per_million / 1e6
 
 
 @dataclass(frozen=True)
@@ -167,6 +202,7 @@ class RuntimeConfig:
     cache: CacheSettings = field(default_factory=CacheSettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     stage_targets_seconds: Mapping[str, float] = field(default_factory=dict)
+    model_prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     version: str = "0"
     source: str | None = None
 

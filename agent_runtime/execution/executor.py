@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from agent_runtime.execution.plan import Plan, PlannedCall
 from agent_runtime.results import ToolCallOutcome
 from agent_runtime.telemetry import tracing
+from agent_runtime.vocabulary import ToolOutcome
 
 
 class CallReport(Protocol):
@@ -47,7 +48,7 @@ class CallReport(Protocol):
 class ToolCaller(Protocol):
     """Anything that calls a tool by name with arguments (the tool pipeline)."""
 
-    def call(self, tool: str, args: Mapping[str, Any]) -> CallReport: ...
+    def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> CallReport: ...
 
 
 _call_ids = itertools.count(1)
@@ -70,8 +71,22 @@ class PlanExecutor:
         """Stop the worker threads (running calls finish first)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def run(self, plan: Plan, *, timeout_seconds: float) -> tuple[tuple[ToolCallOutcome, ...], bool]:
-        """Run every call of ``plan``; returns the outcomes in plan order and whether it timed out."""
+    def run(
+        self,
+        plan: Plan,
+        *,
+        timeout_seconds: float,
+        turn: int | None = None,
+        caller: ToolCaller | None = None,
+    ) -> tuple[tuple[ToolCallOutcome, ...], bool]:
+        """Run every call of ``plan``; returns the outcomes in plan order and whether it timed out.
+
+        ``turn`` is the index of the model turn that asked for these calls
+        (LLM agents): it goes on each call's span and outcome. ``caller``
+        replaces the executor's own for this run (an agent that may call
+        other agents as tools).
+        """
+        caller = caller or self._caller
         deadline = time.monotonic() + timeout_seconds
         calls = plan.by_id()
         results: dict[str, Any] = {}
@@ -86,10 +101,10 @@ class PlanExecutor:
                 if failed_dep is not None:
                     outcomes[call.id] = _skipped(call, failed_dep)
                 elif len(ready) == 1 and not running:
-                    outcomes[call.id] = self._execute(call, results)
+                    outcomes[call.id] = _execute(caller, call, results, turn, deadline)
                 else:
                     context = contextvars.copy_context()
-                    future = self._pool.submit(context.run, self._execute, call, results)
+                    future = self._pool.submit(context.run, _execute, caller, call, results, turn, deadline)
                     running[future] = call.id
             for step_id, outcome in outcomes.items():
                 if outcome.ok and step_id not in results:
@@ -102,15 +117,17 @@ class PlanExecutor:
                 timed_out = True
                 for future, step_id in running.items():
                     future.cancel()
-                    outcomes[step_id] = _deadline(calls[step_id])
+                    outcomes[step_id] = _deadline(calls[step_id], turn)
                 for call in pending:
-                    outcomes[call.id] = _deadline(call)
+                    outcomes[call.id] = _deadline(call, turn)
                 break
             for future in done:
                 step_id = running.pop(future)
                 outcomes[step_id] = future.result()
                 if outcomes[step_id].ok:
                     results[step_id] = outcomes[step_id].result
+        # A lone call runs inline; the deadline cut it short if it passed meanwhile.
+        timed_out = timed_out or any(o.error_type == "TaskDeadlineError" for o in outcomes.values())
         return tuple(outcomes[call.id] for call in plan.calls), timed_out
 
     @staticmethod
@@ -128,31 +145,36 @@ class PlanExecutor:
             ready.append((call, failed))
         return ready, blocked
 
-    def _execute(self, call: PlannedCall, results: Mapping[str, Any]) -> ToolCallOutcome:
-        call_id = new_call_id()
-        with tracing.tool_span(call.tool, call_id) as span:
-            report = self._caller.call(call.tool, call.resolve_args(results))
-            error = report.error
-            error_type = type(error).__name__ if error is not None else None
-            if span.is_recording():
-                span.set_attribute("agent_runtime.tool.attempts", report.attempts)
-                span.set_attribute("agent_runtime.tool.outcome", report.outcome)
-                if report.cache_layer:
-                    span.set_attribute("agent_runtime.cache.layer", report.cache_layer)
-            if report.outcome not in ("success", "fallback") and error_type is not None:
-                tracing.mark_error(span, error_type, str(error))
-        return ToolCallOutcome(
-            step_id=call.id,
-            tool=call.tool,
-            call_id=call_id,
-            outcome=report.outcome,
-            result=report.result if report.outcome in ("success", "fallback") else None,
-            error=str(error) if error is not None else None,
-            error_type=error_type,
-            cache_layer=report.cache_layer,
-            attempts=report.attempts,
-            duration_seconds=report.duration_seconds,
-        )
+
+def _execute(
+    caller: ToolCaller, call: PlannedCall, results: Mapping[str, Any], turn: int | None, deadline: float
+) -> ToolCallOutcome:
+    call_id = call.call_id or new_call_id()
+    with tracing.tool_span(call.tool, call_id, turn) as span:
+        report = caller.call(call.tool, call.resolve_args(results), deadline)
+        error = report.error
+        error_type = type(error).__name__ if error is not None else None
+        if span.is_recording():
+            span.set_attribute("agent_runtime.tool.attempts", report.attempts)
+            span.set_attribute("agent_runtime.tool.outcome", report.outcome)
+            if report.cache_layer:
+                span.set_attribute("agent_runtime.cache.layer", report.cache_layer)
+        usable = report.outcome in ToolOutcome.usable()
+        if not usable and error_type is not None:
+            tracing.mark_error(span, error_type, str(error))
+    return ToolCallOutcome(
+        step_id=call.id,
+        tool=call.tool,
+        call_id=call_id,
+        outcome=report.outcome,
+        result=report.result if usable else None,
+        error=str(error) if error is not None else None,
+        error_type=error_type,
+        cache_layer=report.cache_layer,
+        attempts=report.attempts,
+        duration_seconds=report.duration_seconds,
+        turn=turn,
+    )
 
 
 def _skipped(call: PlannedCall, failed_dep: str) -> ToolCallOutcome:
@@ -160,18 +182,19 @@ def _skipped(call: PlannedCall, failed_dep: str) -> ToolCallOutcome:
         step_id=call.id,
         tool=call.tool,
         call_id="",
-        outcome="error",
+        outcome=ToolOutcome.ERROR,
         error=f"not run: dependency {failed_dep!r} failed",
         error_type="DependencyFailed",
     )
 
 
-def _deadline(call: PlannedCall) -> ToolCallOutcome:
+def _deadline(call: PlannedCall, turn: int | None) -> ToolCallOutcome:
     return ToolCallOutcome(
         step_id=call.id,
         tool=call.tool,
-        call_id="",
-        outcome="timeout",
+        call_id=call.call_id or "",
+        outcome=ToolOutcome.TIMEOUT,
         error="the task deadline passed before this call finished",
         error_type="TaskTimeout",
+        turn=turn,
     )

@@ -45,6 +45,7 @@ class PlannedCall:
     tool: str
     args: Mapping[str, Any]
     depends_on: frozenset[str] = field(default_factory=frozenset)
+    call_id: str | None = None
 
     def resolve_args(self, results: Mapping[str, Any]) -> dict[str, Any]:
         """Arguments with every ``StepRef`` replaced by that step's result."""

@@ -1,8 +1,12 @@
 """Fault injection for drills and end-to-end tests (an admin feature, off by default).
 
-A ``FaultInjector`` wraps every registered tool function (through
-``ToolRegistry.register(..., replace_existing=True)``, so the pipeline is
-untouched). Fault kinds (``KINDS``): ``latency`` (sleep ``seconds`` first),
+A ``FaultInjector`` wraps every registered tool function through the
+runtime's own interface (``Runtime.wrap_tools``; it flushes through
+``Runtime.invalidate`` and reads the tools' settings from
+``Runtime.tool_specs``), so neither the registry nor the pipeline is
+reached into. A bare ``ToolRegistry`` works too (drills on a registry
+without a runtime, and the example below). Fault kinds (``KINDS``): ``latency`` (wait ``seconds`` first; clearing the
+fault wakes the calls waiting),
 ``error`` (raise ``RetryableToolError`` with probability ``rate``), ``hang``
 (block past the tool's timeout until cleared), ``dependency_down`` (a
 connection error from every tool carrying the cache tag ``dependency``, e.g.
@@ -45,15 +49,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
+from agent_runtime.config.models import ToolSpec
 from agent_runtime.errors import RetryableToolError
 from agent_runtime.registry import ToolFunc, ToolRegistry
 
-if TYPE_CHECKING:
-    from agent_runtime.runtime import Runtime
-
-__all__ = ["KINDS", "Fault", "FaultError", "FaultInjector", "FaultRequest", "FaultSettings"]
+__all__ = ["KINDS", "Fault", "FaultError", "FaultInjector", "FaultRequest", "FaultSettings", "FaultTarget"]
 
 logger = logging.getLogger(__name__)
 
@@ -226,17 +228,58 @@ class _FileStore:
 class _Effect:
     """What the active faults do to one tool, combined (rebuilt on every change)."""
 
-    latency_seconds: float = 0.0
+    # (seconds, released when that latency fault clears) per active latency fault, oldest first.
+    latency: tuple[tuple[float, threading.Event], ...] = ()
     error_rate: float = 0.0
     error_id: str = ""
     hang_release: threading.Event | None = None
     down_message: str | None = None
 
 
-class FaultInjector:
-    """Injects faults into the tools of one ``ToolRegistry``.
+class FaultTarget(Protocol):
+    """What the injector needs of a runtime: the three methods ``Runtime`` offers for it."""
 
-    ``invalidate(tool)`` flushes one tool's cache (``cache_flush``);
+    def wrap_tools(self, wrapper: Callable[[str, ToolFunc], ToolFunc]) -> list[str]:
+        """Replace each tool's callable with ``wrapper(name, func)``; the names whose callable changed."""
+        ...
+
+    def invalidate(self, tool: str | None = None, tag: str | None = None) -> int:
+        """Flush cached results of ``tool`` (or ``tag``, or everything)."""
+        ...
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        """The settings of every registered tool."""
+        ...
+
+
+class _RegistryTarget:
+    """A bare ``ToolRegistry`` as a ``FaultTarget`` (no cache: ``invalidate`` flushes nothing)."""
+
+    def __init__(self, tools: ToolRegistry) -> None:
+        self._tools = tools
+
+    def wrap_tools(self, wrapper: Callable[[str, ToolFunc], ToolFunc]) -> list[str]:
+        wrapped: list[str] = []
+        for registered in list(self._tools):
+            name = registered.spec.name
+            func = wrapper(name, registered.func)
+            if func is not registered.func:
+                self._tools.register(registered.spec, func, replace_existing=True)
+                wrapped.append(name)
+        return wrapped
+
+    def invalidate(self, tool: str | None = None, tag: str | None = None) -> int:
+        return 0
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        return tuple(self._tools.get(name).spec for name in self._tools.names())
+
+
+class FaultInjector:
+    """Injects faults into the tools of a runtime (a ``FaultTarget``) or of a bare ``ToolRegistry``.
+
+    ``invalidate(tool)`` flushes one tool's cache (``cache_flush``; default:
+    the target's ``invalidate``, which for a bare registry flushes nothing);
     ``state_path`` shares faults between processes through a JSON file;
     ``clock`` is wall-clock seconds (faults expire by it, across processes);
     ``tick_seconds`` is how often a background thread expires faults, picks
@@ -246,7 +289,7 @@ class FaultInjector:
 
     def __init__(
         self,
-        tools: ToolRegistry,
+        target: FaultTarget | ToolRegistry,
         *,
         invalidate: Callable[[str], object] | None = None,
         state_path: str | None = None,
@@ -255,7 +298,10 @@ class FaultInjector:
         tick_seconds: float = 0.2,
         hang_margin_seconds: float = DEFAULT_HANG_MARGIN_SECONDS,
     ) -> None:
-        self._tools = tools
+        self._target: FaultTarget = _RegistryTarget(target) if isinstance(target, ToolRegistry) else target
+        if invalidate is None and not isinstance(target, ToolRegistry):
+            runtime = target
+            invalidate = lambda tool: runtime.invalidate(tool=tool)  # noqa: E731 - a one-line adapter
         self._invalidate = invalidate
         self._store: _MemoryStore | _FileStore = _FileStore(state_path) if state_path else _MemoryStore()
         self._clock = clock
@@ -266,7 +312,8 @@ class FaultInjector:
         self._faults: dict[str, Fault] = {}
         # Read on every tool call: replaced whole, never mutated, so no lock is needed to read it.
         self._effects: dict[str, _Effect] = {}
-        self._hang_events: dict[str, threading.Event] = {}
+        # One event per active latency or hang fault: set when the fault clears, waking the calls it holds.
+        self._release_events: dict[str, threading.Event] = {}
         self._flushed_at: dict[str, float] = {}
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -277,33 +324,21 @@ class FaultInjector:
         os.register_at_fork(after_in_child=lambda: _restart_after_fork(ref))
 
     @classmethod
-    def for_runtime(cls, runtime: Runtime, settings: FaultSettings | None = None) -> FaultInjector:
-        """An injector over ``runtime.tools`` that flushes through ``runtime.pipeline.invalidate``."""
+    def for_runtime(cls, runtime: FaultTarget, settings: FaultSettings | None = None) -> FaultInjector:
+        """An injector over ``runtime``'s tools (``wrap_tools``) that flushes through ``runtime.invalidate``."""
         settings = settings or FaultSettings.from_env()
-        pipeline = runtime.pipeline
-        return cls(
-            runtime.tools,
-            invalidate=lambda tool: pipeline.invalidate(tool=tool),
-            state_path=settings.state_path,
-        )
+        return cls(runtime, state_path=settings.state_path)
 
     def install(self) -> list[str]:
-        """Wrap every registered tool not wrapped yet; the names wrapped now."""
-        wrapped: list[str] = []
-        for registered in list(self._tools):
-            if getattr(registered.func, _WRAPPED_MARK, False):
-                continue
-            name = registered.spec.name
-            self._tools.register(registered.spec, self._wrap(name, registered.func), replace_existing=True)
-            wrapped.append(name)
-        return wrapped
+        """Wrap every registered tool not wrapped yet (tools registered since, too); the names wrapped now."""
+        return self._target.wrap_tools(self._wrap_once)
 
     def dependencies(self) -> dict[str, list[str]]:
         """Dependency name (a cache tag) → the tools that use it."""
         found: dict[str, list[str]] = {}
-        for registered in self._tools:
-            for tag in registered.spec.cache_tags:
-                found.setdefault(tag, []).append(registered.spec.name)
+        for spec in self._target.tool_specs():
+            for tag in spec.cache_tags:
+                found.setdefault(tag, []).append(spec.name)
         return {tag: sorted(names) for tag, names in sorted(found.items())}
 
     def inject(self, request: FaultRequest) -> Fault:
@@ -373,8 +408,8 @@ class FaultInjector:
         now = self._clock()
         faults = {key: f for key, f in self._store.load().items() if not f.expired(now)}
         with self._lock:
-            for gone in set(self._hang_events) - set(faults):
-                self._hang_events.pop(gone).set()  # releases calls hung by a cleared fault
+            for gone in set(self._release_events) - set(faults):
+                self._release_events.pop(gone).set()  # wakes calls slowed or hung by a cleared fault
             self._faults = faults
             self._effects = self._combine(faults)
             due = [f for f in faults.values() if f.kind == "cache_flush" and self._flush_due(f, now)]
@@ -386,16 +421,16 @@ class FaultInjector:
             self._flush(fault)
 
     def close(self) -> None:
-        """Stop the background thread and release hung calls. Wrapped tools stay wrapped."""
+        """Stop the background thread and release slowed and hung calls. Wrapped tools stay wrapped."""
         self._stop.set()
         with self._lock:
-            for event in self._hang_events.values():
+            for event in self._release_events.values():
                 event.set()
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=2)
 
     def _resolve_tools(self, request: FaultRequest) -> tuple[str, ...]:
-        known = self._tools.names()
+        known = tuple(sorted(spec.name for spec in self._target.tool_specs()))
         if request.kind == "dependency_down" and not request.tools:
             users = self.dependencies().get(request.dependency or "", [])
             if not users:
@@ -407,7 +442,7 @@ class FaultInjector:
             return known
         if not request.tools:
             raise FaultError(f'name the tools to fault in "tools" (or "*"); registered tools: {", ".join(known)}')
-        unknown = [name for name in request.tools if name not in self._tools]
+        unknown = [name for name in request.tools if name not in known]
         if unknown:
             raise FaultError(f"unknown tool {unknown[0]!r}; registered tools: {', '.join(known)}")
         return tuple(sorted(set(request.tools)))
@@ -419,11 +454,12 @@ class FaultInjector:
             for tool in fault.tools:
                 effect = fields.setdefault(tool, {})
                 if fault.kind == "latency":
-                    effect["latency_seconds"] = effect.get("latency_seconds", 0.0) + fault.seconds
+                    release = self._release_events.setdefault(fault.id, threading.Event())
+                    effect["latency"] = (*effect.get("latency", ()), (fault.seconds, release))
                 elif fault.kind == "error" and fault.rate >= effect.get("error_rate", 0.0):
                     effect["error_rate"], effect["error_id"] = fault.rate, fault.id
                 elif fault.kind == "hang":
-                    effect["hang_release"] = self._hang_events.setdefault(fault.id, threading.Event())
+                    effect["hang_release"] = self._release_events.setdefault(fault.id, threading.Event())
                 elif fault.kind == "dependency_down":
                     effect["down_message"] = (
                         f"cannot connect to {fault.dependency or tool}: [Errno 111] Connection refused "
@@ -444,6 +480,16 @@ class FaultInjector:
             except Exception:  # a flush is best effort; the fault stays listed
                 logger.exception("fault %s: flushing the cache of %s failed", fault.id, tool)
 
+    def _wrap_once(self, name: str, func: ToolFunc) -> ToolFunc:
+        """The wrapper ``wrap_tools`` applies: a tool already wrapped is returned as it is."""
+        return func if getattr(func, _WRAPPED_MARK, False) else self._wrap(name, func)
+
+    def _timeout_of(self, name: str) -> float:
+        for spec in self._target.tool_specs():
+            if spec.name == name:
+                return spec.timeout_seconds
+        return ToolSpec(name=name).timeout_seconds
+
     def _wrap(self, name: str, func: ToolFunc) -> ToolFunc:
         effects = self  # read self._effects through the instance: it is replaced on every change
 
@@ -462,10 +508,12 @@ class FaultInjector:
     def _apply(self, name: str, effect: _Effect, func: ToolFunc, kwargs: dict[str, Any]) -> Any:
         if effect.down_message is not None:
             raise RetryableToolError(effect.down_message)
-        if effect.latency_seconds > 0:
-            time.sleep(effect.latency_seconds)
+        # Each latency fault's delay is a wait on its release event, so clearing it (or closing
+        # the injector on shutdown) wakes the call at once instead of leaving the thread asleep.
+        for seconds, release in effect.latency:
+            release.wait(seconds)
         if effect.hang_release is not None:
-            timeout = self._tools.get(name).spec.timeout_seconds
+            timeout = self._timeout_of(name)
             if not effect.hang_release.wait(timeout + self._hang_margin):
                 raise RetryableToolError(f"{name} hung for {timeout + self._hang_margin:g}s (injected fault)")
         if effect.error_rate > 0 and self._rng.random() < effect.error_rate:

@@ -1,4 +1,4 @@
-"""Routing tasks to agents (DESIGN.md §3, the hot path).
+"""Routing tasks to agents, on the hot path (see docs/architecture.md).
 
 - ``decision_cache``: ``DecisionCache``, exact by fingerprint plus a banded-LSH
   paraphrase index over SimHash sketches; entries are dropped when the config

@@ -1,4 +1,4 @@
-"""Task analysis and agent confidence scoring (DESIGN.md §3, the hot path).
+"""Task analysis and agent confidence scoring, on the hot path (see docs/architecture.md).
 
 - ``text``: normalisation, light stemming, tokens, fingerprints and 64-bit
   SimHash similarity sketches.

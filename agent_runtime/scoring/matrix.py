@@ -35,6 +35,7 @@ from types import MappingProxyType
 
 from agent_runtime.config.models import AgentSpec
 from agent_runtime.scoring.text import tokenise
+from agent_runtime.vocabulary import MODEL_TOOL, AgentKind
 
 DomainKeywords = Mapping[str, Mapping[str, float]]
 """domain -> keyword -> weight, the raw vocabulary of a set of agents."""
@@ -155,7 +156,10 @@ class CapabilityMatrix:
         self._domain_agents: dict[str, tuple[tuple[int, float], ...]] = {
             domain: tuple(entries) for domain, entries in domain_agents.items()
         }
-        self._tools = tuple(tuple(spec.tools) for spec in specs)
+        # An llm agent depends on the model as much as on its tools: an open model breaker counts against it.
+        self._tools = tuple(
+            (*spec.tools, MODEL_TOOL) if spec.kind is AgentKind.LLM else tuple(spec.tools) for spec in specs
+        )
         self._all_tools = tuple(sorted({tool for tools in self._tools for tool in tools}))
         vocabulary = term_domains(domain_keywords_of(specs))
         self._vocabulary: TermDomains = MappingProxyType(

@@ -18,6 +18,7 @@ from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
 
+from agent_runtime.errors import UnknownToolError
 from agent_runtime.service.errors import ApiError, shorten
 from agent_runtime.service.settings import ADMIN_TOKEN_ENV
 from agent_runtime.service.state import current_state
@@ -56,18 +57,19 @@ def require_admin_token() -> None:
         )
 
 
+def _unknown_tool(name: str) -> ApiError:
+    names = ", ".join(spec.name for spec in current_state().runtime.tool_specs())
+    return ApiError(404, "unknown_tool", f"unknown tool {shorten(name)!r}; registered tools: {names}")
+
+
 def _known_tool(name: str) -> str:
-    tools = current_state().runtime.tools
-    if name not in tools:
-        raise ApiError(
-            404, "unknown_tool", f"unknown tool {shorten(name)!r}; registered tools: {', '.join(tools.names())}"
-        )
+    if name not in {spec.name for spec in current_state().runtime.tool_specs()}:
+        raise _unknown_tool(name)
     return name
 
 
 def _known_tag(tag: str) -> str:
-    tools = current_state().runtime.tools
-    tags = sorted({t for tool in tools for t in tool.spec.cache_tags})
+    tags = current_state().runtime.cache_tags()
     if tag not in tags:
         raise ApiError(
             404, "unknown_tag", f"unknown cache tag {shorten(tag)!r}; tags in use: {', '.join(tags) or 'none'}"
@@ -83,7 +85,7 @@ def invalidate_cache() -> Response:
         _known_tool(tool)
     if tag is not None:
         _known_tag(tag)
-    removed = current_state().runtime.pipeline.invalidate(tool=tool, tag=tag)
+    removed = current_state().runtime.invalidate(tool=tool, tag=tag)
     return jsonify({"invalidated": removed, "tool": tool, "tag": tag})
 
 
@@ -92,13 +94,15 @@ def warm_cache() -> Response:
     """Re-run the most popular recorded tool calls into the cache (``{"top_n": N}`` optional)."""
     state = current_state()
     top_n = parse_warm(json_object(required=False), state.settings)
-    warmed = state.runtime.pipeline.warm(top_n=top_n)
+    warmed = state.runtime.warm(top_n=top_n)
     return jsonify({"warmed": warmed})
 
 
 @blueprint.post("/v1/breakers/<tool>/reset")
 def reset_breaker(tool: str) -> Response:
     """Close a tool's circuit breaker and clear its failure window."""
-    breaker = current_state().runtime.pipeline.breaker(_known_tool(tool))
-    breaker.reset()
-    return jsonify({"tool": tool, "breaker": breaker.snapshot()})
+    try:
+        snapshot = current_state().runtime.reset_breaker(tool)
+    except UnknownToolError:
+        raise _unknown_tool(tool) from None
+    return jsonify({"tool": tool, "breaker": snapshot})

@@ -108,24 +108,46 @@ def clear_fault(fault_id: str) -> Response:
 
 
 def parse_fault_request(body: Mapping[str, Any]) -> FaultRequest:
-    """The ``POST /v1/faults`` body as a ``FaultRequest``, or an ``ApiError`` saying what is wrong."""
+    """The ``POST /v1/faults`` body as a ``FaultRequest``, or an ``ApiError`` saying what is wrong.
+
+    Every field's JSON type is checked before its value is used, so a wrong
+    type is a 400 ``invalid_type`` naming the field, never a 500.
+    """
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise ApiError(400, "unknown_field", f"unknown field {shorten(unknown[0])!r}; fields: {', '.join(FIELDS)}")
-    kind = body.get("kind")
+    if "kind" not in body:
+        raise ApiError(400, "missing_field", f'"kind" is required: one of {", ".join(KINDS)}')
+    kind = body["kind"]
+    if not isinstance(kind, str):
+        raise ApiError(
+            400, "invalid_type", f'"kind" must be a string (one of {", ".join(KINDS)}), got {json_type(kind)}'
+        )
     if kind not in KINDS:
-        raise ApiError(400, "invalid_kind", f'"kind" must be one of {", ".join(KINDS)}')
+        raise ApiError(400, "invalid_kind", f'"kind" must be one of {", ".join(KINDS)}, got {shorten(kind)!r}')
     if "tool" in body and "tools" in body:
         raise ApiError(400, "invalid_body", 'send either "tool" or "tools", not both')
-    tools = [body["tool"]] if "tool" in body else body.get("tools", [])
-    if not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools):
-        raise ApiError(400, "invalid_type", '"tool" must be a tool name and "tools" a list of tool names')
+    if "tool" in body:
+        tool = body["tool"]
+        if not isinstance(tool, str) or not tool:
+            raise ApiError(400, "invalid_type", f'"tool" must be a non-empty tool name, got {json_type(tool)}')
+        tools: list[str] = [tool]
+    else:
+        listed = body.get("tools", [])
+        if not isinstance(listed, list):
+            raise ApiError(400, "invalid_type", f'"tools" must be a list of tool names, got {json_type(listed)}')
+        for item in listed:
+            if not isinstance(item, str) or not item:
+                raise ApiError(
+                    400, "invalid_type", f'"tools" must hold non-empty tool names, got an item of {json_type(item)}'
+                )
+        tools = listed
     dependency = body.get("dependency")
     if dependency is not None and not (isinstance(dependency, str) and dependency):
         raise ApiError(400, "invalid_type", f'"dependency" must be a non-empty string, got {json_type(dependency)}')
     try:
         return FaultRequest(
-            kind=str(kind),
+            kind=kind,
             tools=tuple(tools),
             seconds=_number(body, "seconds", 0.0),
             rate=_number(body, "rate", 1.0),
@@ -141,9 +163,15 @@ def _optional_number(body: Mapping[str, Any], name: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ApiError(400, "invalid_type", f'"{name}" must be a number, got {json_type(value)}')
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ApiError(400, "invalid_value", f'"{name}" must be a finite number of a sensible size')
+    return number
 
 
 def _number(body: Mapping[str, Any], name: str, default: float) -> float:

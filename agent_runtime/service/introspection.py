@@ -53,28 +53,25 @@ def list_agents() -> Response:
 @blueprint.get("/v1/tools")
 def list_tools() -> Response:
     """The registered tools with their timeout, cache, retry and breaker settings."""
-    runtime = current_state().runtime
-    tools = [asdict(runtime.tools.get(name).spec) for name in runtime.tools.names()]
-    return jsonify({"tools": tools})
+    return jsonify({"tools": [asdict(spec) for spec in current_state().runtime.tool_specs()]})
 
 
 @blueprint.get("/v1/bottlenecks")
 def bottlenecks() -> Response:
     """Stages ranked by share of task time, and those over their p95 target."""
-    return jsonify(current_state().runtime.profiler.report().to_dict())
+    return jsonify(current_state().runtime.bottlenecks().to_dict())
 
 
 @blueprint.get("/v1/cache/stats")
 def cache_stats() -> Response:
     """Tool cache figures per layer: hits, misses, entries, time saved."""
-    return jsonify(current_state().runtime.cache.stats())
+    return jsonify(current_state().runtime.cache_stats())
 
 
 @blueprint.get("/v1/breakers")
 def breakers() -> Response:
     """Every circuit breaker's state and recent figures."""
-    pipeline = current_state().runtime.pipeline
-    return jsonify({"breakers": {name: breaker.snapshot() for name, breaker in pipeline.breakers().items()}})
+    return jsonify({"breakers": current_state().runtime.breaker_snapshots()})
 
 
 @blueprint.get("/healthz")
@@ -87,8 +84,8 @@ def healthz() -> Response:
 def readyz() -> Response:
     """Readiness: 200 while the runtime can take another task, 503 at its in-flight limit."""
     state = current_state()
-    limit = state.runtime.config.execution.max_in_flight_tasks
-    body: dict[str, Any] = {"in_flight": state.in_flight, "max_in_flight_tasks": limit}
+    limit = state.runtime.in_flight_limit
+    body: dict[str, Any] = {"in_flight": state.runtime.in_flight, "max_in_flight_tasks": limit}
     if state.at_capacity:
         response = jsonify({"status": "busy", "reason": f"at the in-flight limit of {limit} tasks", **body})
         response.status_code = 503

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, jsonify
 
-from agent_runtime import __version__
+from agent_runtime._version import __version__
 from agent_runtime.service.faults_api import openapi_paths as fault_paths
 from agent_runtime.service.settings import ServiceSettings
 from agent_runtime.service.state import current_state

@@ -1,53 +1,72 @@
-"""What every request handler shares: the runtime, the settings, the task count.
+"""What every request handler shares: the runtime and the settings.
 
 ``create_app`` stores one ``ServiceState`` in ``app.extensions``; blueprints
-reach it through ``current_state()``.
+reach it through ``current_state()``. Handlers use the runtime only through
+``ServiceRuntime``, the public operations of ``Runtime`` the service needs;
+the in-flight count is the runtime's own (its admission), not a second one.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final, Protocol
 
 from flask import current_app
+from opentelemetry import context as otel_context
 
-from agent_runtime.runtime import Runtime
+from agent_runtime.config.models import RuntimeConfig, ToolSpec
+from agent_runtime.profiler import BottleneckReport
+from agent_runtime.results import Task, TaskResult
 from agent_runtime.service.settings import ServiceSettings
+from agent_runtime.telemetry.metrics import PrometheusListener
 
 EXTENSION_KEY: Final = "agent_runtime"
 
 
-class ServiceState:
-    """The runtime behind an app, its settings and the tasks it is running."""
-
-    def __init__(self, runtime: Runtime, settings: ServiceSettings) -> None:
-        self.runtime = runtime
-        self.settings = settings
-        self._lock = threading.Lock()
-        self._in_flight = 0
+class ServiceRuntime(Protocol):
+    """The operations of ``Runtime`` the HTTP service uses, and nothing else."""
 
     @property
-    def in_flight(self) -> int:
-        """Tasks this app is running right now (this process only)."""
-        return self._in_flight
+    def config(self) -> RuntimeConfig: ...
+
+    @property
+    def metrics(self) -> PrometheusListener | None: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def in_flight_limit(self) -> int: ...
+
+    def handle(self, task: Task | str, *, parent: otel_context.Context | None = None) -> TaskResult: ...
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]: ...
+
+    def cache_tags(self) -> tuple[str, ...]: ...
+
+    def invalidate(self, tool: str | None = None, tag: str | None = None) -> int: ...
+
+    def warm(self, top_n: int | None = None) -> int: ...
+
+    def reset_breaker(self, tool: str) -> dict[str, Any]: ...
+
+    def breaker_snapshots(self) -> dict[str, dict[str, Any]]: ...
+
+    def cache_stats(self) -> dict[str, Any]: ...
+
+    def bottlenecks(self) -> BottleneckReport: ...
+
+
+class ServiceState:
+    """The runtime behind an app and its settings."""
+
+    def __init__(self, runtime: ServiceRuntime, settings: ServiceSettings) -> None:
+        self.runtime = runtime
+        self.settings = settings
 
     @property
     def at_capacity(self) -> bool:
         """True when a new task would be refused by the runtime's in-flight limit."""
-        return self._in_flight >= self.runtime.config.execution.max_in_flight_tasks
-
-    @contextmanager
-    def track_task(self) -> Iterator[None]:
-        """Count a task as in flight for the duration of the block (feeds ``/readyz``)."""
-        with self._lock:
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._in_flight -= 1
+        return self.runtime.in_flight >= self.runtime.in_flight_limit
 
 
 def current_state() -> ServiceState:

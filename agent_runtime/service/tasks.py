@@ -27,6 +27,5 @@ def create_task() -> Response:
     task = parse_task(json_object(required=True), state.settings, agents=agents)
     # A missing or malformed traceparent yields an empty context: the task starts a new trace.
     parent = propagate.extract(request.headers)
-    with state.track_task():
-        result = state.runtime.handle(task, parent=parent)
+    result = state.runtime.handle(task, parent=parent)
     return jsonify(result.to_dict())

@@ -27,7 +27,7 @@ from opentelemetry import trace
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from agent_runtime import __version__
+from agent_runtime._version import __version__
 from agent_runtime.telemetry import catalog
 from agent_runtime.telemetry.catalog import CATALOG, MetricSpec, MetricType
 from agent_runtime.telemetry.labels import LabelGuard

@@ -20,15 +20,27 @@ from typing import Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
+    GEN_AI_AGENT_NAME,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_TOOL_CALL_ID,
+    GEN_AI_TOOL_NAME,
+    GenAiOperationNameValues,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from agent_runtime import __version__
+from agent_runtime._version import __version__
 from agent_runtime.results import RoutingDecision
 from agent_runtime.telemetry.listener import RuntimeListener
 
 TRACER_NAME: Final = "agent_runtime"
-INVOKE_AGENT: Final = "invoke_agent"
-EXECUTE_TOOL: Final = "execute_tool"
+INVOKE_AGENT: Final = GenAiOperationNameValues.INVOKE_AGENT.value
+EXECUTE_TOOL: Final = GenAiOperationNameValues.EXECUTE_TOOL.value
+# The index of the model turn that asked for a tool call (no GenAI convention defines one yet).
+TURN_ATTRIBUTE: Final = "agent_runtime.agent.turn"
+KIND_ATTRIBUTE: Final = "agent_runtime.agent.kind"
+STOP_ATTRIBUTE: Final = "agent_runtime.agent.stop_reason"
 
 
 # Obtained once: before an SDK is installed the API hands out a proxy tracer
@@ -49,7 +61,7 @@ def agent_span(parent: otel_context.Context | None = None) -> Iterator[Span]:
         INVOKE_AGENT,
         context=parent,
         kind=SpanKind.INTERNAL,
-        attributes={"gen_ai.operation.name": INVOKE_AGENT},
+        attributes={GEN_AI_OPERATION_NAME: INVOKE_AGENT},
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
@@ -64,12 +76,37 @@ def annotate_decision(span: Span, decision: RoutingDecision, *, rename: bool = T
         span.update_name(f"{INVOKE_AGENT} {decision.agent}")
     span.set_attributes(
         {
-            "gen_ai.agent.name": decision.agent,
+            GEN_AI_AGENT_NAME: decision.agent,
             "agent_runtime.routing.confidence": decision.confidence,
             "agent_runtime.routing.source": decision.source,
             "agent_runtime.routing.gated": decision.gated,
         }
     )
+
+
+def annotate_kind(span: Span, kind: str) -> None:
+    """Record the agent's kind (plan, llm, python) on its ``invoke_agent`` span."""
+    if span.is_recording():
+        span.set_attribute(KIND_ATTRIBUTE, kind)
+
+
+def annotate_stop(span: Span, reason: str) -> None:
+    """Record why the agent stopped (final, max_steps, ...) on its ``invoke_agent`` span."""
+    if span.is_recording():
+        span.set_attribute(STOP_ATTRIBUTE, reason)
+
+
+@contextmanager
+def nested_agent_span(agent: str, kind: str) -> Iterator[Span]:
+    """The ``invoke_agent {agent}`` span of an agent called as another agent's tool."""
+    with tracer().start_as_current_span(
+        f"{INVOKE_AGENT} {agent}",
+        kind=SpanKind.INTERNAL,
+        attributes={GEN_AI_OPERATION_NAME: INVOKE_AGENT, GEN_AI_AGENT_NAME: agent, KIND_ATTRIBUTE: kind},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
 
 
 @contextmanager
@@ -80,16 +117,19 @@ def route_span() -> Iterator[Span]:
 
 
 @contextmanager
-def tool_span(tool: str, call_id: str) -> Iterator[Span]:
-    """The ``execute_tool {tool}`` span for one tool call."""
+def tool_span(tool: str, call_id: str, turn: int | None = None) -> Iterator[Span]:
+    """The ``execute_tool {tool}`` span for one tool call; ``turn`` is the model turn that asked for it."""
+    attributes: dict[str, str | int] = {
+        GEN_AI_OPERATION_NAME: EXECUTE_TOOL,
+        GEN_AI_TOOL_NAME: tool,
+        GEN_AI_TOOL_CALL_ID: call_id,
+    }
+    if turn is not None:
+        attributes[TURN_ATTRIBUTE] = turn
     with tracer().start_as_current_span(
         f"{EXECUTE_TOOL} {tool}",
         kind=SpanKind.INTERNAL,
-        attributes={
-            "gen_ai.operation.name": EXECUTE_TOOL,
-            "gen_ai.tool.name": tool,
-            "gen_ai.tool.call.id": call_id,
-        },
+        attributes=attributes,
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
@@ -99,7 +139,7 @@ def tool_span(tool: str, call_id: str) -> Iterator[Span]:
 def mark_error(span: Span, error_type: str, message: str) -> None:
     """Set ``error.type`` and an error status, as the conventions ask."""
     if span.is_recording():
-        span.set_attribute("error.type", error_type)
+        span.set_attribute(ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, message[:256]))
 
 

@@ -1,4 +1,4 @@
-"""The tool pipeline: cache → circuit breaker → retry → timeout → tool (DESIGN §3).
+"""The tool pipeline: cache → circuit breaker → retry → timeout → tool (see docs/architecture.md).
 
 - ``pipeline``: ``ToolPipeline.call(tool, args) -> CallReport``, the stages in
   order, fallbacks, breaker health for the router, invalidation and warming.

@@ -4,7 +4,7 @@ States: ``closed`` (calls pass, outcomes are recorded), ``open`` (calls are
 refused until the open time has passed) and ``half_open`` (a few probe calls
 are admitted; enough successes close the breaker, one failure re-opens it).
 
-It trips from closed to open on either rule (DESIGN §3):
+It trips from closed to open on either rule:
 
 * failure rate: over the last ``window_size`` calls, and once at least
   ``minimum_calls`` of them were made, the share of failures reaches
@@ -42,13 +42,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from agent_runtime.config.models import BreakerSettings
-from agent_runtime.errors import CircuitOpenError
 from agent_runtime.telemetry.listener import RuntimeListener
-
-T = TypeVar("T")
 
 CLOSED: Final = "closed"
 HALF_OPEN: Final = "half_open"
@@ -165,26 +162,6 @@ class CircuitBreaker:
         with self._lock:
             if ticket.epoch == self._epoch and ticket.probe and self._state == HALF_OPEN:
                 self._probes_in_flight -= 1
-
-    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``func(*args, **kwargs)`` through the breaker.
-
-        Raises ``CircuitOpenError`` without calling ``func`` when refused; any
-        exception from ``func`` counts as a failure and is re-raised.
-        """
-        ticket = self.allow()
-        if ticket is None:
-            raise CircuitOpenError(f"circuit breaker {self.name!r} is open; retry in {self.retry_after_seconds():.2f}s")
-        try:
-            result = func(*args, **kwargs)
-        except Exception:
-            self.record_failure(ticket)
-            raise
-        except BaseException:
-            self.release(ticket)
-            raise
-        self.record_success(ticket)
-        return result
 
     def retry_after_seconds(self) -> float:
         """Seconds until an open breaker admits a probe (0 unless open)."""

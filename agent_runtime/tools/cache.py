@@ -16,8 +16,11 @@ through a tool → keys index.
 
 A hit in a lower layer is promoted to the layers above it with its
 remaining lifetime. Each hit reports what it saved: the original call's
-duration (stored with the value) to ``listener.cache_saved`` and, in
-``stats()``, the tool's ``cost_per_call``. Look-ups are counted per call in
+duration and, for model calls, their cost in dollars (both stored with the
+value) to ``listener.cache_saved``, and to ``stats()`` (with the tool's
+``cost_per_call`` where a call has no cost of its own). A tool registered
+with another cache name (``llm`` for model calls) is counted under it, and
+a single call can bypass every layer (a model call with temperature > 0). Look-ups are counted per call in
 a bounded, decaying frequency table, from which ``warm`` re-runs the most
 popular calls.
 
@@ -60,10 +63,10 @@ from agent_runtime.tools.layers import (
     SharedLayer,
 )
 from agent_runtime.tools.lru import LRUCache
+from agent_runtime.vocabulary import CacheName
 
 logger = logging.getLogger(__name__)
 
-CACHE_NAME = "tool"
 _ALL = "all"
 
 
@@ -83,6 +86,7 @@ class CacheLookup:
     value: Any = None
     layer: str | None = None
     saved_seconds: float = 0.0
+    cache: str = CacheName.TOOL
 
 
 class _LayerCounts:
@@ -128,6 +132,8 @@ class ToolCache:
                     settings.directory,
                     size_limit_bytes=settings.l1_size_limit_bytes,
                     retry_after_seconds=retry_after_seconds,
+                    cache=CacheName.TOOL,
+                    listener=self._listener,
                 )
             )
         if settings.redis_url is not None:
@@ -137,6 +143,8 @@ class ToolCache:
                     timeout_seconds=settings.redis_timeout_seconds,
                     namespace=namespace,
                     retry_after_seconds=retry_after_seconds,
+                    cache=CacheName.TOOL,
+                    listener=self._listener,
                 )
             )
         self._shared: tuple[SharedLayer, ...] = tuple(shared)
@@ -177,17 +185,26 @@ class ToolCache:
         """The enabled layers, fastest first (``("l0", "l1", "l2")`` at most)."""
         return ("l0", *(layer.name for layer in self._shared))
 
-    def lookup(self, spec: ToolSpec, args: Mapping[str, Any]) -> CacheLookup:
-        """Look ``spec.name(**args)`` up, fastest layer first, and count the call."""
-        return self._lookup(spec, args, report=True)
+    def lookup(
+        self, spec: ToolSpec, args: Mapping[str, Any], *, cache: str = CacheName.TOOL, bypass: bool = False
+    ) -> CacheLookup:
+        """Look ``spec.name(**args)`` up, fastest layer first, and count the call under ``cache``.
 
-    def store(self, lookup: CacheLookup, value: Any, seconds: float) -> None:
-        """Store ``value`` for the missed ``lookup``; ``seconds`` is what computing it took."""
+        ``bypass`` skips the cache for this one call (nothing is read or stored).
+        """
+        if bypass:
+            with self._stats_lock:
+                self._bypassed += 1
+            return CacheLookup(spec, None, cache=cache)
+        return self._lookup(spec, args, cache, report=True)
+
+    def store(self, lookup: CacheLookup, value: Any, seconds: float, dollars: float = 0.0) -> None:
+        """Store ``value`` for the missed ``lookup``; ``seconds`` and ``dollars`` are what computing it cost."""
         if lookup.key is None or lookup.hit:
             return
         spec = lookup.spec
         ttl = spec.ttl_seconds
-        entry = CacheEntry(spec.name, value, seconds, self._clock() + ttl)
+        entry = CacheEntry(spec.name, value, seconds, self._clock() + ttl, dollars)
         self._put_l0(lookup.key, entry, ttl)
         for layer in self._shared:
             layer.set(lookup.key, entry, ttl)
@@ -241,7 +258,7 @@ class ToolCache:
             spec = self._specs.get(tool)
             if spec is None or not _cacheable(spec):
                 continue
-            lookup = self._lookup(spec, args, report=False)
+            lookup = self._lookup(spec, args, CacheName.TOOL, report=False)
             if lookup.hit:
                 continue
             started = time.perf_counter()
@@ -286,6 +303,7 @@ class ToolCache:
                 "entries": layer.entries(),
                 "errors": layer.health.errors,
                 "degraded": layer.health.degraded,
+                "unstorable": layer.unstorable,
             }
         return {
             "layers": layers,
@@ -309,7 +327,7 @@ class ToolCache:
     ) -> None:
         self.close()
 
-    def _lookup(self, spec: ToolSpec, args: Mapping[str, Any], *, report: bool) -> CacheLookup:
+    def _lookup(self, spec: ToolSpec, args: Mapping[str, Any], cache: str, *, report: bool) -> CacheLookup:
         if not _cacheable(spec):
             if report:
                 with self._stats_lock:
@@ -335,25 +353,25 @@ class ToolCache:
         entry = self._l0.get(key)
         if entry is None:
             if report:
-                self._count_miss("l0")
-            entry, layer_name = self._find_shared(key, report=report)
+                self._count_miss(cache, "l0")
+            entry, layer_name = self._find_shared(key, cache, report=report)
             if entry is None:
                 if report:
                     with self._stats_lock:
                         self._misses += 1
-                return CacheLookup(spec, key)
+                return CacheLookup(spec, key, cache=cache)
         if report:
             # One critical section for everything a hit updates: this is the hot path.
             with self._stats_lock:
                 self._layer_counts[layer_name].hits += 1
                 self._hits += 1
                 self._saved_seconds += entry.seconds
-                self._saved_cost += spec.cost_per_call
-            self._listener.cache_looked_up(CACHE_NAME, layer_name, True)
-            self._listener.cache_saved(CACHE_NAME, entry.seconds)
-        return CacheLookup(spec, key, True, entry.value, layer_name, entry.seconds)
+                self._saved_cost += entry.dollars or spec.cost_per_call
+            self._listener.cache_looked_up(cache, layer_name, True)
+            self._listener.cache_saved(cache, entry.seconds, entry.dollars)
+        return CacheLookup(spec, key, True, entry.value, layer_name, entry.seconds, cache)
 
-    def _find_shared(self, key: str, *, report: bool) -> tuple[CacheEntry | None, str]:
+    def _find_shared(self, key: str, cache: str, *, report: bool) -> tuple[CacheEntry | None, str]:
         for depth, layer in enumerate(self._shared):
             if not layer.health.available():
                 continue
@@ -366,14 +384,14 @@ class ToolCache:
                     upper.set(key, entry, remaining)
                 return entry, layer.name
             if report:
-                self._count_miss(layer.name)
+                self._count_miss(cache, layer.name)
         return None, ""
 
-    def _count_miss(self, layer: str) -> None:
+    def _count_miss(self, cache: str, layer: str) -> None:
         counts = self._layer_counts[layer]
         with self._stats_lock:
             counts.misses += 1
-        self._listener.cache_looked_up(CACHE_NAME, layer, False)
+        self._listener.cache_looked_up(cache, layer, False)
 
     def _put_l0(self, key: str, entry: CacheEntry, ttl: float) -> None:
         with self._index_lock:

@@ -28,7 +28,7 @@ Example::
 
     >>> from agent_runtime.config.models import CacheSettings
     >>> from agent_runtime.registry import ToolRegistry
-    >>> from agent_runtime.tools.cache import ToolCache
+    >>> from agent_runtime.tools.cache import CacheLookup, ToolCache
     >>> registry = ToolRegistry()
     >>> @registry.tool(timeout_seconds=1.0)
     ... def add(a: int, b: int) -> int:
@@ -37,13 +37,15 @@ Example::
     >>> pipeline.call("add", {"a": 1, "b": 2}).result
     3
     >>> report = pipeline.call("add", {"b": 2, "a": 1})
-    >>> report.outcome, report.cache_layer, report.attempts
+    >>> report.outcome.value, report.cache_layer, report.attempts
     ('success', 'l0', 0)
     >>> pipeline.close()
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
 import threading
 import time
@@ -54,20 +56,21 @@ from types import TracebackType
 from typing import Any, Final
 
 from agent_runtime.config.models import ToolSpec
-from agent_runtime.errors import CircuitOpenError, ToolTimeoutError, UnknownToolError
+from agent_runtime.errors import CircuitOpenError, TaskDeadlineError, ToolTimeoutError, UnknownToolError, trips_breaker
 from agent_runtime.registry import RegisteredTool, ToolRegistry
 from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
 from agent_runtime.tools.breaker import BreakerTicket, CircuitBreaker
-from agent_runtime.tools.cache import ToolCache
+from agent_runtime.tools.cache import CacheLookup, ToolCache
 from agent_runtime.tools.retry import Attempt, call_with_retry
+from agent_runtime.vocabulary import ToolOutcome
 
 logger = logging.getLogger(__name__)
 
-SUCCESS: Final = "success"
-ERROR: Final = "error"
-TIMEOUT: Final = "timeout"
-SHORT_CIRCUITED: Final = "short_circuited"
-FALLBACK: Final = "fallback"
+SUCCESS: Final = ToolOutcome.SUCCESS
+ERROR: Final = ToolOutcome.ERROR
+TIMEOUT: Final = ToolOutcome.TIMEOUT
+SHORT_CIRCUITED: Final = ToolOutcome.SHORT_CIRCUITED
+FALLBACK: Final = ToolOutcome.FALLBACK
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class CallReport:
     (0 on a cache hit or an open breaker).
     """
 
-    outcome: str
+    outcome: ToolOutcome
     result: Any = None
     error: BaseException | None = None
     cache_layer: str | None = None
@@ -91,7 +94,7 @@ class CallReport:
     @property
     def ok(self) -> bool:
         """True when the call produced a usable result (directly or by fallback)."""
-        return self.outcome in (SUCCESS, FALLBACK)
+        return self.outcome in ToolOutcome.usable()
 
 
 class _HealthTracker(RuntimeListener):
@@ -151,12 +154,18 @@ class ToolPipeline:
         """Increments whenever any breaker changes state (or is rebuilt with new settings)."""
         return self._health.version
 
-    def call(self, tool: str, args: Mapping[str, Any]) -> CallReport:
-        """Call ``tool(**args)`` through the pipeline; raises only ``UnknownToolError``."""
+    def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> CallReport:
+        """Call ``tool(**args)`` through the pipeline; raises only ``UnknownToolError``.
+
+        ``deadline`` (``time.monotonic()`` seconds) is the task's: an attempt
+        still running then is abandoned as a timeout that does not count
+        against the tool's breaker (the tool was not slow, the task was out
+        of time).
+        """
         started = self._clock()
         registered = self._registry.get(tool)
         spec = registered.spec
-        lookup = self._cache.lookup(spec, args)
+        lookup = self._lookup(registered, args)
         if lookup.key is not None:
             self._listener.stage_timed("cache", self._clock() - started)
         if lookup.hit:
@@ -168,9 +177,9 @@ class ToolPipeline:
                 f"circuit breaker for tool {tool!r} is open; retry in {breaker.retry_after_seconds():.2f}s"
             )
             return self._fallback(spec, args, started, outcome=SHORT_CIRCUITED, error=error, attempts=0)
-        attempt = self._attempt(registered, args, breaker, ticket)
+        attempt = self._attempt(registered, args, breaker, ticket, deadline)
         if attempt.error is None:
-            self._cache.store(lookup, attempt.value, self._clock() - started)
+            self._store(registered, lookup, attempt.value, self._clock() - started)
             return self._finish(tool, started, SUCCESS, result=attempt.value, attempts=attempt.attempts)
         outcome = TIMEOUT if isinstance(attempt.error, ToolTimeoutError) else ERROR
         return self._fallback(spec, args, started, outcome=outcome, error=attempt.error, attempts=attempt.attempts)
@@ -234,12 +243,13 @@ class ToolPipeline:
         args: Mapping[str, Any],
         breaker: CircuitBreaker,
         ticket: BreakerTicket,
+        deadline: float | None = None,
     ) -> Attempt[Any]:
         """The retry loop under one breaker ticket: the breaker sees one outcome per call."""
         spec = registered.spec
         try:
             attempt = call_with_retry(
-                lambda: self._run(registered, args),
+                lambda: self._run(registered, args, deadline),
                 spec.retry,
                 tool=spec.name,
                 listener=self._listener,
@@ -250,22 +260,33 @@ class ToolPipeline:
             raise
         if attempt.error is None:
             breaker.record_success(ticket)
-        else:
+        elif trips_breaker(attempt.error):
             breaker.record_failure(ticket)
+        else:
+            # The caller's input was refused: the dependency is not to blame.
+            breaker.release(ticket)
         return attempt
 
-    def _run(self, registered: RegisteredTool, args: Mapping[str, Any]) -> Any:
-        """One attempt on the worker pool, bounded by the tool's timeout."""
+    def _run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None = None) -> Any:
+        """One attempt on the worker pool, bounded by the tool's timeout and the task's deadline."""
         timeout = registered.spec.timeout_seconds
-        future = self._executor.submit(registered.func, **args)
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        cut_by_deadline = left is not None and (timeout <= 0 or left < timeout)
+        wait = left if cut_by_deadline else (timeout if timeout > 0 else None)
+        # The caller's context (its current span) travels with the call, so a tool's own spans nest under it.
+        context = contextvars.copy_context()
+        future = self._executor.submit(context.run, functools.partial(registered.func, **args))
         try:
-            return future.result(timeout=timeout if timeout > 0 else None)
+            return future.result(timeout=wait)
         except TimeoutError:
             if future.done():
                 # The tool raised TimeoutError itself, or finished right at the deadline.
                 return future.result()
             future.cancel()
-            raise ToolTimeoutError(f"tool {registered.spec.name!r} did not finish within {timeout:g}s") from None
+            name = registered.spec.name
+            if cut_by_deadline:
+                raise TaskDeadlineError(f"the task deadline passed while tool {name!r} ran") from None
+            raise ToolTimeoutError(f"tool {name!r} did not finish within {timeout:g}s") from None
 
     def _fallback(
         self,
@@ -273,7 +294,7 @@ class ToolPipeline:
         args: Mapping[str, Any],
         started: float,
         *,
-        outcome: str,
+        outcome: ToolOutcome,
         error: BaseException,
         attempts: int,
     ) -> CallReport:
@@ -296,7 +317,7 @@ class ToolPipeline:
                 self._warned_fallbacks.add(name)
                 logger.warning("tool %r names fallback %r, which is not registered", spec.name, name)
             return None
-        lookup = self._cache.lookup(fallback.spec, args)
+        lookup = self._lookup(fallback, args)
         if lookup.hit:
             return lookup.value, lookup.layer
         breaker = self._breaker_for(fallback.spec)
@@ -307,14 +328,17 @@ class ToolPipeline:
         try:
             value = self._run(fallback, args)
         except Exception as exc:
-            breaker.record_failure(ticket)
+            if trips_breaker(exc):
+                breaker.record_failure(ticket)
+            else:
+                breaker.release(ticket)
             logger.debug("fallback %r of %r failed: %s: %s", name, spec.name, type(exc).__name__, exc)
             return None
         except BaseException:
             breaker.release(ticket)
             raise
         breaker.record_success(ticket)
-        self._cache.store(lookup, value, self._clock() - started)
+        self._store(fallback, lookup, value, self._clock() - started)
         return value, None
 
     def _call_uncached(self, tool: str, args: Mapping[str, Any]) -> Any:
@@ -329,11 +353,21 @@ class ToolPipeline:
             raise attempt.error
         return attempt.value
 
+    def _lookup(self, registered: RegisteredTool, args: Mapping[str, Any]) -> CacheLookup:
+        bypass = registered.bypass_cache is not None and registered.bypass_cache(args)
+        return self._cache.lookup(registered.spec, args, cache=registered.cache_name, bypass=bypass)
+
+    def _store(self, registered: RegisteredTool, lookup: CacheLookup, value: Any, seconds: float) -> None:
+        if lookup.key is None:
+            return
+        dollars = registered.cost_of(value) if registered.cost_of is not None else 0.0
+        self._cache.store(lookup, value, seconds, dollars)
+
     def _finish(
         self,
         tool: str,
         started: float,
-        outcome: str,
+        outcome: ToolOutcome,
         *,
         result: Any = None,
         error: BaseException | None = None,

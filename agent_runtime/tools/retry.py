@@ -1,18 +1,28 @@
-"""Retries with exponential backoff and jitter, tenacity kept off the fast path.
+"""Retries with exponential backoff and jitter through tenacity, kept off the fast path.
 
 Only retryable failures are retried: ``ToolError`` subclasses with
 ``retryable = True`` (``RetryableToolError``, ``ToolTimeoutError``) and the
 built-in ``TimeoutError`` and ``ConnectionError``. Anything else fails at once.
 
 Most calls succeed first time, so the first attempt is a plain function
-call: no tenacity objects are built, no retry state is allocated. Only after
-a retryable failure does ``call_with_retry`` wait, report the retry and hand
-the remaining attempts to a ``tenacity.Retrying`` loop.
+call: no tenacity objects are built, no retry state is allocated (a call
+through even a prebuilt ``tenacity.Retrying`` costs several microseconds).
+Only after a retryable failure does ``call_with_retry`` hand the call to
+tenacity: a ``Retrying`` built once per ``RetryPolicy`` (and cached) with
+tenacity's own strategies::
 
-The wait before retry *n* (1 for the first retry) is::
+    stop         stop_after_attempt(max_attempts)
+    wait         wait_exponential(multiplier=initial_backoff_seconds, exp_base=multiplier,
+                                  max=max_backoff_seconds)
+                 + wait_random(0, jitter_seconds)
+    retry        retry_if_exception(is_retryable)
+    before_sleep the listener's tool_retried(tool)
 
-    min(initial_backoff_seconds * multiplier ** (n - 1), max_backoff_seconds)
-    + uniform(0, jitter_seconds)
+The first failure is replayed into that loop as tenacity's attempt 1, so its
+attempt numbers are the real ones: the wait before retry *n* (1 for the
+first retry) is ``min(initial * multiplier ** (n - 1), max_backoff) +
+uniform(0, jitter)``, and ``statistics["attempt_number"]`` is the number of
+calls made.
 
 Example::
 
@@ -32,7 +42,7 @@ Example::
 
 from __future__ import annotations
 
-import random
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,17 +78,25 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError | ConnectionError)
 
 
-def backoff_seconds(policy: RetryPolicy, retry_number: int) -> float:
-    """The wait before retry ``retry_number`` (1-based), without jitter."""
-    return min(
-        policy.initial_backoff_seconds * policy.multiplier ** (retry_number - 1),
-        policy.max_backoff_seconds,
+def wait_strategy(policy: RetryPolicy) -> tenacity.wait.wait_base:
+    """tenacity's wait for ``policy``: exponential backoff from ``initial_backoff_seconds``, capped, plus jitter."""
+    backoff = tenacity.wait_exponential(
+        multiplier=policy.initial_backoff_seconds,
+        exp_base=policy.multiplier,
+        max=policy.max_backoff_seconds,
     )
+    return backoff + tenacity.wait_random(0, policy.jitter_seconds)
 
 
-def wait_seconds(policy: RetryPolicy, retry_number: int, rng: Callable[[], float] = random.random) -> float:
-    """The wait before retry ``retry_number``: backoff plus up to ``jitter_seconds`` of jitter."""
-    return backoff_seconds(policy, retry_number) + rng() * policy.jitter_seconds
+@functools.lru_cache(maxsize=256)
+def retrying_for(policy: RetryPolicy) -> tenacity.Retrying:
+    """The ``tenacity.Retrying`` of ``policy``, built once; ``call_with_retry`` runs a copy of it per call."""
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        wait=wait_strategy(policy),
+        retry=tenacity.retry_if_exception(is_retryable),
+        reraise=True,
+    )
 
 
 def call_with_retry(
@@ -88,46 +106,36 @@ def call_with_retry(
     tool: str,
     listener: RuntimeListener | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    rng: Callable[[], float] = random.random,
 ) -> Attempt[T]:
     """Call ``func`` up to ``policy.max_attempts`` times; never raises ``Exception``s.
 
     Each retry is reported with ``listener.tool_retried(tool)`` before its
-    wait. ``sleep`` and ``rng`` are injectable for tests.
+    wait. ``sleep`` is injectable for tests.
     """
     try:
         return Attempt(func(), None, 1)
     except Exception as exc:
         if policy.max_attempts <= 1 or not is_retryable(exc):
             return Attempt(None, exc, 1)
-
-    events = listener or RuntimeListener()
-    events.tool_retried(tool)
-    sleep(wait_seconds(policy, 1, rng))
-
-    attempts = 1
+        first_failure: Exception | None = exc
 
     def attempt() -> T:
-        nonlocal attempts
-        attempts += 1
+        # tenacity's attempt 1 is the call already made: replay its failure.
+        nonlocal first_failure
+        if first_failure is not None:
+            failure, first_failure = first_failure, None
+            raise failure
         return func()
 
-    def wait(state: tenacity.RetryCallState) -> float:
-        # tenacity's attempt 1 is our attempt 2, so its n-th wait is our retry n + 1.
-        return wait_seconds(policy, state.attempt_number + 1, rng)
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        events.tool_retried(tool)
-
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts - 1),
-        wait=wait,
-        retry=tenacity.retry_if_exception(is_retryable),
-        before_sleep=before_sleep,
+    events = listener or RuntimeListener()
+    # A copy per call, as tenacity's own decorator does: it binds this call's hooks
+    # and keeps its statistics apart from any other call in this thread (nested ones).
+    retrying = retrying_for(policy).copy(
         sleep=sleep,
-        reraise=True,
+        before_sleep=lambda state: events.tool_retried(tool),
     )
     try:
-        return Attempt(retrying(attempt), None, attempts)
+        value = retrying(attempt)
     except Exception as exc:
-        return Attempt(None, exc, attempts)
+        return Attempt(None, exc, retrying.statistics["attempt_number"])
+    return Attempt(value, None, retrying.statistics["attempt_number"])

@@ -21,3 +21,18 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
     with server:
         server.wait_for('up{job="prometheus"}')
         yield server
+
+
+# Appended with the fixture below, rather than edited into the imports above.
+from tests.support.llama import LlamaServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """A real ``llama-server --metrics`` serving Gemma 3 270M (the local-llm extra), shared by the session.
+
+    Skips with the pip command when the extra is not installed (fails under CI=true).
+    It has one slot: requests queue, so keep ``max_tokens`` small.
+    """
+    with LlamaServer(tmp_path_factory.mktemp("llama")) as server:
+        yield server

@@ -378,7 +378,7 @@ def test_internal_error_is_a_500_without_the_traceback(
     def explode() -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(live_service.runtime.profiler, "report", explode)
+    monkeypatch.setattr(live_service.runtime, "bottlenecks", explode)
     with caplog.at_level(logging.ERROR, logger="agent_runtime.service.errors"):
         response = live_service.get("/v1/bottlenecks")
     message = error_of(response, 500, "internal_error")

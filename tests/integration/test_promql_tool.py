@@ -1,4 +1,4 @@
-"""The PromQL tools against a real Prometheus (DESIGN.md §6)."""
+"""The PromQL tools against a real Prometheus."""
 
 from __future__ import annotations
 

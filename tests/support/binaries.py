@@ -1,4 +1,4 @@
-"""Find and start the real binaries tests run against (DESIGN.md §6).
+"""Find and start the real binaries tests run against.
 
 On a developer's laptop a missing binary skips the test with the install
 command; under ``CI=true`` it fails, because ``.ci/run`` installs them.

@@ -357,7 +357,7 @@ def test_api_is_404_when_fault_injection_is_off(runtime: Runtime) -> None:
     for response in (client.get("/v1/faults", headers=AUTH), client.post("/v1/faults", json={}, headers=AUTH)):
         assert response.status_code == 404
         assert response.get_json()["error"]["code"] == "faults_disabled"
-    assert runtime.tools.get("promql_query").func(query="up") == "result of up"
+    assert runtime.call_tool("promql_query", {"query": "up"}).result == "result of up"
 
 
 def test_api_needs_the_admin_token(runtime: Runtime) -> None:
@@ -376,3 +376,82 @@ def test_openapi_paths_cover_every_fault_route(runtime: Runtime) -> None:
     documented = set(openapi_paths())
     assert documented <= routes
     assert {r for r in routes if r.startswith("/v1/faults")} == documented
+
+
+def test_clearing_a_latency_fault_wakes_the_calls_it_delays(tools: ToolRegistry, injector: FaultInjector) -> None:
+    injector.inject(FaultRequest(kind="latency", tools=("knowledge_search",), seconds=30))
+    results: list[Any] = []
+    started = time.perf_counter()
+    slowed = threading.Thread(target=lambda: results.append(call(tools, "knowledge_search")))
+    slowed.start()
+    time.sleep(0.1)
+    assert slowed.is_alive()
+    assert injector.clear() == 1
+    slowed.join(timeout=2)
+    assert not slowed.is_alive()
+    assert results == ["passages about up"]
+    assert time.perf_counter() - started < 2
+
+
+def test_closing_the_injector_wakes_delayed_calls(tools: ToolRegistry, clock: FakeClock) -> None:
+    injector = FaultInjector(tools, clock=clock, tick_seconds=0)
+    injector.inject(FaultRequest(kind="latency", tools=("promql_query",), seconds=30))
+    slowed = threading.Thread(target=lambda: call(tools, "promql_query"))
+    slowed.start()
+    time.sleep(0.1)
+    injector.close()
+    slowed.join(timeout=2)
+    assert not slowed.is_alive()
+
+
+class OnlyTheRuntimeInterface:
+    """A fault target with nothing but the three methods ``Runtime`` offers the injector."""
+
+    def __init__(self) -> None:
+        self.registry = make_tools()
+        self.invalidated: list[str | None] = []
+
+    def wrap_tools(self, wrapper: Any) -> list[str]:
+        wrapped = []
+        for registered in list(self.registry):
+            func = wrapper(registered.spec.name, registered.func)
+            if func is not registered.func:
+                self.registry.register(registered.spec, func, replace_existing=True)
+                wrapped.append(registered.spec.name)
+        return wrapped
+
+    def invalidate(self, tool: str | None = None, tag: str | None = None) -> int:
+        self.invalidated.append(tool)
+        return 0
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        return tuple(self.registry.get(name).spec for name in self.registry.names())
+
+
+def test_the_injector_uses_only_wrap_tools_invalidate_and_tool_specs() -> None:
+    target = OnlyTheRuntimeInterface()
+    injector = FaultInjector.for_runtime(target, FaultSettings(enabled=True))
+    try:
+        assert injector.install() == []  # wrapped when built; wrapping again wraps nothing twice
+        target.registry.register(ToolSpec(name="late", cache_tags=("prometheus",)), lambda: "late")
+        injector.inject(FaultRequest(kind="dependency_down", dependency="prometheus"))
+        for name in ("promql_query", "late"):
+            with pytest.raises(RetryableToolError, match="injected fault"):
+                target.registry.get(name).func(**({"query": "up"} if name != "late" else {}))
+        injector.inject(FaultRequest(kind="cache_flush", tools=("knowledge_search",)))
+        assert target.invalidated == ["knowledge_search"]
+        injector.inject(FaultRequest(kind="hang", tools=("knowledge_search",)))  # timeout read from tool_specs
+        assert injector.dependencies()["prometheus"] == ["late", "promql_query"]
+    finally:
+        injector.close()
+
+
+def test_faults_reach_the_tools_of_a_real_runtime(runtime: Runtime) -> None:
+    injector = FaultInjector.for_runtime(runtime, FaultSettings(enabled=True))
+    try:
+        injector.inject(FaultRequest(kind="error", tools=("promql_query",)))
+        assert runtime.call_tool("promql_query", {"query": "up"}).outcome != "success"
+        injector.clear()
+        assert runtime.call_tool("promql_query", {"query": "up"}).result == "result of up"
+    finally:
+        injector.close()

@@ -1,13 +1,19 @@
 """The local stack: runtime (gunicorn), Prometheus, Alertmanager, receiver and workload, on loopback.
 
-``Stack(options).up()`` starts, in order, the receiver, the runtime (with
-fault injection on and an admin token), Prometheus and Alertmanager with the
-repository's own configuration rendered for local ports
-(``agent_runtime.ops.stack.render``), and a background workload
-(``agent-runtime loadgen``); it waits for each to be healthy and records
-them in ``<state_dir>/stack.json``. ``down()`` stops them, last started
-first. Missing Prometheus or Alertmanager binaries are reported in
-``StackInfo.missing`` and the rest runs without them.
+``Stack(options).up()`` starts, in order, the receiver, the local model
+server when ``options.local_llm`` is set and the ``local-llm`` extra is
+installed (llama.cpp's ``llama-server --metrics`` with Gemma 3 270M,
+``agent_runtime.ops.local_model``), the runtime (with fault injection on, an
+admin token, and ``AGENT_RUNTIME_LLM_*`` pointing at that server),
+Prometheus and Alertmanager with the repository's own configuration rendered
+for local ports (``agent_runtime.ops.stack.render``, plus a ``llama`` scrape
+job), and a background workload (``agent-runtime loadgen``); it waits for
+each to be healthy and records them in ``<state_dir>/stack.json``. ``down()``
+stops them, last started first. Missing Prometheus or Alertmanager binaries
+are reported in ``StackInfo.missing`` and the rest runs without them; a
+model server that is not started (the extra is not installed, or the
+runtime already has an ``AGENT_RUNTIME_LLM_BASE_URL``) is a note in
+``StackInfo.notes``, and the runtime then runs without a model.
 
 Everything the stack writes lives in ``state_dir`` (``.stack/`` by default):
 the token, rendered configs, data directories, logs, the fault state and the
@@ -23,12 +29,13 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import requests
 
+from agent_runtime.ops import local_model
 from agent_runtime.ops.stack.processes import (
     Child,
     PidFile,
@@ -43,8 +50,15 @@ from agent_runtime.ops.stack.processes import (
 from agent_runtime.ops.stack.render import Ports, RenderError, format_duration, render_all
 
 INSTALL_HINT: Final = "apt-get install -y prometheus prometheus-alertmanager"
-PREFERRED_PORTS: Final = Ports(runtime=8000, prometheus=9090, alertmanager=9093, receiver=9095)
+PREFERRED_PORTS: Final = Ports(runtime=8000, prometheus=9090, alertmanager=9093, receiver=9095, llama=8080)
 HEALTH_TIMEOUT_SECONDS: Final = 60.0
+# The stack's llama-server: two slots of 4k context each, so one long answer does not hold up every
+# other model call (on two cores they share the CPU either way), and answers capped at 128 tokens:
+# the runtime's write_answer sets no max_tokens, and its prompts (search passages) are 1-2k tokens.
+LLAMA_PARALLEL: Final = 2
+LLAMA_CTX_SIZE: Final = 8192
+LLAMA_N_PREDICT: Final = 128
+LLM_BASE_URL_ENV: Final = "AGENT_RUNTIME_LLM_BASE_URL"
 # The workload runs as long as the stack; without --duration that is "until stopped", bounded to a week.
 UNBOUNDED_WORKLOAD_SECONDS: Final = 7 * 86_400.0
 _PYTHON_CLI: Final = "from agent_runtime.cli.main import main; raise SystemExit(main())"
@@ -60,7 +74,11 @@ class StackOptions:
     ``time_scale`` > 1 loads rules with every window and ``for:`` divided by
     it (and scrapes, evaluates and groups notifications that much faster).
     ``rate`` 0 runs no background workload. ``ports`` None takes the usual
-    ports (8000, 9090, 9093, 9095) where free and free ports otherwise.
+    ports (8000, 9090, 9093, 9095, and 8080 for the model server) where free
+    and free ports otherwise. ``local_llm`` starts the local model server when
+    the ``local-llm`` extra is installed (``agent-runtime stack up`` sets it
+    unless ``--no-llm``; off by default, so a programmatic stack such as the
+    e2e tests' keeps its timing without a model on the CPU).
     """
 
     root: Path
@@ -74,6 +92,7 @@ class StackOptions:
     config_path: str | None = None
     ports: Ports | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    local_llm: bool = False
 
 
 @dataclass
@@ -87,6 +106,9 @@ class StackInfo:
     receiver_url: str
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_note: str | None = None
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -98,6 +120,9 @@ class StackInfo:
             "runtime_url": self.runtime_url,
             "prometheus_url": self.prometheus_url,
             "alertmanager_url": self.alertmanager_url,
+            "llm_url": self.llm_url,
+            "llm_model": self.llm_model,
+            "llm_note": self.llm_note,
             "alerts_url": f"{self.receiver_url}/alerts",
             "receiver_url": self.receiver_url,
             "missing": self.missing,
@@ -118,6 +143,7 @@ def _choose_ports() -> Ports:
             PREFERRED_PORTS.prometheus,
             PREFERRED_PORTS.alertmanager,
             PREFERRED_PORTS.receiver,
+            PREFERRED_PORTS.llama or 8080,
         )
     ]
     return Ports(*chosen)
@@ -140,7 +166,7 @@ class Stack:
         self.down()
 
     def child(self, name: str) -> Child:
-        """The running process called ``name`` (receiver, runtime, prometheus, alertmanager, loadgen)."""
+        """The running process called ``name`` (receiver, llama-server, runtime, prometheus, alertmanager, loadgen)."""
         for child in self.children:
             if child.name == name:
                 return child
@@ -163,6 +189,8 @@ class Stack:
         state = opts.state_dir.resolve()
         _reset_state(state)
         ports = opts.ports or _choose_ports()
+        llama_note = self._llama_not_started()
+        ports = replace(ports, llama=(ports.llama or free_port()) if llama_note is None else None)
         token = secrets.token_urlsafe(24)
         token_path = state / "token"
         token_path.write_text(token + "\n")
@@ -170,11 +198,25 @@ class Stack:
         info = StackInfo(state, ports, token, f"http://127.0.0.1:{ports.runtime}", f"http://127.0.0.1:{ports.receiver}")
         self.info = info
         logs = state / "logs"
+        if llama_note:
+            info.llm_note = llama_note
+            info.notes.append(llama_note)
 
         receiver = self._start("receiver", [sys.executable, "-m", "agent_runtime.ops.stack.receiver",
                                             "--port", str(ports.receiver), "--log", str(state / "alerts.jsonl")],
                                logs)  # fmt: skip
         wait_healthy(receiver, http_ok(f"{info.receiver_url}/healthz"), HEALTH_TIMEOUT_SECONDS, "healthy")
+
+        if ports.llama is not None:
+            # Before the runtime, so its first model call finds the model loaded.
+            try:
+                argv = local_model.server_command(ports.llama, parallel=LLAMA_PARALLEL, ctx_size=LLAMA_CTX_SIZE,
+                                                  n_predict=LLAMA_N_PREDICT)  # fmt: skip
+            except local_model.LocalModelUnavailableError as exc:
+                raise StackError(f"cannot start llama-server: {exc}") from None
+            llama = self._start("llama-server", argv, logs)
+            wait_healthy(llama, http_ok(f"http://127.0.0.1:{ports.llama}/health"), HEALTH_TIMEOUT_SECONDS, "healthy")
+            info.llm_url, info.llm_model = local_model.base_url(ports.llama), local_model.MODEL_ALIAS
 
         runtime = self._start("runtime", [sys.executable, "-c", _PYTHON_CLI, "serve", "--workers", str(opts.workers),
                                           "--bind", f"127.0.0.1:{ports.runtime}"], logs,
@@ -197,8 +239,24 @@ class Stack:
         self.children.append(child)
         return child
 
+    def _llama_not_started(self) -> str | None:
+        """None when the stack starts llama-server, else why not (a note; "" when it is turned off)."""
+        opts = self.options
+        if not opts.local_llm:
+            return ""
+        configured = {**os.environ, **opts.extra_env}.get(LLM_BASE_URL_ENV, "").strip()
+        if configured:
+            return f"llama-server is not started: the runtime uses {LLM_BASE_URL_ENV}={configured}"
+        reason = local_model.unavailable_reason()
+        return None if reason is None else f"llama-server is not started, the runtime runs without a model: {reason}"
+
     def _runtime_env(self, state: Path, ports: Ports, token: str) -> dict[str, str]:
         opts = self.options
+        llm = {} if ports.llama is None else {
+            LLM_BASE_URL_ENV: local_model.base_url(ports.llama),
+            "AGENT_RUNTIME_LLM_MODEL": local_model.MODEL_ALIAS,
+            "AGENT_RUNTIME_LLM_PROVIDER": local_model.PROVIDER,
+        }  # fmt: skip
         env = {
             **os.environ,
             "AGENT_RUNTIME_ADMIN_TOKEN": token,
@@ -217,6 +275,7 @@ class Stack:
             "OTEL_BSP_MAX_QUEUE_SIZE": "256",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_BSP_EXPORT_TIMEOUT": "2000",
+            **llm,
             **opts.extra_env,
         }
         if opts.config_path:

@@ -7,7 +7,10 @@ only what is about *where* and *how fast*, never *what*:
 
 - Prometheus: scrape targets of the runtime, Prometheus and Alertmanager jobs
   point at the local ports (jobs for components the stack does not run, such
-  as the OTel Collector, are left out and reported); the Alertmanager target
+  as the OTel Collector, are left out and reported); when the stack runs the
+  local model server (``Ports.llama``) a ``llama`` job scrapes its
+  ``/metrics`` (the repository's own ``llama`` job, if it has one, is pointed
+  there, else one is added); the Alertmanager target
   is the local one; ``rule_files`` are the repository's rules, or a copy
   rendered by ``python -m observability`` with every window and ``for:``
   divided by ``time_scale``; the scrape and evaluation intervals are
@@ -35,6 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 RUNTIME_JOB: Final = "agent-runtime"
+# The job of llama.cpp's llama-server (what observability's ModelConfig.server_job expects).
+LLAMA_JOB: Final = "llama"
 # Floors for scaled Alertmanager timings: below them notifications would only churn.
 MIN_GROUP_SECONDS: Final = 1.0
 MIN_REPEAT_SECONDS: Final = 10.0
@@ -51,12 +56,13 @@ class RenderError(Exception):
 
 @dataclass(frozen=True)
 class Ports:
-    """Loopback ports of the stack's components."""
+    """Loopback ports of the stack's components; ``llama`` None when no local model server runs."""
 
     runtime: int
     prometheus: int
     alertmanager: int
     receiver: int
+    llama: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,10 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _job_role(job: Mapping[str, Any]) -> str | None:
-    """Which local component a scrape job scrapes (runtime, prometheus, alertmanager), if any."""
+    """Which local component a scrape job scrapes (runtime, prometheus, alertmanager, llama), if any."""
     name = str(job.get("job_name", ""))
     hosts = " ".join(str(t) for sc in job.get("static_configs", []) for t in sc.get("targets", []))
-    for role in ("alertmanager", "prometheus", "runtime"):
+    for role in ("alertmanager", "prometheus", "runtime", "llama"):
         if role in name or role in hosts:
             return role
     return "runtime" if name == RUNTIME_JOB else None
@@ -119,10 +125,12 @@ def render_prometheus_config(
     interval = format_duration(interval_seconds)
     notes: list[str] = []
     targets = {"runtime": ports.runtime, "prometheus": ports.prometheus, "alertmanager": ports.alertmanager}
+    if ports.llama is not None:
+        targets["llama"] = ports.llama
     jobs = []
     for job in source.get("scrape_configs") or []:
         role = _job_role(job)
-        if role is None:
+        if role is None or role not in targets:
             notes.append(f"scrape job {job.get('job_name')!r} left out: the local stack does not run it")
             continue
         local = {k: v for k, v in job.items() if k not in ("scrape_interval", "scrape_timeout", "static_configs")}
@@ -135,6 +143,9 @@ def render_prometheus_config(
         jobs.append(local)
     if not any(_job_role(j) == "runtime" for j in jobs):
         raise RenderError("prometheus.yml has no scrape job for the agent runtime")
+    if ports.llama is not None and not any(_job_role(j) == "llama" for j in jobs):
+        jobs.append({"job_name": LLAMA_JOB, "metrics_path": "/metrics",
+                     "static_configs": [{"targets": [f"127.0.0.1:{ports.llama}"]}]})  # fmt: skip
     left_out = sorted(set(source) - {"global", "rule_files", "alerting", "scrape_configs"})
     notes.extend(f"prometheus.yml section {key!r} left out locally" for key in left_out)
     global_section = {**(source.get("global") or {}), "scrape_interval": interval,

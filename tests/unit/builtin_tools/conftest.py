@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.builtin_tools.corpus import Corpus
-from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.telemetry.listener import ModelCall, RuntimeListener
 
 RUNBOOK_CACHE = """# CacheHitRateLow
 
@@ -93,39 +93,25 @@ def corpus(corpus_dir: Path, tmp_path: Path) -> Iterator[Corpus]:
 
 
 class RecordingListener(RuntimeListener):
-    """Keeps every cache and LLM event it receives."""
+    """Keeps every cache and model-call event it receives (thread-safe: tools run on worker threads)."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.lookups: list[tuple[str, str, bool]] = []
-        self.saved: list[tuple[str, float]] = []
-        self.llm_calls: list[dict[str, Any]] = []
+        self.saved: list[tuple[str, float, float]] = []
+        self.llm_calls: list[ModelCall] = []
 
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
-        self.lookups.append((cache, layer, hit))
+        with self._lock:
+            self.lookups.append((cache, layer, hit))
 
-    def cache_saved(self, cache: str, seconds: float) -> None:
-        self.saved.append((cache, seconds))
+    def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
+        with self._lock:
+            self.saved.append((cache, seconds, dollars))
 
-    def llm_called(
-        self,
-        *,
-        operation: str,
-        provider: str,
-        model: str,
-        seconds: float,
-        input_tokens: int,
-        output_tokens: int,
-    ) -> None:
-        self.llm_calls.append(
-            {
-                "operation": operation,
-                "provider": provider,
-                "model": model,
-                "seconds": seconds,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-            }
-        )
+    def llm_called(self, call: ModelCall) -> None:
+        with self._lock:
+            self.llm_calls.append(call)
 
 
 @pytest.fixture()

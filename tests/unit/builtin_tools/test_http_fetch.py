@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent_runtime.builtin_tools.http_fetch import HttpFetcher, charset_of, is_text_type
+from agent_runtime.builtin_tools.http_fetch import HttpFetcher, charset_of, is_refused_address, is_text_type
 from agent_runtime.errors import ConfigError, RetryableToolError, ToolError
 from tests.support.binaries import free_port
 from tests.unit.builtin_tools.conftest import LoopbackServer, Reply
@@ -168,7 +176,8 @@ def test_credentials_in_urls_are_refused(fetch: HttpFetcher, http_server: Loopba
 
 
 def test_allow_list_entries_with_ports_and_wildcards() -> None:
-    fetcher = HttpFetcher(["127.0.0.1:8080", "*.example.org"], allow_private=True)
+    # The host is resolved even with allow_private: the connection is pinned to what was resolved.
+    fetcher = HttpFetcher(["127.0.0.1:8080", "*.example.org"], allow_private=True, resolver=_resolver("127.0.0.1"))
     fetcher.check_url("http://127.0.0.1:8080/")
     fetcher.check_url("https://api.example.org/")
     for url in ("http://127.0.0.1:8081/", "https://example.org/", "https://evil-example.org/"):
@@ -237,3 +246,276 @@ def test_media_type_and_charset_helpers() -> None:
     assert not is_text_type("application/octet-stream")
     assert charset_of('text/plain; charset="latin1"') == "iso8859-1"
     assert charset_of("text/plain; charset=no-such-codec") == "utf-8"
+
+
+# --- one parse, one resolution: URL parser differentials and DNS pinning --------------------------
+
+PUBLIC = "93.184.216.34"
+
+
+class ConnectRecorder:
+    """Stands in for urllib3's ``create_connection``: records every (host, port) the real client dials.
+
+    Loopback destinations are really connected (so a request that slips through
+    reaches the loopback server and shows up there); anything else is refused.
+    """
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.dialled: list[tuple[str, int]] = []
+
+    def __call__(self, address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        self.dialled.append((str(address[0]), int(address[1])))
+        if str(address[0]) in ("127.0.0.1", "::1", "localhost"):
+            return self.real(address, *args, **kwargs)
+        raise ConnectionRefusedError(111, "refused by the test")
+
+
+@pytest.fixture()
+def dialled(monkeypatch: pytest.MonkeyPatch) -> ConnectRecorder:
+    import urllib3.util.connection
+
+    recorder = ConnectRecorder(urllib3.util.connection.create_connection)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", recorder)
+    return recorder
+
+
+def _allowed_test_resolver(*answers: str) -> Any:
+    """Names under ``allowed.test`` resolve to ``answers`` (one per look-up, the last repeats); IPs to themselves."""
+    queue = list(answers) or [PUBLIC]
+    looked_up: list[str] = []
+
+    def resolve(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
+        looked_up.append(host)
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            if host != "allowed.test" and not host.endswith(".allowed.test"):
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        else:
+            answer = str(literal)
+        family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    resolve.looked_up = looked_up  # type: ignore[attr-defined]
+    return resolve
+
+
+DIFFERENTIALS = [
+    # backslashes: WHATWG-style parsers end the authority at "\", RFC 3986 ones do not
+    "http://127.0.0.1\\.allowed.test/",
+    "http://127.0.0.1:{port}\\.allowed.test/",
+    "http://127.0.0.1\\.allowed.test:{port}/",
+    "http://x.allowed.test:{port}\\@127.0.0.1:{port}/",
+    "http://127.0.0.1:{port}\\@x.allowed.test/",
+    # "@": userinfo in front of, or several "@" around, the real host
+    "http://x.allowed.test@127.0.0.1:{port}/",
+    "http://a@127.0.0.1:{port}@x.allowed.test/",
+    "http://127.0.0.1:{port}#@x.allowed.test/",
+    "http://127.0.0.1:{port}?@x.allowed.test/",
+    # tabs, newlines and other whitespace or control characters, which urlsplit silently strips
+    "http://127.0.0.1\t.allowed.test/",
+    "http://127.0.0.1\n.allowed.test/",
+    "http://127.0.0.1\r\n.allowed.test/",
+    "http://127.0.0.1 .allowed.test/",
+    "http://127.0.0.1\x00.allowed.test/",
+    "http://x.allowed.test\t@127.0.0.1:{port}/",
+    # percent-encoding in the host
+    "http://127.0.0.1%2eallowed.test/",
+    "http://127%2e0%2e0%2e1.allowed.test/",
+    "http://x%2eallowed.test/",
+    "http://x.allowed.test%00.127.0.0.1/",
+    "http://[::1%25lo]:{port}/",
+    # trailing dots
+    "http://127.0.0.1.:{port}/",
+    "http://x.allowed.test.:{port}/",
+    "http://x.allowed.test..:{port}/",
+    # IDNA: full-width and ideographic dots, non-ASCII labels
+    "http://x.allowed\u3002test:{port}/",
+    "http://127\uff0e0\uff0e0\uff0e1:{port}/",
+    "http://\uff58.allowed.test:{port}/",
+    "http://b\u00fccher.allowed.test:{port}/",
+    # userinfo of every shape
+    "http://user@x.allowed.test:{port}/",
+    "http://user:pw@x.allowed.test:{port}/",
+    "http://:@x.allowed.test:{port}/",
+    "http://@x.allowed.test:{port}/",
+    "http://127.0.0.1:{port}:pw@x.allowed.test/",
+    # odd authorities
+    "http:/127.0.0.1:{port}/",
+    "http:127.0.0.1:{port}/",
+    "http:///127.0.0.1:{port}/",
+    "HTTP://127.0.0.1:{port}/",
+]
+
+
+@pytest.mark.parametrize("template", DIFFERENTIALS)
+def test_parser_differentials_never_reach_an_address_that_was_not_checked(
+    template: str, http_server: LoopbackServer, dialled: ConnectRecorder
+) -> None:
+    """Whatever the URL, the real client dials only the address the guard checked, or nothing."""
+    http_server.routes["/"] = lambda _: Reply(200, b"internal secret", TEXT)
+    resolver = _allowed_test_resolver(PUBLIC)
+    fetcher = HttpFetcher(["*.allowed.test"], resolver=resolver, connect_timeout_seconds=1.0)
+    url = template.format(port=http_server.port)
+    try:
+        fetcher(url)
+    except ToolError:
+        pass  # refused by a guard, or the (refused) connection to the checked public address failed
+    else:
+        pytest.fail(f"{url!r} was fetched")
+    finally:
+        fetcher.close()
+    assert http_server.requests == []
+    assert {host for host, _ in dialled.dialled} <= {PUBLIC}, (url, dialled.dialled)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1\\.allowed.test/", "backslash"),
+        ("http://127.0.0.1\t.allowed.test/", "whitespace or control"),
+        ("http://x.allowed.test\n/", "whitespace or control"),
+        ("http://127%2e0%2e0%2e1.allowed.test/", "percent-encoded"),
+        ("http://user@x.allowed.test/", "credentials"),
+        ("http://@x.allowed.test/", "credentials"),
+        ("http://x.allowed.test..:80/", "not a valid host name"),
+        ("http:127.0.0.1/", "//"),
+    ],
+)
+def test_malformed_hosts_are_refused_before_any_lookup_or_connection(
+    url: str, message: str, dialled: ConnectRecorder
+) -> None:
+    resolver = _allowed_test_resolver(PUBLIC)
+    fetcher = HttpFetcher(["*.allowed.test"], resolver=resolver)
+    with pytest.raises(ToolError, match=message) as raised:
+        fetcher(url)
+    assert not isinstance(raised.value, RetryableToolError)
+    assert resolver.looked_up == [] and dialled.dialled == []
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(dialled: ConnectRecorder) -> None:
+    """DNS rebinding: the second answer (loopback) is never asked for, so never dialled."""
+    resolver = _allowed_test_resolver(PUBLIC, "127.0.0.1")
+    fetcher = HttpFetcher(["rebind.allowed.test"], resolver=resolver, connect_timeout_seconds=1.0)
+    with pytest.raises(RetryableToolError, match="cannot connect"):
+        fetcher("http://rebind.allowed.test/")
+    assert resolver.looked_up == ["rebind.allowed.test"]
+    assert dialled.dialled == [(PUBLIC, 80)]
+
+
+def test_a_pinned_fetch_sends_the_name_in_the_host_header(http_server: LoopbackServer) -> None:
+    """The name resolves only through the fetcher's resolver: the client connects to the checked IP."""
+    http_server.routes["/text"] = lambda _: Reply(200, b"pinned", TEXT)
+    resolver = _allowed_test_resolver("127.0.0.1")
+    fetcher = HttpFetcher(["svc.allowed.test"], allow_private=True, resolver=resolver)
+    try:
+        result = fetcher(f"http://SVC.allowed.test.:{http_server.port}/text")
+        idna = fetcher(f"http://svc.allowed.test:{http_server.port}/text?q=1")
+    finally:
+        fetcher.close()
+    assert (result["status"], result["text"]) == (200, "pinned")
+    assert idna["url"] == f"http://svc.allowed.test:{http_server.port}/text?q=1"
+    assert [r.headers["Host"] for r in http_server.requests] == [f"svc.allowed.test:{http_server.port}"] * 2
+    assert resolver.looked_up == ["svc.allowed.test", "svc.allowed.test"]
+
+
+def test_idna_names_are_matched_and_sent_in_their_ascii_form(http_server: LoopbackServer) -> None:
+    http_server.routes["/"] = lambda _: Reply(200, b"ok", TEXT)
+    resolver = _allowed_test_resolver("127.0.0.1")
+    fetcher = HttpFetcher(["xn--bcher-kva.allowed.test"], allow_private=True, resolver=resolver)
+    try:
+        assert fetcher(f"http://b\u00fccher.allowed.test:{http_server.port}/")["status"] == 200
+    finally:
+        fetcher.close()
+    assert http_server.requests[0].headers["Host"] == f"xn--bcher-kva.allowed.test:{http_server.port}"
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: apt-get install -y openssl")
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextmanager
+def tls_server(cert: Path, key: Path) -> Iterator[tuple[int, list[str | None]]]:
+    """An HTTPS server on 127.0.0.1 answering 200 "tls ok"; yields its port and the SNI names it saw."""
+    seen: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: seen.append(name)  # type: ignore[assignment,misc,func-returns-value]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"tls ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.server_address[1]), seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_https_to_the_pinned_address_verifies_the_certificate_for_the_name(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path, "svc.allowed.test")
+    resolver = _allowed_test_resolver("127.0.0.1")
+    with tls_server(cert, key) as (port, sni):
+        fetcher = HttpFetcher(["*.allowed.test"], allow_private=True, resolver=resolver, ca_bundle=str(cert))
+        try:
+            assert fetcher(f"https://svc.allowed.test:{port}/")["text"] == "tls ok"
+            # Another name on the same address: SNI and the certificate check use that name, and fail.
+            with pytest.raises(ToolError, match="cannot"):
+                fetcher(f"https://other.allowed.test:{port}/")
+        finally:
+            fetcher.close()
+    assert sni[:2] == ["svc.allowed.test", "other.allowed.test"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::7f00:1",  # IPv4-compatible ::127.0.0.1
+        "::a00:1",  # IPv4-compatible ::10.0.0.1
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:a9fe:a9fe",  # IPv4-mapped metadata service
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::7f00:1",  # NAT64 local-use prefix
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo
+        "fec0::1",  # deprecated site-local
+        "fef0::1",
+    ],
+)
+def test_ipv6_forms_of_private_ipv4_and_site_local_are_refused(address: str) -> None:
+    assert is_refused_address(ipaddress.ip_address(address))
+    fetcher = HttpFetcher(["docs.example.com"], resolver=_resolver(address))
+    with pytest.raises(ToolError, match="non-public address"):
+        fetcher.check_url("https://docs.example.com/page")
+
+
+@pytest.mark.parametrize("address", ["2606:2800:220:1::1", "2002:5db8:d822::1", "64:ff9b::5db8:d822", PUBLIC])
+def test_ipv6_forms_of_public_ipv4_pass(address: str) -> None:
+    assert not is_refused_address(ipaddress.ip_address(address))

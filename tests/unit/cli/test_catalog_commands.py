@@ -13,7 +13,7 @@ from agent_runtime.cli.main import main
 def test_agents_table_and_routing(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agents", "--config", str(config_file)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["agent", "base", "tools", "domains", "description"]
+    assert lines[0].split() == ["agent", "kind", "base", "tools", "domains", "description"]
     assert [line.split()[0] for line in lines[1:4]] == ["summariser", "fetcher", "broken"]
     assert lines[-1] == "routing: min confidence 0.20, fallback chain summariser, planning agent -"
 
@@ -21,7 +21,13 @@ def test_agents_table_and_routing(config_file: Path, capsys: pytest.CaptureFixtu
 def test_default_agents_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agents", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
-    assert [agent["name"] for agent in body["agents"]] == ["diagnostics", "researcher", "fetcher", "writer"]
+    assert [agent["name"] for agent in body["agents"]] == [
+        "diagnostics",
+        "researcher",
+        "fetcher",
+        "writer",
+        "investigator",
+    ]
     diagnostics = body["agents"][0]
     assert [step["tool"] for step in diagnostics["plan"]] == ["promql_query", "knowledge_search"]
 

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
+import argparse
+import pkgutil
+from types import SimpleNamespace
+
 import pytest
 
+import agent_runtime.cli as cli_package
 from agent_runtime import __version__
-from agent_runtime.cli.main import main
-from agent_runtime.cli.registry import discover
+from agent_runtime.cli.main import COMMAND_MODULES, commands, main
+from agent_runtime.cli.registry import Command, collect
 
-COMMANDS = ["serve", "run", "agents", "tools", "cache", "breakers", "bottlenecks"]
+COMMANDS = ["serve", "run", "agents", "tools", "cache", "breakers", "bottlenecks", "loadgen", "stack"]
 
 
-def test_every_command_module_is_discovered_in_help_order() -> None:
-    names = [command.name for command in discover()]
+def test_every_listed_command_is_in_help_order() -> None:
+    names = [command.name for command in commands()]
     assert [name for name in names if name in COMMANDS] == COMMANDS
     assert len(names) == len(set(names))
 
 
-def test_help_lists_every_discovered_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_module_of_the_package_is_listed() -> None:
+    on_disk = {info.name for info in pkgutil.iter_modules(cli_package.__path__) if info.name.endswith("_cmd")}
+    listed = {module.__name__.rpartition(".")[2] for module in COMMAND_MODULES}  # type: ignore[attr-defined]
+    assert listed == on_disk
+
+
+def test_a_command_defined_twice_is_an_error() -> None:
+    def run(args: argparse.Namespace) -> int:
+        return 0
+
+    hello = Command("hello", "Say hello.", lambda parser: None, run)
+    with pytest.raises(RuntimeError, match="'hello' is defined twice"):
+        collect([SimpleNamespace(COMMANDS=(hello,)), SimpleNamespace(COMMANDS=(hello,))])
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for command in discover():
+    for command in commands():
         assert f"    {command.name} " in out
 
 

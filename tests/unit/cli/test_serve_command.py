@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from flask import Flask
 from agent_runtime.cli.common import CliError
 from agent_runtime.cli.main import main
 from agent_runtime.cli.serve_cmd import parse_bind
+from tests.support.binaries import free_port, port_open
 
 
 class Exec:
@@ -61,7 +63,11 @@ def test_bad_config_fails_before_gunicorn_starts(
     bad.write_text("agents: {}\n")
     assert main(["serve", "--config", str(bad)]) == 1
     assert execv.argv == []
-    assert capsys.readouterr().err.strip() == f"agent-runtime: error: {bad}: agents: must be a list, got dict"
+    [line] = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("…")]
+    assert line == (
+        f"agent-runtime: error: {bad}: agents: must be a list, got dict; fix agents in that file; "
+        "the server was not started"
+    )
 
 
 def test_dev_server_runs_the_app_on_the_bind_address(
@@ -99,3 +105,58 @@ def test_parse_bind(bind: str, expected: tuple[str, int]) -> None:
 def test_parse_bind_refuses(bind: str) -> None:
     with pytest.raises(CliError, match="HOST:PORT"):
         parse_bind(bind)
+
+
+UNKNOWN_TOOL_CONFIGS = {
+    "agents.fetcher.tools": """
+agents:
+  - name: fetcher
+    tools: [extractive_summary, no_such_tool]
+    specialties: [{domain: web, keywords: {fetch: 1.0}}]
+    plan: [{id: page, tool: extractive_summary, args: {text: "{task}"}}]
+""",
+    "agents.fetcher.plan[1].tool": """
+agents:
+  - name: fetcher
+    specialties: [{domain: web, keywords: {fetch: 1.0}}]
+    plan:
+      - {id: page, tool: extractive_summary, args: {text: "{task}"}}
+      - {id: more, tool: no_such_tool, args: {}}
+""",
+}
+
+
+@pytest.mark.parametrize("key", sorted(UNKNOWN_TOOL_CONFIGS))
+def test_unknown_tools_fail_serve_before_gunicorn_starts(
+    key: str, execv: Exec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(UNKNOWN_TOOL_CONFIGS[key])
+    assert main(["serve", "--config", str(bad)]) == 1
+    assert execv.argv == []
+    errors = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("…")]
+    assert errors == [
+        f"agent-runtime: error: {bad}: {key}: unknown tool 'no_such_tool'; name a registered tool there or "
+        "remove it (`agent-runtime tools` lists the registered tools; built-in ones may need their "
+        "AGENT_RUNTIME_* settings); the server was not started"
+    ]
+
+
+def test_a_real_serve_with_an_unknown_tool_exits_with_one_line_and_no_gunicorn(
+    tmp_path: Path, isolated_corpus: Path
+) -> None:
+    """``agent-runtime serve`` as run from a shell: gunicorn used to start and its workers to die at boot."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(UNKNOWN_TOOL_CONFIGS["agents.fetcher.tools"])
+    port = free_port()
+    argv = [sys.executable, "-m", "agent_runtime.cli.main", "serve", "--workers", "1", "--bind", f"127.0.0.1:{port}"]
+    done = subprocess.run(
+        [*argv, "--config", str(bad)], capture_output=True, text=True, timeout=120, env=dict(os.environ), check=False
+    )
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("…")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"agent-runtime: error: {bad}: agents.fetcher.tools: unknown tool 'no_such_tool'; ")
+    assert "gunicorn" not in done.stderr.replace("the server was not started", "")
+    assert "Worker failed to boot" not in done.stderr and "Booting worker" not in done.stderr
+    assert not port_open(port)

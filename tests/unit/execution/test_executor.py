@@ -33,7 +33,7 @@ class FakeCaller:
         self.order: list[str] = []
         self.lock = threading.Lock()
 
-    def call(self, tool: str, args: Mapping[str, Any]) -> Report:
+    def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> Report:
         start = time.perf_counter()
         try:
             result = self.tools[tool](**args)

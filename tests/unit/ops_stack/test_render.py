@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from agent_runtime.ops.stack.render import (
+    LLAMA_JOB,
     Ports,
     RenderError,
     format_duration,
@@ -128,3 +130,28 @@ def test_render_all_needs_rules(tmp_path: Path) -> None:
     (tmp_path / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(PROMETHEUS))
     with pytest.raises(RenderError, match="no rule files"):
         render_all(tmp_path, tmp_path / "state", PORTS)
+
+
+def test_a_local_model_server_gets_a_llama_job() -> None:
+    ports = Ports(runtime=18000, prometheus=19090, alertmanager=19093, receiver=19095, llama=18080)
+    config, _ = render_prometheus_config(PROMETHEUS, ports=ports, rule_files=[], interval_seconds=1)
+    llama = [j for j in config["scrape_configs"] if j["job_name"] == LLAMA_JOB]
+    assert llama == [{"job_name": "llama", "metrics_path": "/metrics",
+                      "static_configs": [{"targets": ["127.0.0.1:18080"]}]}]  # fmt: skip
+    # Without one (the default), there is no llama job.
+    config, _ = render_prometheus_config(PROMETHEUS, ports=PORTS, rule_files=[], interval_seconds=1)
+    assert LLAMA_JOB not in {j["job_name"] for j in config["scrape_configs"]}
+
+
+def test_the_repositorys_own_llama_job_points_at_the_local_server_or_is_left_out() -> None:
+    source = copy.deepcopy(PROMETHEUS)
+    labels = {"model": "gemma"}
+    source["scrape_configs"].append({"job_name": "llama", "scrape_interval": "30s",
+                                     "static_configs": [{"targets": ["llama:8080"], "labels": labels}]})  # fmt: skip
+    ports = Ports(runtime=18000, prometheus=19090, alertmanager=19093, receiver=19095, llama=18080)
+    config, _ = render_prometheus_config(source, ports=ports, rule_files=[], interval_seconds=1)
+    llama = [j for j in config["scrape_configs"] if j["job_name"] == "llama"]
+    assert llama == [{"job_name": "llama", "static_configs": [{"targets": ["127.0.0.1:18080"], "labels": labels}]}]
+    config, notes = render_prometheus_config(source, ports=PORTS, rule_files=[], interval_seconds=1)
+    assert "llama" not in {j["job_name"] for j in config["scrape_configs"]}
+    assert any("'llama' left out" in note for note in notes)

@@ -1,4 +1,4 @@
-"""A scrape of the default registry after a few tasks has every core series of DESIGN.md §4."""
+"""A scrape of the default registry after a few tasks has every core series (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_default_registry_scrape_has_every_core_series() -> None:
         sample_name = f"{name}_count" if spec.type is MetricType.HISTOGRAM else name
         assert sample_name in scraped, f"{sample_name} missing from the scrape"
         assert scraped[sample_name] == labels, f"{name} labels {scraped[sample_name]} != {labels}"
-        assert set(spec.labels) == labels, f"catalog and DESIGN.md disagree on {name}"
+        assert set(spec.labels) == labels, f"catalog and the core series disagree on {name}"
     assert any(
         s.labels.get("outcome") == "success" and s.value >= 2
         for f in text_string_to_metric_families(generate_latest(REGISTRY).decode())

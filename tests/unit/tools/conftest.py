@@ -35,8 +35,11 @@ class RecordingListener(RuntimeListener):
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
         self._record("cache_looked_up", cache, layer, hit)
 
-    def cache_saved(self, cache: str, seconds: float) -> None:
-        self._record("cache_saved", cache, seconds)
+    def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
+        if dollars:
+            self._record("cache_saved", cache, seconds, dollars)
+        else:
+            self._record("cache_saved", cache, seconds)
 
     def breaker_changed(self, breaker: str, state: str) -> None:
         self._record("breaker_changed", breaker, state)

@@ -8,7 +8,6 @@ import time
 import pytest
 
 from agent_runtime.config.models import BreakerSettings
-from agent_runtime.errors import CircuitOpenError
 from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.tools.breaker import CircuitBreaker
 from tests.unit.tools.conftest import FakeClock, RecordingListener
@@ -201,15 +200,15 @@ def test_disabled_breaker_never_opens(listener: RecordingListener) -> None:
     assert listener.events == []
 
 
-def test_call_refuses_without_calling_while_open() -> None:
-    breaker = CircuitBreaker("search", settings(consecutive_failures=1))
-    with pytest.raises(ZeroDivisionError):
-        breaker.call(lambda: 1 / 0)
-    called: list[int] = []
+def test_an_open_breaker_admits_no_call_until_its_open_time_has_passed() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("search", settings(consecutive_failures=1), clock=clock)
+    fail(breaker)
 
-    with pytest.raises(CircuitOpenError, match="search"):
-        breaker.call(called.append, 1)
-    assert called == []
+    assert breaker.allow() is None
+    assert breaker.retry_after_seconds() == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert breaker.allow() is not None
 
 
 def test_concurrent_calls_through_a_closed_breaker_are_not_serialised() -> None:
@@ -224,7 +223,10 @@ def test_concurrent_calls_through_a_closed_breaker_are_not_serialised() -> None:
 
     def worker() -> None:
         start.wait()
-        results.append(breaker.call(slow_tool))
+        ticket = breaker.allow()
+        assert ticket is not None
+        results.append(slow_tool())
+        breaker.record_success(ticket)
 
     threads = [threading.Thread(target=worker) for _ in range(threads_count)]
     for thread in threads:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import diskcache
 import pytest
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
@@ -260,7 +261,7 @@ def test_warming_skips_failures_and_uses_the_configured_top_n() -> None:
     assert not cache.lookup(SEARCH, {"q": "a"}).hit
 
 
-def test_unpicklable_results_stay_in_l0_without_degrading_l1(tmp_path: Path) -> None:
+def test_results_that_are_not_json_stay_in_l0_without_degrading_l1(tmp_path: Path) -> None:
     cache = ToolCache(CacheSettings(directory=str(tmp_path / "l1")))
     remember(cache, SEARCH, {"q": "a"}, lambda: None)
 
@@ -299,8 +300,9 @@ def test_failing_disk_at_runtime_is_counted_skipped_and_logged_once(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(disk._cache, "get", broken)
-    monkeypatch.setattr(disk._cache, "set", broken)
+    # On the class: the layer re-opens its handle after each failure, and the new one must fail too.
+    monkeypatch.setattr(diskcache.Cache, "get", broken)
+    monkeypatch.setattr(diskcache.Cache, "set", broken)
     caplog.set_level(logging.INFO, logger=LAYER_LOGGER)
 
     for n in range(10):

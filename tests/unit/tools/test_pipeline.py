@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from agent_runtime.config.models import BreakerSettings, CacheSettings, RetryPolicy, ToolSpec
-from agent_runtime.errors import CircuitOpenError, RetryableToolError, ToolError, ToolTimeoutError, UnknownToolError
+from agent_runtime.errors import (
+    CircuitOpenError,
+    DependencyError,
+    RetryableToolError,
+    ToolError,
+    ToolTimeoutError,
+    UnknownToolError,
+)
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.pipeline import CallReport, ToolPipeline
@@ -56,7 +63,11 @@ def harness(listener: RecordingListener, clock: FakeClock) -> Iterator[Harness]:
 
 
 def boom(**args: Any) -> Any:
-    raise ToolError("upstream said no")
+    raise DependencyError("upstream said no")
+
+
+def refuses_input(**args: Any) -> Any:
+    raise ToolError("url is not on the allow-list")
 
 
 def flaky_forever(**args: Any) -> Any:
@@ -262,6 +273,26 @@ def test_health_follows_the_breakers(harness: Harness, clock: FakeClock, listene
     assert harness.pipeline.is_healthy("down")  # half-open: worth a probe
     assert harness.pipeline.health_version == version + 2
     assert ("down", "open") in listener.of("breaker_changed")
+
+
+def test_errors_the_caller_caused_never_open_the_breaker(harness: Harness, listener: RecordingListener) -> None:
+    harness.add("fetch", refuses_input, breaker=TRIP_ON_TWO)
+    for _ in range(5):
+        report = harness.call("fetch")
+        assert report.outcome == "error" and isinstance(report.error, ToolError)
+    assert harness.pipeline.is_healthy("fetch")
+    assert harness.pipeline.breaker("fetch").state == "closed"
+    assert not listener.of("breaker_changed")
+
+
+def test_plain_exceptions_count_as_dependency_failures(harness: Harness) -> None:
+    def crash() -> None:
+        raise ConnectionError("reset by peer")
+
+    harness.add("crashy", crash, breaker=TRIP_ON_TWO)
+    harness.call("crashy")
+    harness.call("crashy")
+    assert not harness.pipeline.is_healthy("crashy")
 
 
 def test_breakers_cover_every_tool_and_follow_new_settings(harness: Harness) -> None:

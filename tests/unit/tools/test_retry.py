@@ -1,7 +1,8 @@
-"""call_with_retry: what is retried, backoff/jitter bounds, tenacity off the fast path."""
+"""call_with_retry: what is retried, tenacity's backoff/jitter and attempt numbering, tenacity off the fast path."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import tenacity
 
 from agent_runtime.config.models import RetryPolicy
 from agent_runtime.errors import CircuitOpenError, RetryableToolError, ToolError, ToolTimeoutError
-from agent_runtime.tools.retry import backoff_seconds, call_with_retry, is_retryable
+from agent_runtime.tools.retry import call_with_retry, is_retryable, retrying_for, wait_strategy
 from tests.unit.tools.conftest import RecordingListener
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff_seconds=0.0, jitter_seconds=0.0)
@@ -94,45 +95,100 @@ def test_single_attempt_policy_never_retries() -> None:
     assert (attempt.attempts, len(calls)) == (1, 1)
 
 
+POLICY = RetryPolicy(
+    max_attempts=6,
+    initial_backoff_seconds=0.1,
+    multiplier=3.0,
+    max_backoff_seconds=1.0,
+    jitter_seconds=0.05,
+)
+#: The waits before retry 1, 2, 3, 4, 5 without jitter: initial, initial * m, initial * m**2, then capped.
+BASES = [0.1, 0.3, 0.9, 1.0, 1.0]
+
+
 def test_waits_back_off_exponentially_with_bounded_jitter() -> None:
-    policy = RetryPolicy(
-        max_attempts=6,
-        initial_backoff_seconds=0.1,
-        multiplier=2.0,
-        max_backoff_seconds=0.5,
-        jitter_seconds=0.05,
-    )
     waits: list[float] = []
     func, _ = failing([RetryableToolError("down")] * 10)
 
-    attempt = call_with_retry(func, policy, tool="search", sleep=waits.append)
+    attempt = call_with_retry(func, POLICY, tool="search", sleep=waits.append)
 
-    bases = [0.1, 0.2, 0.4, 0.5, 0.5]
     assert attempt.attempts == 6
-    assert len(waits) == len(bases)
-    for wait, base in zip(waits, bases, strict=True):
-        assert base <= wait <= base + 0.05
-    assert [backoff_seconds(policy, n) for n in range(1, 6)] == pytest.approx(bases)
+    assert len(waits) == len(BASES)
+    for wait, base in zip(waits, BASES, strict=True):
+        assert base <= wait <= base + POLICY.jitter_seconds
 
 
-@pytest.mark.parametrize(("rng_value", "extra"), [(0.0, 0.0), (1.0, 0.05)])
-def test_jitter_spans_zero_to_jitter_seconds(rng_value: float, extra: float) -> None:
-    policy = RetryPolicy(max_attempts=3, initial_backoff_seconds=0.1, multiplier=3.0, jitter_seconds=0.05)
+@pytest.mark.parametrize(("random_value", "extra"), [(0.0, 0.0), (0.5, 0.025), (1.0, 0.05)])
+def test_jitter_spans_zero_to_jitter_seconds(
+    monkeypatch: pytest.MonkeyPatch, random_value: float, extra: float
+) -> None:
+    monkeypatch.setattr(random, "random", lambda: random_value)  # tenacity's wait_random draws from it
     waits: list[float] = []
-    func, _ = failing([RetryableToolError("down")] * 3)
+    func, _ = failing([RetryableToolError("down")] * 10)
 
-    call_with_retry(func, policy, tool="search", sleep=waits.append, rng=lambda: rng_value)
+    call_with_retry(func, POLICY, tool="search", sleep=waits.append)
 
-    assert waits == pytest.approx([0.1 + extra, 0.3 + extra])
+    assert waits == pytest.approx([base + extra for base in BASES])
+
+
+@pytest.mark.parametrize(("retry_number", "base"), list(enumerate(BASES, start=1)))
+def test_the_wait_strategy_is_numbered_by_tenacity_attempts(
+    monkeypatch: pytest.MonkeyPatch, retry_number: int, base: float
+) -> None:
+    """tenacity's attempt ``n`` failed, so the wait is the one before retry ``n``."""
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    state = tenacity.RetryCallState(retry_object=retrying_for(POLICY), fn=None, args=(), kwargs={})
+    state.attempt_number = retry_number
+
+    assert wait_strategy(POLICY)(state) == pytest.approx(base)
+    assert retrying_for(POLICY).wait(state) == pytest.approx(base)
+
+
+def test_each_retry_is_reported_before_its_wait() -> None:
+    log: list[Any] = []
+
+    class Listener(RecordingListener):
+        def tool_retried(self, tool: str) -> None:
+            log.append(("retried", tool))
+
+    func, _ = failing([RetryableToolError("a"), RetryableToolError("b")])
+    attempt = call_with_retry(func, FAST, tool="search", listener=Listener(), sleep=lambda s: log.append("sleep"))
+
+    assert attempt.attempts == 3
+    assert log == [("retried", "search"), "sleep", ("retried", "search"), "sleep"]
+
+
+def test_one_retrying_per_policy_is_built_and_reused() -> None:
+    same = RetryPolicy(**{field: getattr(POLICY, field) for field in POLICY.__dataclass_fields__})
+    assert retrying_for(same) is retrying_for(POLICY)
+    assert retrying_for(FAST) is not retrying_for(POLICY)
+
+
+def test_nested_retried_calls_keep_their_own_attempt_counts() -> None:
+    inner_attempts: list[int] = []
+    inner, _ = failing([RetryableToolError("inner")])
+
+    def outer_call() -> Any:
+        inner_attempts.append(call_with_retry(inner, FAST, tool="inner").attempts)
+        return outer()
+
+    outer, _ = failing([RetryableToolError("a"), RetryableToolError("b")])
+
+    attempt = call_with_retry(outer_call, FAST, tool="outer")
+
+    assert (attempt.value, attempt.attempts) == ("ok", 3)
+    assert inner_attempts == [2, 1, 1]
 
 
 def test_the_first_attempt_builds_no_tenacity_objects(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("tenacity used on the fast path")
 
+    retrying_for.cache_clear()
     monkeypatch.setattr(tenacity, "Retrying", forbidden)
     monkeypatch.setattr(tenacity, "stop_after_attempt", forbidden)
     monkeypatch.setattr(tenacity, "retry_if_exception", forbidden)
+    monkeypatch.setattr(tenacity, "wait_exponential", forbidden)
     policy = RetryPolicy(max_attempts=5)
 
     assert call_with_retry(lambda: "fast", policy, tool="search").value == "fast"
@@ -143,3 +199,4 @@ def test_the_first_attempt_builds_no_tenacity_objects(monkeypatch: pytest.Monkey
     func, _ = failing([RetryableToolError("flaky")])
     with pytest.raises(AssertionError, match="fast path"):
         call_with_retry(func, policy, tool="search", sleep=lambda _: None)
+    retrying_for.cache_clear()

@@ -1,0 +1,249 @@
+"""The LLM agent loop: the model picks the next tool from what the last one returned.
+
+Each turn the model sees the instructions, the task, the agent's tools and
+everything so far, and answers with tool calls or a final answer
+(``actions``). Tool calls of one turn run in parallel through the pipeline;
+their results go back to the model. The loop stops on:
+
+- ``final``: the model answered;
+- ``max_steps``: ``spec.max_steps`` model turns without an answer;
+- ``loop``: the same tool with the same canonical arguments asked for a
+  third time;
+- ``token_budget``: the task's token budget is spent;
+- ``deadline``: the task timeout passed;
+- ``error``: the model could not be called (after the pipeline's retries and
+  fallback), or it sent more than ``spec.max_invalid_actions`` unusable
+  replies.
+
+Unusable replies (invalid JSON, an unknown tool, bad arguments, nothing at
+all) go back to the model as a short error and are counted. A run that stops
+without an answer returns what its tools found.
+
+``tool_call_mode: auto`` starts with native tool calls and, if the server
+refuses them (a chat template without tool calling), switches to the
+``json_schema`` protocol for that model from then on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
+
+from agent_runtime.agents.actions import (
+    Action,
+    ToolDefinition,
+    action_response_format,
+    native_tools,
+    protocol_instructions,
+    read_json_action,
+    read_native_reply,
+)
+from agent_runtime.agents.run import AgentOutcome, TaskRun
+from agent_runtime.agents.schemas import AGENT_TOOL_PARAMETERS, derive_parameters, describe
+from agent_runtime.config.models import AgentSpec
+from agent_runtime.errors import ModelRequestError
+from agent_runtime.results import ModelTurn, Task, ToolCallOutcome
+from agent_runtime.vocabulary import StopReason, ToolCallMode
+
+if TYPE_CHECKING:
+    from agent_runtime.agents.runner import AgentRunner, ChatReply
+
+# A tool result is shown to the model shortened to this many characters.
+MAX_RESULT_CHARS: Final = 2000
+# The same call asked for this many times in one task is a loop.
+LOOP_REPEATS: Final = 3
+DEFAULT_INSTRUCTIONS: Final = "You are a helpful agent. Use the tools to find what you need, then answer briefly."
+
+
+def tool_definitions(runner: AgentRunner, spec: AgentSpec) -> list[ToolDefinition]:
+    """The tools ``spec`` lists, as the model sees them (agents listed as tools take a ``task``)."""
+    definitions: list[ToolDefinition] = []
+    registry = runner.tools()
+    for name in spec.tools:
+        declared = spec.tool_schemas.get(name)
+        if name in registry:
+            tool = registry.get(name)
+            parameters = declared or tool.parameters or derive_parameters(tool.func)
+            description = tool.spec.description or describe(tool.func, name)
+        else:
+            agent = runner.agent(name)
+            parameters = declared or AGENT_TOOL_PARAMETERS
+            description = (agent.description if agent else "") or f"hand a task to the {name} agent"
+        definitions.append(ToolDefinition(name, " ".join(description.split()), parameters))
+    return definitions
+
+
+class _Loop:
+    """One LLM agent run: the conversation, the counters, and the stop decision."""
+
+    def __init__(self, runner: AgentRunner, spec: AgentSpec, task: Task, run: TaskRun) -> None:
+        self.runner = runner
+        self.spec = spec
+        self.run = run
+        self.definitions = tool_definitions(runner, spec)
+        self.schemas = {d.name: d.parameters for d in self.definitions}
+        self.outcome = AgentOutcome(StopReason.MAX_STEPS)
+        self.mode = self._initial_mode()
+        self.invalid = 0
+        self.seen: Counter[str] = Counter()
+        self.messages: list[dict[str, Any]] = [
+            {"role": "system", "content": self._system_prompt()},
+            {"role": "user", "content": _task_message(task)},
+        ]
+
+    def _initial_mode(self) -> ToolCallMode:
+        mode = self.spec.tool_call_mode
+        if mode is ToolCallMode.AUTO:
+            return ToolCallMode.JSON_SCHEMA if self._model_key() in self.runner.native_refused else ToolCallMode.NATIVE
+        return mode
+
+    def _model_key(self) -> str:
+        return self.spec.model or ""
+
+    def _system_prompt(self) -> str:
+        text = self.spec.instructions.strip() or DEFAULT_INSTRUCTIONS
+        if self.mode is ToolCallMode.JSON_SCHEMA:
+            text = f"{text}\n\n{protocol_instructions(self.definitions)}"
+        return text
+
+    def request(self) -> dict[str, Any]:
+        max_tokens = max(min(self.spec.max_tokens_per_turn, self.run.tokens_left), 1)
+        args: dict[str, Any] = {"messages": self.messages, "max_tokens": max_tokens}
+        if self.mode is ToolCallMode.NATIVE:
+            args["tools"] = native_tools(self.definitions)
+        else:
+            args["response_format"] = action_response_format(self.definitions)
+        return args
+
+    def switch_to_json_schema(self) -> None:
+        """The server refused native tool calls: use the json_schema protocol from now on."""
+        self.runner.native_refused.add(self._model_key())
+        self.mode = ToolCallMode.JSON_SCHEMA
+        self.messages[0] = {"role": "system", "content": self._system_prompt()}
+
+    def stop(self, reason: StopReason, error: str | None = None, answer: str | None = None) -> AgentOutcome:
+        outcome = self.outcome
+        outcome.stop_reason = reason
+        if answer is not None:
+            outcome.output = answer
+        else:
+            outcome.output = outcome.found() or None
+            outcome.error = error
+        return outcome
+
+    def read(self, reply: ChatReply) -> list[Action]:
+        value = reply.value
+        if self.mode is ToolCallMode.NATIVE:
+            calls = value.get("tool_calls") or []
+            return read_native_reply(value.get("content"), calls if isinstance(calls, list) else [], self.schemas)
+        return read_json_action(value.get("content"), self.schemas)
+
+    def remember(self, reply: ChatReply, actions: Sequence[Action]) -> None:
+        """Append the model's turn to the conversation, in the protocol's own shape."""
+        value = reply.value
+        if self.mode is ToolCallMode.NATIVE and any(a.call_id for a in actions):
+            calls = value.get("tool_calls") or []
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": value.get("content"),
+                    "tool_calls": [
+                        {
+                            "id": call.get("id"),
+                            "type": "function",
+                            "function": {"name": call.get("name"), "arguments": call.get("arguments") or "{}"},
+                        }
+                        for call in calls
+                    ],
+                }
+            )
+        else:
+            self.messages.append({"role": "assistant", "content": value.get("content") or ""})
+
+    def answer_invalid(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            if action.invalid is None:
+                continue
+            self.invalid += 1
+            self.runner.listener.invalid_action(self.spec.name, action.invalid)
+            self._tell(action, f"error: {action.error}")
+
+    def answer_results(self, actions: Sequence[Action], calls: Sequence[ToolCallOutcome]) -> None:
+        for action, call in zip(actions, calls, strict=True):
+            if call.ok:
+                self._tell(action, f"result of {action.tool}: {_shorten(call.result)}")
+            else:
+                self._tell(action, f"error from {action.tool}: {call.error or call.outcome}")
+
+    def _tell(self, action: Action, text: str) -> None:
+        if self.mode is ToolCallMode.NATIVE and action.call_id:
+            self.messages.append({"role": "tool", "tool_call_id": action.call_id, "content": text})
+        else:
+            self.messages.append({"role": "user", "content": f"{text}\nReply with your next JSON action."})
+
+    def looping(self, actions: Sequence[Action]) -> bool:
+        for action in actions:
+            key = json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
+            self.seen[key] += 1
+            if self.seen[key] >= LOOP_REPEATS:
+                return True
+        return False
+
+
+def run_llm_agent(runner: AgentRunner, spec: AgentSpec, task: Task, run: TaskRun) -> AgentOutcome:
+    """Run the loop for ``spec`` on ``task``; see the module docstring for when it stops."""
+    loop = _Loop(runner, spec, task, run)
+    for index in range(spec.max_steps):
+        if run.expired:
+            return loop.stop(StopReason.DEADLINE, "the task deadline passed")
+        if run.tokens_left <= 0:
+            return loop.stop(StopReason.TOKEN_BUDGET, f"the task's token budget of {run.tokens_used} is spent")
+        reply = runner.chat(spec, index, loop.request(), run)
+        if not reply.ok and loop.mode is ToolCallMode.NATIVE and spec.tool_call_mode is ToolCallMode.AUTO:
+            error = reply.report.error
+            if isinstance(error, ModelRequestError) and error.tools_unsupported:
+                loop.switch_to_json_schema()
+                reply = runner.chat(spec, index, loop.request(), run)
+        if reply.turn.cache_layer is None:
+            run.spend(reply.turn.input_tokens + reply.turn.output_tokens)
+        if not reply.ok:
+            loop.outcome.turns.append(reply.turn)
+            return loop.stop(StopReason.ERROR, f"the model call failed: {reply.turn.error}")
+        actions = loop.read(reply)
+        loop.outcome.turns.append(_with_actions(reply, actions))
+        final = next((a for a in actions if a.answer is not None), None)
+        if final is not None and final.answer is not None:
+            return loop.stop(StopReason.FINAL, answer=final.answer)
+        loop.remember(reply, actions)
+        loop.answer_invalid(actions)
+        if loop.invalid > spec.max_invalid_actions:
+            return loop.stop(StopReason.ERROR, f"the model sent {loop.invalid} unusable replies")
+        requested = [a for a in actions if a.invalid is None and a.tool is not None]
+        if not requested:
+            continue
+        if loop.looping(requested):
+            return loop.stop(StopReason.LOOP, f"the model asked for the same call {LOOP_REPEATS} times")
+        calls, timed_out = runner.call_tools(spec, requested, run, turn=index)
+        loop.outcome.calls.extend(calls)
+        loop.answer_results(requested, calls)
+        if timed_out:
+            return loop.stop(StopReason.DEADLINE, "the task deadline passed during tool calls")
+    return loop.stop(StopReason.MAX_STEPS, f"no answer after {spec.max_steps} model turns")
+
+
+def _with_actions(reply: ChatReply, actions: Sequence[Action]) -> ModelTurn:
+    return replace(reply.turn, actions=tuple(action.to_dict() for action in actions))
+
+
+def _task_message(task: Task) -> str:
+    if not task.context:
+        return task.text
+    return f"{task.text}\n\nContext: {_shorten(dict(task.context))}"
+
+
+def _shorten(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_RESULT_CHARS else text[: MAX_RESULT_CHARS - 1] + "…"

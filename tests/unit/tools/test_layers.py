@@ -1,0 +1,230 @@
+"""The shared cache layers: JSON entries (never pickles), health reported on changes, re-opening with back-off."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import pytest
+
+from agent_runtime.config.models import CacheSettings, ToolSpec
+from agent_runtime.tools.cache import ToolCache
+from agent_runtime.tools.layers import (
+    CacheEntry,
+    DiskLayer,
+    LayerHealth,
+    NotJsonError,
+    decode_entry,
+    encode_entry,
+)
+from tests.unit.tools.conftest import FakeClock, RecordingListener
+
+LAYER_LOGGER = "agent_runtime.tools.layers"
+SEARCH = ToolSpec(name="search", ttl_seconds=60)
+
+
+class LayerListener(RecordingListener):
+    """Also records ``cache_layer_changed``."""
+
+    def cache_layer_changed(self, cache: str, layer: str, up: bool) -> None:
+        self._record("cache_layer_changed", cache, layer, up)
+
+
+class Exploit:
+    """Unpickling this would create ``marker``: proof that a cache read ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def entry(value: Any, tool: str = "search") -> CacheEntry:
+    return CacheEntry(tool, value, 0.25, 2e9, 0.001)
+
+
+# --- the format --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 0, -3, 2.5, "text", "ünïcode", [], {}, [1, "a", None], {"hits": [{"path": "a.md", "score": 0.5}]}],
+)
+def test_json_values_round_trip(value: Any) -> None:
+    assert decode_entry(encode_entry(entry(value))) == entry(value)
+
+
+def test_tuples_are_stored_as_arrays() -> None:
+    decoded = decode_entry(encode_entry(entry({"pair": (1, 2)})))
+    assert decoded is not None and decoded.value == {"pair": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), {1: "int key"}, {("a",): 1}, {1, 2}, b"bytes", object(), lambda: None, [{"x": {2}}]],
+)
+def test_values_that_are_not_plain_json_are_refused(value: Any) -> None:
+    with pytest.raises(NotJsonError):
+        encode_entry(entry(value))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        b"",
+        b"not json",
+        b"[]",
+        b'{"v": 2, "tool": "search", "value": 1, "seconds": 0, "expires_at": 0, "dollars": 0}',
+        b'{"v": 1, "value": 1, "seconds": 0, "expires_at": 0, "dollars": 0}',
+        b'{"v": 1, "tool": "search", "seconds": 0, "expires_at": 0, "dollars": 0}',
+        b'{"v": 1, "tool": "search", "value": 1, "seconds": "0", "expires_at": 0, "dollars": 0}',
+        b'{"v": 1, "tool": "search", "value": 1, "seconds": true, "expires_at": 0, "dollars": 0}',
+        pickle.dumps(CacheEntry("search", 1, 0.0, 2e9)),
+    ],
+)
+def test_anything_else_decodes_as_a_miss(data: bytes | None) -> None:
+    assert decode_entry(data) is None
+
+
+def test_l1_stores_json_text_and_never_unpickles(tmp_path: Path) -> None:
+    directory = str(tmp_path / "l1")
+    layer = DiskLayer(directory)
+    layer.set("k", entry({"a": [1, 2]}), 60)
+    raw = diskcache.Cache(directory)  # the stock Disk, as an attacker with access to the directory has
+    stored = raw.get("k")
+    assert isinstance(stored, str)
+    assert json.loads(stored)["value"] == {"a": [1, 2]}
+
+    marker = tmp_path / "pwned"
+    raw.set("planted", Exploit(marker))  # a pickled row, as diskcache writes any object
+    raw.set("old", CacheEntry("search", 1, 0.1, 2e9))  # what this cache wrote before it stored JSON
+    raw.close()
+    assert layer.get("planted") is None
+    assert layer.get("old") is None
+    assert not marker.exists()
+    assert layer.get("k") == entry({"a": [1, 2]})
+    assert not layer.health.degraded
+    layer.close()
+
+
+def test_values_that_are_not_json_are_counted_and_logged_once_per_tool(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LAYER_LOGGER)
+    layer = DiskLayer(str(tmp_path / "l1"))
+    for n in range(3):
+        layer.set(f"k{n}", entry({n}, tool="sets_tool"), 60)
+    assert layer.unstorable == 3
+    assert layer.get("k0") is None and not layer.health.degraded
+    notes = [r.getMessage() for r in caplog.records if "sets_tool" in r.getMessage()]
+    assert len(notes) == 1 and "not plain JSON" in notes[0]
+    layer.close()
+
+
+# --- health ------------------------------------------------------------------------------------
+
+
+def test_back_off_doubles_up_to_the_maximum_and_resets_on_success() -> None:
+    clock = FakeClock()
+    health = LayerHealth("l2", retry_after_seconds=1, max_retry_after_seconds=5, clock=clock)
+    periods = []
+    for _ in range(5):
+        health.failed("get", ConnectionError("down"))
+        start = clock.now
+        while not health.available():
+            clock.advance(0.5)
+        periods.append(clock.now - start)
+    assert periods == [1, 2, 4, 5, 5]
+    health.succeeded()
+    health.failed("get", ConnectionError("down again"))
+    assert not health.available()
+    clock.advance(1)
+    assert health.available()
+
+
+def test_layer_health_is_reported_when_built_when_degraded_and_when_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = LayerListener()
+    layer = DiskLayer(str(tmp_path / "l1"), retry_after_seconds=0, listener=listener, cache="tool")
+    assert listener.of("cache_layer_changed") == [("tool", "l1", True)]
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(diskcache.Cache, "get", broken)
+    for n in range(5):
+        assert layer.get(f"k{n}") is None
+    assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False)]
+    monkeypatch.undo()
+    layer.set("k", entry(1), 60)
+    layer.set("k", entry(2), 60)
+    assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False), ("tool", "l1", True)]
+    layer.close()
+
+
+def test_a_directory_that_cannot_be_opened_is_reported_down_and_retried(tmp_path: Path) -> None:
+    listener = LayerListener()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the directory should be")
+    layer = DiskLayer(str(blocked), retry_after_seconds=0, listener=listener)
+    assert listener.of("cache_layer_changed") == [("tool", "l1", False)]
+    assert layer.get("k") is None
+    blocked.unlink()  # the operator fixes it
+    layer.set("k", entry("fixed"), 60)
+    assert layer.get("k") == entry("fixed")
+    assert listener.of("cache_layer_changed") == [("tool", "l1", False), ("tool", "l1", True)]
+    layer.close()
+
+
+# --- the L1 directory deleted under a live cache -------------------------------------------------
+
+
+def test_deleting_the_l1_directory_under_a_live_cache_recovers_without_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads that had a connection kept writing to the deleted file; new ones failed
+    with "no such table: Cache" until the process restarted. Now the layer re-opens."""
+    monkeypatch.setattr("agent_runtime.tools.layers.DISK_CHECK_SECONDS", 0.0)
+    directory = tmp_path / "l1"
+    listener = LayerListener()
+    cache = ToolCache(CacheSettings(directory=str(directory)), listener, retry_after_seconds=0)
+    for n in range(3):
+        lookup = cache.lookup(SEARCH, {"q": n})
+        cache.store(lookup, f"result {n}", 0.1)
+
+    shutil.rmtree(directory)
+    os.makedirs(directory)  # an operator's "rm -rf && mkdir", or a tmp cleaner
+
+    def in_new_thread() -> None:
+        lookup = cache.lookup(SEARCH, {"q": "from another thread"})
+        cache.store(lookup, "stored after the delete", 0.1)
+
+    worker = threading.Thread(target=in_new_thread)
+    worker.start()
+    worker.join()
+    lookup = cache.lookup(SEARCH, {"q": "from this thread"})
+    cache.store(lookup, "stored here too", 0.1)
+
+    # Another process on the same directory (a fresh cache) sees what was stored after the delete.
+    other = ToolCache(CacheSettings(directory=str(directory)))
+    for args, value in (
+        ({"q": "from another thread"}, "stored after the delete"),
+        ({"q": "from this thread"}, "stored here too"),
+    ):
+        seen = other.lookup(SEARCH, args)
+        assert (seen.hit, seen.layer, seen.value) == (True, "l1", value)
+    assert cache.stats()["layers"]["l1"]["degraded"] is False
+    assert listener.of("cache_layer_changed")[-1] == ("tool", "l1", True)
+    cache.close()
+    other.close()
