@@ -239,7 +239,7 @@ def default_runtime(registry: CollectorRegistry | None) -> Runtime:
     """The default configuration with every series populated."""
     runtime = build_runtime(metrics_registry=registry) if registry else build_runtime()
     assert runtime.metrics is not None
-    exercise(runtime.metrics, [a.name for a in runtime.config.agents], list(runtime.tools.names()))
+    exercise(runtime.metrics, [a.name for a in runtime.config.agents], [spec.name for spec in runtime.tool_specs()])
     return runtime
 
 
@@ -288,7 +288,7 @@ def scrape_cost(count: int) -> dict[str, Any]:
     runtime.close()
     return {
         "agents": len(runtime.config.agents),
-        "tools": len(runtime.tools.names()),
+        "tools": len(runtime.tool_specs()),
         "text": single,
         "openmetrics": openmetrics,
         "multiprocess_text": merged,

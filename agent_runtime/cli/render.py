@@ -123,6 +123,25 @@ def _output_text(output: Any) -> str:
     return "\n".join("  " + line for line in lines)
 
 
+def _turn_row(turn: Mapping[str, Any]) -> list[object]:
+    """One model turn: its index, tokens, time and what the model chose."""
+    chosen = []
+    for action in turn.get("actions") or []:
+        if action.get("type") == "tool_call":
+            chosen.append(f"{action.get('tool')}({_one_line(json.dumps(action.get('arguments') or {}), 60)})")
+        elif action.get("type") == "final":
+            chosen.append(f"answer: {_one_line(str(action.get('answer', '')), 60)}")
+        else:
+            chosen.append(f"invalid {action.get('kind')}: {_one_line(str(action.get('error', '')), 60)}")
+    cost = "cached" if turn.get("cache_layer") else f"{turn.get('input_tokens', 0)}→{turn.get('output_tokens', 0)} tok"
+    return [
+        f"#{turn.get('index')}",
+        cost,
+        seconds(turn.get("duration_seconds")),
+        "; ".join(chosen) or f"error: {turn.get('error')}",
+    ]
+
+
 def task_result(result: Mapping[str, Any]) -> str:
     """A ``TaskResult.to_dict()`` for people: decision, each tool call, output."""
     decision = result.get("decision") or {}
@@ -133,15 +152,21 @@ def task_result(result: Mapping[str, Any]) -> str:
         f"outcome:     {result.get('outcome')} in {seconds(result.get('duration_seconds'))}"
         + (f"  trace {result['trace_id']}" if result.get("trace_id") else ""),
     ]
+    if result.get("kind") and result["kind"] != "plan":
+        lines.append(f"kind:        {result['kind']}, stopped: {result.get('stop_reason') or '-'}")
     if result.get("error"):
         lines.append(f"error:       {result['error']}")
+    turns = result.get("turns") or []
+    if turns:
+        lines.append("model turns:")
+        lines.extend("  " + line for line in columns([_turn_row(turn) for turn in turns]))
     calls = result.get("tool_calls") or []
     if calls:
         lines.append("tool calls:")
         rows = [
             [
                 _MARKS.get(call["outcome"], "✗"),
-                call["step"],
+                call["step"] if call.get("turn") is None else f"turn {call['turn']}",
                 call["tool"],
                 call["outcome"],
                 f"cache={call.get('cache_layer') or 'miss'}",

@@ -15,6 +15,7 @@ from agent_runtime._version import __version__
 from agent_runtime.service.faults_api import openapi_paths as fault_paths
 from agent_runtime.service.settings import ServiceSettings
 from agent_runtime.service.state import current_state
+from agent_runtime.vocabulary import AgentKind, RoutingSource, StopReason, TaskOutcome, ToolOutcome, values
 
 blueprint = Blueprint("openapi", __name__)
 
@@ -87,14 +88,27 @@ def _schemas(settings: ServiceSettings) -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "task": {"type": "string"},
-                "outcome": {"enum": ["success", "error", "timeout"]},
+                "outcome": {"enum": [o for o in values(TaskOutcome) if o != TaskOutcome.REJECTED]},
                 "agent": {"type": ["string", "null"]},
+                "kind": {"enum": [*values(AgentKind), None], "description": "How the agent decides."},
+                "stop_reason": {
+                    "enum": [*values(StopReason), None],
+                    "description": "Why the agent stopped; final when it answered.",
+                },
                 "decision": {"oneOf": [_ref("RoutingDecision"), {"type": "null"}]},
+                "turns": {
+                    "type": "array",
+                    "items": _ref("ModelTurn"),
+                    "description": "Every model call of an llm or python agent, with the actions it chose.",
+                },
                 "tool_calls": {"type": "array", "items": _ref("ToolCall")},
                 "stage_seconds": {"type": "object", "additionalProperties": {"type": "number"}},
                 "duration_seconds": {"type": "number"},
                 "trace_id": {"type": ["string", "null"]},
-                "output": {"description": "The plan's final step result(s)."},
+                "output": {
+                    "description": "The answer: a plan's final step result(s), or an agent's final answer; "
+                    "an agent that stopped without one returns what its tools found."
+                },
                 "error": {"type": ["string", "null"]},
             },
         },
@@ -103,19 +117,39 @@ def _schemas(settings: ServiceSettings) -> dict[str, Any]:
             "properties": {
                 "agent": {"type": "string"},
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                "source": {"enum": ["cache", "similar", "scored", "fallback"]},
+                "source": {"enum": list(values(RoutingSource))},
                 "explanation": {"type": "string"},
                 "gated": {"type": "boolean"},
                 "candidates": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "ModelTurn": {
+            "type": "object",
+            "properties": {
+                "index": {"type": "integer"},
+                "model": {"type": "string"},
+                "input_tokens": {"type": "integer"},
+                "output_tokens": {"type": "integer"},
+                "duration_seconds": {"type": "number"},
+                "cache_layer": {"type": ["string", "null"]},
+                "actions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"type": {"enum": ["tool_call", "final", "invalid"]}},
+                    },
+                },
+                "error": {"type": ["string", "null"]},
             },
         },
         "ToolCall": {
             "type": "object",
             "properties": {
                 "step": {"type": "string"},
+                "turn": {"type": ["integer", "null"], "description": "The model turn that asked for this call."},
                 "tool": {"type": "string"},
                 "call_id": {"type": "string"},
-                "outcome": {"enum": ["success", "error", "timeout", "short_circuited", "fallback"]},
+                "outcome": {"enum": list(values(ToolOutcome))},
                 "result": {},
                 "error": {"type": ["string", "null"]},
                 "error_type": {"type": ["string", "null"]},

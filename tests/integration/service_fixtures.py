@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from werkzeug.serving import make_server
 
 from agent_runtime.config.loader import parse_config
-from agent_runtime.errors import ToolError
+from agent_runtime.errors import DependencyError
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
@@ -130,7 +130,7 @@ def make_tools(gate: Gate) -> ToolRegistry:
 
     @registry.tool()
     def explode() -> None:
-        raise ToolError("kaboom: the dependency is down")
+        raise DependencyError("kaboom: the dependency is down")
 
     @registry.tool()
     def hold() -> str:

@@ -25,6 +25,7 @@ from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
 from agent_runtime.telemetry import catalog
 from agent_runtime.telemetry.labels import LabelGuard
+from agent_runtime.telemetry.listener import ModelCall
 from tests.support.telemetry_runtime import AGENTS, make_runtime, task
 from tests.support.wsgi_server import serving
 
@@ -88,7 +89,24 @@ def hostile_events(runtime: Runtime, rng: random.Random, count: int) -> None:
         metrics.breaker_changed(name, other)
         metrics.stage_timed(name, 0.001)
         metrics.export_failed(name)
-        metrics.llm_called(operation=name, provider=other, model=name, seconds=0.1, input_tokens=1, output_tokens=1)
+        metrics.llm_called(
+            ModelCall(
+                operation=name,
+                provider=other,
+                model=name,
+                seconds=0.1,
+                input_tokens=1,
+                output_tokens=1,
+                input_cost=0.1,
+                output_cost=0.1,
+                error_type=name,
+            )
+        )
+        metrics.agent_finished(name, name, name, 1, 1)
+        metrics.invalid_action(name, name)
+        metrics.agents_configured({name: name})
+        metrics.cache_layer_changed(name, name, False)
+        metrics.cache_saved(name, 0.1, 0.2)
 
 
 def allowed_values(guard: LabelGuard) -> dict[str, frozenset[str]]:
@@ -134,7 +152,8 @@ def test_random_names_only_ever_add_bounded_other_series(runtime: Runtime) -> No
         assert catalog.OTHER in dict(labels).values(), f"new series without an 'other' label: {name}{labels}"
 
     # Every label value anywhere is one the guard allows.
-    allowed = allowed_values(runtime.guard)
+    assert runtime.metrics is not None
+    allowed = allowed_values(runtime.metrics.guard)
     for name, labels in after:
         for label, value in labels:
             if label not in NUMERIC_LABELS:

@@ -8,6 +8,7 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from agent_runtime.service import ServiceSettings, create_app
+from agent_runtime.telemetry.listener import ModelCall
 from tests.support.binaries import require_binary
 from tests.support.telemetry_runtime import make_runtime, task
 from tests.support.wsgi_server import serving
@@ -23,8 +24,18 @@ def test_live_scrape_passes_promtool_check_metrics() -> None:
             runtime.handle(task(agent, "explode or echo"))
         assert runtime.metrics is not None
         runtime.metrics.llm_called(
-            operation="chat", provider="openai", model="gpt-test", seconds=0.4, input_tokens=12, output_tokens=5
+            ModelCall(
+                operation="chat",
+                provider="openai",
+                model="gpt-test",
+                seconds=0.4,
+                input_tokens=12,
+                output_tokens=5,
+                input_cost=0.0001,
+                output_cost=0.0002,
+            )
         )
+        runtime.metrics.cache_layer_changed("tool", "l1", True)
         runtime.metrics.spans_dropped(3)
         runtime.metrics.export_failed("traces")
         with serving(create_app(runtime, ServiceSettings())) as base_url:

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from agent_runtime.config.loader import parse_config
-from agent_runtime.errors import ToolError
+from agent_runtime.errors import DependencyError
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.results import Task
 from agent_runtime.runtime import Runtime
@@ -69,7 +69,7 @@ def make_tools() -> ToolRegistry:
 
     @tools.tool()
     def fail() -> None:
-        raise ToolError("the backend is down")
+        raise DependencyError("the backend is down")
 
     return tools
 
