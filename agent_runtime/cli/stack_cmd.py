@@ -78,7 +78,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--interval", type=positive_float, help="scrape and evaluation interval in seconds")
     up.add_argument("--root", type=Path, help="the checkout with prometheus/ and alertmanager/ (default: found)")
     up.add_argument("--no-llm", dest="local_llm", action="store_false",
-                    help="do not start llama-server (the local model) even when the local-llm extra is installed")
+                    help="do not start llama-server (the local model) even with the local-llm extra")  # fmt: skip
     _state_dir_option(up)
     add_config_option(up)
     add_json_option(up)

@@ -5,6 +5,14 @@ Handlers cover the service's own ``ApiError``, werkzeug's HTTP errors
 and, last, any unexpected exception, which is logged with its traceback and
 answered with a 500 that reveals nothing of it.
 
+The request-size limits are the service's own, checked before any endpoint
+runs, so they are answered in JSON too: a request target (path and query)
+over ``MAX_REQUEST_TARGET_BYTES`` is a 414 ``uri_too_long``, a header field
+over ``MAX_HEADER_FIELD_BYTES`` or more than ``MAX_HEADER_FIELDS`` fields a
+431. Gunicorn's limits (``agent_runtime/serving/gunicorn_conf.py``) are set
+above these as a backstop; what gunicorn refuses itself it answers in HTML,
+before the app sees the request (docs/security.md).
+
 Example::
 
     >>> ApiError(400, "empty_task", '"task" is empty').status
@@ -28,6 +36,10 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS: Final = 1
 # Echoed request values (paths, names) are cut to this many characters.
 ECHO_LIMIT: Final = 80
+# The service's request limits (JSON 414/431 over them). Gunicorn's own limits are higher.
+MAX_REQUEST_TARGET_BYTES: Final = 4094
+MAX_HEADER_FIELD_BYTES: Final = 8190
+MAX_HEADER_FIELDS: Final = 64
 
 
 class ApiError(Exception):
@@ -85,6 +97,39 @@ def _http_error(exc: HTTPException) -> Response:
     return error_response(status, code, exc.description or code)
 
 
+def check_request_limits() -> None:
+    """Refuse, as JSON, a request whose target or headers are over the service's limits.
+
+    Runs before every endpoint (``before_request``). Sizes are counted as
+    sent: the raw request target, and each header field as ``name: value``.
+    """
+    environ = request.environ
+    target = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path)
+    if len(target) > MAX_REQUEST_TARGET_BYTES:
+        raise ApiError(
+            414,
+            "uri_too_long",
+            f"the request target (path and query) is {len(target)} bytes, over the limit of "
+            f"{MAX_REQUEST_TARGET_BYTES}; send the data in a JSON body instead",
+        )
+    fields = list(request.headers.items())
+    if len(fields) > MAX_HEADER_FIELDS:
+        raise ApiError(
+            431,
+            "too_many_header_fields",
+            f"the request has {len(fields)} header fields, over the limit of {MAX_HEADER_FIELDS}; send fewer headers",
+        )
+    for name, value in fields:
+        size = len(name) + 2 + len(value)
+        if size > MAX_HEADER_FIELD_BYTES:
+            raise ApiError(
+                431,
+                "header_field_too_large",
+                f"the header {shorten(name, 40)!r} is {size} bytes, over the limit of {MAX_HEADER_FIELD_BYTES} "
+                "per field; send a shorter value",
+            )
+
+
 def _rejected(exc: RejectedError) -> Response:
     return error_response(
         429, "over_capacity", f"the runtime is busy: {exc}", {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -110,7 +155,8 @@ def _internal(exc: Exception) -> Response:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Install the JSON error handlers on ``app``."""
+    """Install the JSON error handlers, and the request-limit check they answer for, on ``app``."""
+    app.before_request(check_request_limits)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(RejectedError, _rejected)

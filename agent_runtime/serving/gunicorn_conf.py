@@ -42,6 +42,16 @@ graceful_timeout = 15
 # gunicorn 24+ opens a control socket at one fixed per-user path, which two
 # servers on a host (or tests in parallel) would fight over; signals suffice.
 control_socket_disable = True
+# Request limits. Gunicorn answers a request over its own limits itself, in HTML,
+# before the app sees it. So the service's limits (agent_runtime/service/errors.py:
+# a 4094-byte request target, 8190-byte header fields, 64 header fields) are the
+# ones that apply, answered in JSON (414 uri_too_long, 431 header_field_too_large or
+# too_many_header_fields), and gunicorn's sit above them as a backstop against
+# abuse: a request line over 8190 bytes (gunicorn's maximum) is gunicorn's HTML 414,
+# a header field over 16380 bytes or more than 128 fields its HTML 431 (docs/security.md).
+limit_request_line = 8190
+limit_request_fields = 128
+limit_request_field_size = 16380
 
 # The multiprocess directory this master created (and removes on exit).
 _created_dir: list[Path] = []

@@ -1,5 +1,5 @@
 """Hardening probes through the real HTTP service: fault-API input types, cleared latency,
-http_fetch's allow-list through ``POST /v1/tasks``.
+http_fetch's allow-list through ``POST /v1/tasks``, request limits answered in JSON (also under gunicorn).
 
 Each test here is the regression test of one defect found by probing the
 service (docs/security.md lists them).
@@ -8,9 +8,11 @@ service (docs/security.md lists them).
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,12 +28,14 @@ from agent_runtime.ops.faults import FaultSettings
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
+from agent_runtime.service.errors import MAX_HEADER_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_REQUEST_TARGET_BYTES
 from tests.integration.service_fixtures import (  # noqa: F401
     ADMIN_TOKEN,
     LiveService,
     make_live_service_fixture,
     serve,
 )
+from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
 from tests.unit.builtin_tools.conftest import LoopbackServer, Reply
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -216,3 +220,85 @@ def test_fetch_tasks_never_reach_an_unchecked_address(
     service_port = int(url.rsplit(":", 1)[1])
     fetched_from = [(host, port) for host, port in dialled if (host, port) != ("127.0.0.1", service_port)]
     assert {host for host, _ in fetched_from} <= {PUBLIC}, (target, fetched_from)
+
+
+# --- request limits: the service's own, answered in JSON (gunicorn's HTML limits sit above) -------
+
+
+@pytest.fixture(name="plain")
+def plain_fixture(make_live_service: Callable[[ServiceSettings], LiveService]) -> LiveService:
+    return make_live_service(ServiceSettings(admin_token=ADMIN_TOKEN))
+
+
+def test_oversized_header_field_is_a_json_431(plain: LiveService) -> None:
+    response = plain.get("/v1/agents", headers={"X-Big": "a" * (MAX_HEADER_FIELD_BYTES + 1)})
+    assert_json_error(response, 431, "header_field_too_large", "'X-Big'", str(MAX_HEADER_FIELD_BYTES))
+    assert plain.get("/v1/agents", headers={"X-Big": "a" * (MAX_HEADER_FIELD_BYTES - 20)}).status_code == 200
+
+
+def test_too_many_header_fields_is_a_json_431(plain: LiveService) -> None:
+    headers = {f"X-Field-{n}": "v" for n in range(MAX_HEADER_FIELDS + 1)}
+    assert_json_error(plain.get("/healthz", headers=headers), 431, "too_many_header_fields", str(MAX_HEADER_FIELDS))
+
+
+def test_overlong_request_target_is_a_json_414(plain: LiveService) -> None:
+    response = plain.get("/v1/agents?q=" + "x" * MAX_REQUEST_TARGET_BYTES)
+    assert_json_error(response, 414, "uri_too_long", str(MAX_REQUEST_TARGET_BYTES))
+    # Also on routes that do not exist, and before the admin check.
+    assert_json_error(plain.get("/nowhere/" + "y" * MAX_REQUEST_TARGET_BYTES), 414, "uri_too_long")
+    assert_json_error(
+        plain.post("/v1/cache/invalidate?" + "z" * MAX_REQUEST_TARGET_BYTES, json={"tool": "lookup"}),
+        414,
+        "uri_too_long",
+    )
+
+
+SERVE_CONFIG = """
+agents:
+  - name: merger
+    tools: [merge_results]
+    specialties: [{domain: search, keywords: {merge: 1.0}}]
+    plan: [{id: merged, tool: merge_results, args: {results: [], top_k: 3}}]
+"""
+
+
+def test_request_limits_under_gunicorn_are_json_up_to_gunicorns_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under gunicorn a 9 KB header used to be gunicorn's HTML 431: now the app answers in JSON.
+
+    Above gunicorn's own (higher) limits gunicorn still answers itself, in HTML:
+    that is documented in docs/security.md and pinned here.
+    """
+    require_binary("gunicorn")
+    config = tmp_path / "agents.yaml"
+    config.write_text(SERVE_CONFIG)
+    monkeypatch.setenv("AGENT_RUNTIME_CORPUS_PATHS", str(tmp_path))
+    monkeypatch.setenv("AGENT_RUNTIME_CORPUS_INDEX", str(tmp_path / "index.sqlite3"))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    url = f"http://127.0.0.1:{free_port()}"
+    argv = [sys.executable, "-m", "agent_runtime.cli.main", "serve", "--workers", "1", "--bind", url[7:]]
+    process = ManagedProcess([*argv, "--config", str(config)], tmp_path / "serve.log")
+    try:
+        wait_until(lambda: requests.get(url + "/readyz", timeout=2).ok, 60, "agent-runtime serve to be ready")
+
+        def get(path: str, **kwargs: Any) -> requests.Response:
+            return requests.get(url + path, timeout=10, **kwargs)
+
+        big = {"X-Big": "a" * 9000}  # over the app's 8190, under gunicorn's 16380
+        assert_json_error(get("/v1/agents", headers=big), 431, "header_field_too_large")
+        many = {f"X-Field-{n}": "v" for n in range(100)}  # over the app's 64, under gunicorn's 128
+        assert_json_error(get("/v1/agents", headers=many), 431, "too_many_header_fields")
+        assert_json_error(get("/v1/agents?q=" + "x" * 5000), 414, "uri_too_long")  # under gunicorn's 8190
+
+        # gunicorn's own limits: answered by gunicorn, in HTML, before the app sees the request.
+        huge = get("/v1/agents", headers={"X-Huge": "a" * 20_000})
+        assert (huge.status_code, huge.headers["Content-Type"]) == (431, "text/html")
+        overlong = get("/v1/agents?q=" + "x" * 9000)
+        assert (overlong.status_code, overlong.headers["Content-Type"]) == (414, "text/html")
+        assert get("/v1/agents").status_code == 200
+    except BaseException:
+        print(process.log())
+        raise
+    finally:
+        process.stop()

@@ -38,6 +38,8 @@ def test_without_prometheus_the_runtime_and_workload_run_and_say_what_is_missing
     info = stack.info
     assert info is not None
     assert info.prometheus_url is None and info.alertmanager_url is None
+    # StackOptions.local_llm is off by default: no model server, and nothing to say about it.
+    assert info.llm_url is None and info.llm_note is None and info.ports.llama is None
     assert info.missing == [f"prometheus is not installed: {INSTALL_HINT}",
                             f"prometheus-alertmanager is not installed: {INSTALL_HINT}"]  # fmt: skip
     assert requests.get(f"{info.runtime_url}/healthz", timeout=5).ok
@@ -126,26 +128,26 @@ def test_with_the_local_llm_extra_llama_server_runs_and_the_runtime_uses_it(
     assert not stack.children
 
 
-def test_the_local_model_is_not_started_when_off_missing_or_already_configured(
+def test_the_local_model_is_not_started_when_missing_or_already_configured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_binary("gunicorn")
     monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
     monkeypatch.delenv("AGENT_RUNTIME_LLM_BASE_URL", raising=False)
     monkeypatch.setattr(launcher.local_model, "unavailable_reason", lambda: NO_EXTRA)
-    cases = {
-        "off": ({"local_llm": False}, None),
-        "missing": ({"local_llm": True}, f"llama-server is not started, the runtime runs without a model: {NO_EXTRA}"),
-        "configured": ({"local_llm": True, "extra_env": {"AGENT_RUNTIME_LLM_BASE_URL": "http://model:1/v1"}},
-                       "llama-server is not started: the runtime uses AGENT_RUNTIME_LLM_BASE_URL=http://model:1/v1"),
-    }  # fmt: skip
-    for name, (overrides, note) in cases.items():
+    configured = {"AGENT_RUNTIME_LLM_BASE_URL": "http://model:1/v1"}
+    cases = [
+        ("missing", {}, f"llama-server is not started, the runtime runs without a model: {NO_EXTRA}"),
+        ("configured", configured,
+         "llama-server is not started: the runtime uses AGENT_RUNTIME_LLM_BASE_URL=http://model:1/v1"),
+    ]  # fmt: skip
+    for name, env, note in cases:
         options = StackOptions(root=tmp_path, state_dir=tmp_path / name, workers=1, rate=0, ports=_ports(),
-                               **overrides)  # type: ignore[arg-type]  # fmt: skip
+                               extra_env=env, local_llm=True)  # fmt: skip
         with Stack(options) as stack:
             info = stack.info
             assert info is not None
             assert [c.name for c in stack.children] == ["receiver", "runtime"], name
             assert info.ports.llama is None and info.llm_url is None
-            assert info.llm_note == note and (note is None or note in info.notes), name
+            assert info.llm_note == note and note in info.notes, name
             assert info.to_dict()["llm_note"] == note
