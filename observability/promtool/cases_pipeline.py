@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promtool.model import INSTANCE, AlertCheck, Firing, Scenario, Series, counter, gauge
 
@@ -32,7 +31,7 @@ def _confidence(config: ObservabilityConfig, at_most_half: float) -> tuple[Serie
 
 
 def _routing(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    fallbacks, confidence = alert_names.ROUTING_FALLBACKS_HIGH, alert_names.ROUTING_CONFIDENCE_LOW
+    fallbacks, confidence = "AgentRuntimeRoutingFallbacksHigh", "AgentRuntimeRoutingConfidenceLow"
     job = {"job": config.job}
     return (
         Scenario(f"{fallbacks} stays silent at 10% fallbacks", _decisions(config, {
@@ -49,7 +48,7 @@ def _routing(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 
 def _telemetry(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    dropped, failing = alert_names.SPANS_DROPPED, alert_names.TELEMETRY_EXPORT_FAILING
+    dropped, failing = "AgentRuntimeSpansDropped", "AgentRuntimeTelemetryExportFailing"
     spans, failures = "agent_runtime_telemetry_spans_dropped_total", "agent_runtime_telemetry_export_failures_total"
     return (
         # 50 spans dropped in one burst: rate > 0 for one 10m window only (for: 15m).
@@ -70,7 +69,7 @@ def _telemetry(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 
 def _folded(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = alert_names.LABEL_VALUES_FOLDED
+    name = "AgentRuntimeLabelValuesFolded"
     folded = "agent_runtime_telemetry_labels_folded_total"
     return (
         Scenario(f"{name} stays silent when nothing new is folded", (

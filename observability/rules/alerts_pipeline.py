@@ -8,7 +8,6 @@ unless it is alerted on.
 
 from __future__ import annotations
 
-from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promql import le_value, number
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
@@ -43,7 +42,7 @@ def _routing_mitigation() -> tuple[Step, ...]:
              "validate the file and restart:",
              shell="agent-runtime agents && docker compose restart runtime"),
         Step("Agents penalised by recent failures (experience weighting): fix the failing tools first "
-             f"({alert_names.TOOL_ERRORS_HIGH}); confidence recovers as the experience decays."),
+             "(AgentRuntimeToolErrorsHigh); confidence recovers as the experience decays."),
     )
 
 
@@ -51,7 +50,7 @@ def fallbacks_high(config: ObservabilityConfig) -> Alert:
     """Too many routing decisions from the fallback chain."""
     routing = config.routing
     return Alert(
-        name=alert_names.ROUTING_FALLBACKS_HIGH,
+        name="AgentRuntimeRoutingFallbacksHigh",
         summary="Too many tasks are routed by the fallback chain.",
         rules=(AlertRule(
             severity="warning",
@@ -79,7 +78,7 @@ def confidence_low(config: ObservabilityConfig) -> Alert:
     routing = config.routing
     bound = number(routing.low_confidence_bound)
     return Alert(
-        name=alert_names.ROUTING_CONFIDENCE_LOW,
+        name="AgentRuntimeRoutingConfidenceLow",
         summary="Too many routing decisions have low confidence.",
         rules=(AlertRule(
             severity="warning",
@@ -127,7 +126,7 @@ def spans_dropped(config: ObservabilityConfig) -> Alert:
     """The runtime drops spans."""
     plat, sel = config.platform, config.selector
     return Alert(
-        name=alert_names.SPANS_DROPPED,
+        name="AgentRuntimeSpansDropped",
         summary="The runtime is dropping trace spans.",
         rules=(AlertRule(
             severity="warning",
@@ -162,7 +161,7 @@ def export_failing(config: ObservabilityConfig) -> Alert:
     """Telemetry exports keep failing."""
     plat, sel = config.platform, config.selector
     return Alert(
-        name=alert_names.TELEMETRY_EXPORT_FAILING,
+        name="AgentRuntimeTelemetryExportFailing",
         summary="Telemetry exports from the runtime are failing.",
         rules=(AlertRule(
             severity="warning",
@@ -195,7 +194,7 @@ def labels_folded(config: ObservabilityConfig) -> Alert:
     """The cardinality guard keeps folding unknown label values."""
     plat, sel = config.platform, config.selector
     return Alert(
-        name=alert_names.LABEL_VALUES_FOLDED,
+        name="AgentRuntimeLabelValuesFolded",
         summary="Unknown label values are being folded to other.",
         rules=(AlertRule(
             severity="info",
