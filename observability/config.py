@@ -15,20 +15,30 @@ Override with ``dataclasses.replace``::
 Every value is validated on construction against the metric catalog (enum
 values, bucket boundaries), so a config that would produce a rule matching
 nothing fails loudly instead.
+
+The per-stage latency targets are not defined here: they are the runtime's
+own ``stage_targets_seconds`` table (``agent_runtime/config/default.yaml``,
+read with the runtime's loader), the one the profiler and ``agent-runtime
+bottlenecks`` compare against, so the report and the alert cannot disagree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal
 
+from agent_runtime.config.loader import DEFAULT_CONFIG_PATH, load_config
 from agent_runtime.telemetry.catalog import (
+    CACHE_NAMES,
     CONFIDENCE_BUCKETS,
+    GENAI_DURATION_BUCKETS,
     LATENCY_BUCKETS,
     STAGE_BUCKETS,
     STAGES,
+    STOP_REASONS,
     TASK_LATENCY_SLO_SECONDS,
     TASK_OUTCOMES,
     TOOL_LATENCY_TARGET_SECONDS,
@@ -115,19 +125,18 @@ class SloConfig:
         return tuple(sorted(windows, key=parse_duration))
 
 
-def _default_stage_targets() -> Mapping[str, float]:
-    # p95 targets per pipeline stage, each on a STAGE_BUCKETS boundary.
-    return MappingProxyType({
-        "analyse": 0.01,
-        "score": 0.01,
-        "route": 0.025,
-        "plan": 0.025,
-        "execute": TASK_LATENCY_SLO_SECONDS,
-        "tool": TOOL_LATENCY_TARGET_SECONDS,
-        "cache": 0.005,
-        "aggregate": 0.01,
-        "model": 5.0,
-    })
+def runtime_stage_targets(path: str | Path = DEFAULT_CONFIG_PATH) -> Mapping[str, float]:
+    """The runtime's p95 target per stage (``stage_targets_seconds``), in catalog stage order.
+
+    Read with the runtime's own loader from ``path`` (the bundled
+    ``default.yaml``: generated files must not depend on the shell's
+    ``AGENT_RUNTIME_CONFIG``). A stage without a target has no bottleneck
+    check, in the profiler and in the rules alike.
+    """
+    targets = load_config(path).stage_targets_seconds
+    ordered = {stage: targets[stage] for stage in STAGES if stage in targets}
+    ordered.update({stage: seconds for stage, seconds in targets.items() if stage not in ordered})
+    return MappingProxyType(ordered)
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ class ComponentConfig:
     # Below this many tasks (or tool calls) per second, ratios and quantiles
     # are too noisy to alert on.
     min_rate: float = 0.05
-    stage_targets_seconds: Mapping[str, float] = field(default_factory=_default_stage_targets)
+    stage_targets_seconds: Mapping[str, float] = field(default_factory=runtime_stage_targets)
     stage_share: float = 0.3
     stage_for: str = "15m"
     tool_latency_target_seconds: float = TOOL_LATENCY_TARGET_SECONDS
@@ -159,6 +168,62 @@ class CacheConfig:
     baseline_factor: float = 0.5
     min_rate: float = 0.1
     for_: str = "30m"
+    # A layer (L1 directory, L2 Redis) degraded at least once in every lookback window for layer_down_for.
+    layer_lookback: str = "2m"
+    layer_down_for: str = "5m"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """LLM agents and their model: call errors and latency, spend, how agents stop, the LLM cache, the server.
+
+    Every series these rules read is absent while no model is configured, and
+    every ratio is gated on a minimum rate, so a runtime without an LLM (or an
+    idle one) fires none of them.
+    """
+
+    window: str = "5m"
+    quantile: float = 0.95
+    # Model calls per second below which error ratios and quantiles are noise.
+    min_rate: float = 0.02
+    error_ratio: float = 0.1
+    errors_for: str = "10m"
+    # p95 of one model call, on a GenAI duration bucket boundary.
+    latency_threshold_seconds: float = 10.24
+    latency_for: str = "15m"
+    # The model call as a pipeline tool: registered (with a breaker series) only when a model is configured.
+    tool: str = "llm_chat"
+    # The local model server's Prometheus job (llama.cpp `llama-server --metrics`);
+    # None for a hosted model: no server alerts or panels.
+    server_job: str | None = "llama"
+    server_down_for: str = "5m"
+    server_absent_for: str = "10m"
+    # Token spend: dollars per hour over a long window and, so the alert resolves quickly, a short one.
+    hourly_budget_dollars: float = 5.0
+    budget_window: str = "1h"
+    budget_short_window: str = "5m"
+    budget_for: str = "5m"
+    # Per-agent ratios (stops, invalid actions) over a longer window: LLM agents run few, slow tasks.
+    agent_window: str = "30m"
+    agent_min_rate: float = 0.005
+    unanswered_reasons: tuple[str, ...] = ("max_steps", "loop", "token_budget")
+    unanswered_ratio: float = 0.2
+    unanswered_for: str = "15m"
+    # Invalid actions per model call.
+    invalid_action_ratio: float = 0.2
+    invalid_for: str = "15m"
+    # The LLM response cache: same windows as CacheConfig, its own floor and traffic gate
+    # (and left out of the generic cache hit-rate alert).
+    cache: str = "llm"
+    cache_floor: float = 0.1
+    cache_baseline_factor: float = 0.5
+    cache_min_rate: float = 0.01
+    cache_for: str = "30m"
+
+    @property
+    def server_selector(self) -> str:
+        """The matcher of the model server's own series (``job="llama"``)."""
+        return f'job="{self.server_job}"'
 
 
 @dataclass(frozen=True)
@@ -205,6 +270,7 @@ class ObservabilityConfig:
     cache: CacheConfig = CacheConfig()
     routing: RoutingConfig = RoutingConfig()
     platform: PlatformConfig = PlatformConfig()
+    model: ModelConfig = ModelConfig()
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -220,15 +286,19 @@ class ObservabilityConfig:
 
 
 def _durations(config: ObservabilityConfig) -> list[str]:
-    slo, comp, cache, routing, plat = (config.slo, config.components, config.cache, config.routing,
-                                       config.platform)
+    slo, comp, cache, routing, plat, model = (config.slo, config.components, config.cache, config.routing,
+                                              config.platform, config.model)
     windows = [w for t in (slo.availability, slo.latency) for b in t.windows for w in (b.long, b.short, b.for_)]
     return [
         *windows, *config.latency_quantile_windows, comp.window, comp.stage_for, comp.tool_latency_for,
-        comp.tool_errors_for, cache.window, cache.baseline_window, cache.for_, routing.window,
+        comp.tool_errors_for, cache.window, cache.baseline_window, cache.for_, cache.layer_lookback,
+        cache.layer_down_for, routing.window,
         routing.fallback_for, routing.low_confidence_for, plat.down_for, plat.absent_for,
         plat.breaker_lookback, plat.breaker_open_for, plat.saturation_lookback, plat.saturation_for,
         plat.telemetry_window, plat.telemetry_for, plat.folded_window, plat.folded_for,
+        model.window, model.errors_for, model.latency_for, model.server_down_for, model.server_absent_for,
+        model.budget_window, model.budget_short_window, model.budget_for, model.agent_window,
+        model.unanswered_for, model.invalid_for, model.cache_for,
     ]
 
 
@@ -243,18 +313,39 @@ def _validate(config: ObservabilityConfig) -> None:
         raise ValueError(f"error outcomes {slo.error_outcomes} must be a subset of {TASK_OUTCOMES}")
     if set(comp.tool_error_outcomes) - set(TOOL_OUTCOMES) or not comp.tool_error_outcomes:
         raise ValueError(f"tool error outcomes {comp.tool_error_outcomes} must be a subset of {TOOL_OUTCOMES}")
-    if set(comp.stage_targets_seconds) != set(STAGES):
-        raise ValueError(f"stage targets must cover exactly the stages {STAGES}")
-    off_bucket = {s: t for s, t in comp.stage_targets_seconds.items() if t not in STAGE_BUCKETS}
-    if off_bucket:
-        raise ValueError(f"stage targets must be STAGE_BUCKETS boundaries, got {off_bucket}")
+    unknown = sorted(set(comp.stage_targets_seconds) - set(STAGES))
+    if unknown or not comp.stage_targets_seconds:
+        raise ValueError(f"stage targets must name stages of {STAGES}, got {unknown or 'none'}")
+    # Off a bucket boundary a target is compared with an interpolated quantile (approximate, but it
+    # works); above the last finite bucket histogram_quantile can never exceed it.
+    unreachable = {s: t for s, t in comp.stage_targets_seconds.items() if not 0 < t <= STAGE_BUCKETS[-1]}
+    if unreachable:
+        raise ValueError(f"stage targets must be within (0, {STAGE_BUCKETS[-1]}] (STAGE_BUCKETS), got {unreachable}")
     if config.routing.low_confidence_bound not in CONFIDENCE_BUCKETS:
         raise ValueError(f"low-confidence bound {config.routing.low_confidence_bound} is not a bucket boundary")
     if parse_duration(config.cache.baseline_window) <= parse_duration(config.cache.window):
         raise ValueError("the cache baseline window must be longer than the cache window")
-    for q in (*config.latency_quantiles, comp.quantile):
+    for q in (*config.latency_quantiles, comp.quantile, config.model.quantile):
         if not 0 < q < 1:
             raise ValueError(f"quantiles must be within (0, 1), got {q}")
+    _validate_model(config.model)
+
+
+def _validate_model(model: ModelConfig) -> None:
+    if model.latency_threshold_seconds not in GENAI_DURATION_BUCKETS:
+        raise ValueError(f"model latency threshold {model.latency_threshold_seconds} is not a bucket boundary")
+    if set(model.unanswered_reasons) - set(STOP_REASONS) or not model.unanswered_reasons:
+        raise ValueError(f"unanswered stop reasons {model.unanswered_reasons} must be a subset of {STOP_REASONS}")
+    if "final" in model.unanswered_reasons:
+        raise ValueError("`final` is the one stop reason with an answer")
+    if model.cache not in CACHE_NAMES:
+        raise ValueError(f"model cache {model.cache!r} is not one of {CACHE_NAMES}")
+    if model.hourly_budget_dollars <= 0:
+        raise ValueError(f"the hourly budget must be > 0 dollars, got {model.hourly_budget_dollars}")
+    if parse_duration(model.budget_short_window) >= parse_duration(model.budget_window):
+        raise ValueError("the short spend window must be shorter than the spend window")
+    if model.server_job is not None and not model.server_job:
+        raise ValueError("the model server job is a non-empty name, or None for a hosted model")
 
 
 DEFAULT_CONFIG: Final = ObservabilityConfig()

@@ -27,6 +27,7 @@ DASHBOARDS: Final[dict[str, DashboardId]] = {
     "routing": DashboardId("agent-runtime-routing", "Agent runtime / Routing and scoring"),
     "tools": DashboardId("agent-runtime-tools", "Agent runtime / Tools, cache and breakers"),
     "bottlenecks": DashboardId("agent-runtime-bottlenecks", "Agent runtime / Bottlenecks"),
+    "agents": DashboardId("agent-runtime-agents", "Agent runtime / Agents and models"),
 }
 # Tag shared by all generated dashboards; the dashboards link to each other through it.
 DASHBOARD_TAG: Final = "agent-runtime"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
@@ -39,7 +40,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
     q = number(comp.quantile)
     p95 = f"histogram_quantile({q}, sum by (stage, le) (rate({_STAGE}_bucket{{{sel()}}}[{RATE}])))"
     stage_seconds = f"sum by (stage) (rate({_STAGE}_sum{{{sel()}}}[{RATE}]))"
-    runbook = runbook_link(config, "AgentRuntimeStageBottleneck")
+    runbook = runbook_link(config, alert_names.STAGE_BOTTLENECK)
     targets = ", ".join(f"{stage} {number(s)}s" for stage, s in comp.stage_targets_seconds.items())
     return (
         dashboard(DASHBOARDS["bottlenecks"], "Pipeline stages ranked by their share of task time and by "

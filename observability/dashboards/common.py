@@ -57,6 +57,7 @@ with warnings.catch_warnings():
     )
     from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.links import DASHBOARD_TAG, DashboardId
 
@@ -65,14 +66,17 @@ PROMETHEUS_UID: Final = "prometheus"
 DATASOURCE: Final = DataSourceRef(type_val="prometheus", uid="${datasource}")
 RATE: Final = "$__rate_interval"
 GREEN, YELLOW, RED = "green", "yellow", "red"
+# Grafana has no token unit; a custom suffix unit reads "12 tok/s".
+TOKENS_PER_SECOND: Final = "suffix: tok/s"
 
 Steps = Sequence[tuple[float | None, str]]
 
 __all__ = [
-    "DATASOURCE", "GREEN", "PROMETHEUS_UID", "RATE", "RED", "YELLOW",
+    "DATASOURCE", "GREEN", "PROMETHEUS_UID", "RATE", "RED", "TOKENS_PER_SECOND", "YELLOW",
     # SDK types re-exported so dashboard modules import the SDK only through this module.
-    "Dashboard", "ValueMap", "ValueMappingResult",
-    "bargauge_panel", "dashboard", "heatmap_panel", "query", "row", "runbook_link", "sel", "stat_panel",
+    "Dashboard", "Dataquery", "ValueMap", "ValueMappingResult",
+    "bargauge_panel", "by_agent_kind", "cache_layer_panel", "dashboard", "heatmap_panel", "query", "row",
+    "runbook_link", "sel", "stat_panel",
     "state_timeline_panel", "table_panel", "thresholds", "timeseries_panel", "to_json",
 ]
 
@@ -80,6 +84,31 @@ __all__ = [
 def sel(*matchers: str) -> str:
     """The dashboard's job and instance filter plus ``matchers``, as a selector body."""
     return ",".join(('job=~"$job"', 'instance=~"$instance"', *matchers))
+
+
+def by_agent_kind(per_agent: str) -> str:
+    """``per_agent`` (labelled job, instance, agent) summed by the agents' ``kind``.
+
+    Joined with ``agent_runtime_agent_info``; ``topk`` keeps the join one-to-one if
+    a reloaded configuration changed an agent's kind. Series of no configured
+    agent (``unrouted``, ``other``) have no kind and drop out.
+    """
+    info = f"topk by (job, instance, agent) (1, agent_runtime_agent_info{{{sel()}}})"
+    return f"sum by (kind) (\n  {per_agent}\n  * on (job, instance, agent) group_left (kind)\n  {info}\n)"
+
+
+def cache_layer_panel(config: ObservabilityConfig, *, width: int = 24, height: int = 6) -> statetimeline.Panel:
+    """Each shared cache layer's state (worst instance): up or degraded."""
+    states = ValueMap({
+        "0": ValueMappingResult(text="degraded", color=RED, index=0),
+        "1": ValueMappingResult(text="up", color=GREEN, index=1),
+    })
+    return state_timeline_panel(
+        "Cache layer up", "State of each shared cache layer (l1 disk, l2 Redis) per cache, worst instance: "
+        "a degraded layer is skipped and re-opened with backoff. Layers that are not configured have no row.",
+        query(f"min by (cache, layer) (agent_runtime_cache_layer_up{{{sel()}}})", "{{cache}} {{layer}}"),
+        [states], ((None, RED), (1, GREEN)), width=width, height=height,
+        links=[runbook_link(config, alert_names.CACHE_LAYER_DOWN)])
 
 
 def query(expr: str, legend: str = "__auto", ref: str = "A", *, exemplar: bool = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
@@ -9,6 +10,7 @@ from observability.dashboards.common import (
     RED,
     YELLOW,
     Dashboard,
+    by_agent_kind,
     dashboard,
     query,
     row,
@@ -33,6 +35,11 @@ def _budget_remaining(bad: str, total: str, budget: float) -> str:
     )
 
 
+def per_agent(counter: str, *matchers: str) -> str:
+    """The per-second rate of ``counter`` by job, instance and agent (for the agent-kind join)."""
+    return f"sum by (job, instance, agent) (rate({counter}{{{sel(*matchers)}}}[{RATE}]))"
+
+
 def build(config: ObservabilityConfig) -> Dashboard:
     """The Overview dashboard."""
     slo = config.slo
@@ -49,8 +56,8 @@ def build(config: ObservabilityConfig) -> Dashboard:
     def quantile(q: float, by: str = "") -> str:
         return f"histogram_quantile({number(q)}, sum by ({by}le) (rate({_LATENCY}_bucket{{{sel()}}}[{RATE}])))"
 
-    errors_runbook = runbook_link(config, "AgentRuntimeTaskErrorBudgetBurn")
-    latency_runbook = runbook_link(config, "AgentRuntimeTaskLatencyBudgetBurn")
+    errors_runbook = runbook_link(config, alert_names.TASK_ERROR_BUDGET_BURN)
+    latency_runbook = runbook_link(config, alert_names.TASK_LATENCY_BUDGET_BURN)
     return (
         dashboard(DASHBOARDS["overview"], "Golden signals of the agent runtime: traffic, errors, latency "
                   "and saturation, with the task SLOs' error budgets.", config)
@@ -96,6 +103,17 @@ def build(config: ObservabilityConfig) -> Dashboard:
             "and the fast-burn page threshold.", "percentunit",
             [query(f"{errors}\n/ {total}", "error ratio")], width=8,
             steps=((None, GREEN), (budget, YELLOW), (page, RED)), links=[errors_runbook]))
+        .with_panel(timeseries_panel(
+            "Tasks by agent kind", "Tasks per second by the kind of agent that handled them (plan, llm, python); "
+            "tasks no agent took (`unrouted`, rejected before routing) are not shown.", "reqps",
+            [query(by_agent_kind(per_agent(_TASKS)), "{{kind}}")], stacked=True))
+        .with_panel(timeseries_panel(
+            "Task error ratio by agent kind", "Share of each agent kind's tasks ending "
+            f"{' or '.join(slo.error_outcomes)}; dashed line at the budget "
+            f"({slo.availability.error_budget_text}).", "percentunit",
+            [query(f"{by_agent_kind(per_agent(_TASKS, bad_outcomes))}\n/ {by_agent_kind(per_agent(_TASKS))}",
+                   "{{kind}}")],
+            max_val=1, steps=((None, GREEN), (budget, RED)), links=[errors_runbook]))
         .with_row(row("Latency"))
         .with_panel(timeseries_panel(
             "Task latency quantiles", "p50, p95 and p99 of task duration. Exemplar dots link to traces.", "s",
@@ -115,14 +133,14 @@ def build(config: ObservabilityConfig) -> Dashboard:
             "In-flight tasks vs limit", "Tasks in flight and the concurrency limit per instance.", "short",
             [query(f"sum by (instance) (agent_runtime_tasks_in_flight{{{sel()}}})", "{{instance}} in flight", "A"),
              query(f"sum by (instance) (agent_runtime_tasks_in_flight_limit{{{sel()}}})", "{{instance}} limit", "B")],
-            width=10, links=[runbook_link(config, "AgentRuntimeSaturated")]))
+            width=10, links=[runbook_link(config, alert_names.SATURATED)]))
         .with_panel(timeseries_panel(
             "Saturation by instance", "Peak in-flight tasks as a share of the limit.", "percentunit",
             [query(f"max_over_time(agent_runtime_tasks_in_flight{{{sel()}}}[{RATE}])\n"
                    f"/ (max_over_time(agent_runtime_tasks_in_flight_limit{{{sel()}}}[{RATE}]) > 0)",
                    "{{instance}}")],
             width=10, max_val=1, steps=((None, GREEN), (config.platform.saturation_ratio, RED)),
-            links=[runbook_link(config, "AgentRuntimeSaturated")]))
+            links=[runbook_link(config, alert_names.SATURATED)]))
         .with_panel(stat_panel(
             "Instances by version", "Running instances per build version (from agent_runtime_build_info).",
             "short", query(f"count by (version) (agent_runtime_build_info{{{sel()}}})", "{{version}}"),

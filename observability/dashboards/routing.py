@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
@@ -51,7 +52,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
             f"{number(routing.fallback_ratio * 100)}% alert threshold.", "percentunit",
             [query(f"sum(rate({_DECISIONS}{{{sel(fallback)}}}[{RATE}]))\n/ {decisions}", "fallback")],
             width=8, max_val=1, steps=((None, GREEN), (routing.fallback_ratio, RED)),
-            links=[runbook_link(config, "AgentRuntimeRoutingFallbacksHigh")]))
+            links=[runbook_link(config, alert_names.ROUTING_FALLBACKS_HIGH)]))
         .with_panel(timeseries_panel(
             "Low-confidence decisions", f"Share of decisions with confidence of {number(routing.low_confidence_bound)} "
             f"or less; dashed line at the {number(routing.low_confidence_ratio * 100)}% alert threshold.",
@@ -59,7 +60,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
             [query(f"sum(rate({_CONFIDENCE}_bucket{{{sel(le)}}}[{RATE}]))\n"
                    f"/ sum(rate({_CONFIDENCE}_count{{{sel()}}}[{RATE}]))", "low confidence")],
             width=8, max_val=1, steps=((None, GREEN), (routing.low_confidence_ratio, RED)),
-            links=[runbook_link(config, "AgentRuntimeRoutingConfidenceLow")]))
+            links=[runbook_link(config, alert_names.ROUTING_CONFIDENCE_LOW)]))
         .with_panel(timeseries_panel(
             "Median confidence by agent", "Median routing confidence (0 to 1) per chosen agent.", "percentunit",
             [query(f"histogram_quantile(0.5, sum by (agent, le) (rate({_CONFIDENCE}_bucket{{{sel()}}}[{RATE}])))",

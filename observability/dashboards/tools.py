@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
@@ -11,6 +12,7 @@ from observability.dashboards.common import (
     Dashboard,
     ValueMap,
     ValueMappingResult,
+    cache_layer_panel,
     dashboard,
     query,
     row,
@@ -48,14 +50,14 @@ def build(config: ObservabilityConfig) -> Dashboard:
             "Tool failures by tool and outcome", "Calls per second that did not succeed: errors, timeouts, "
             "short-circuited by an open breaker, or answered by the fallback.", "reqps",
             [query(f"sum by (tool, outcome) (rate({_CALLS}{{{sel(not_success)}}}[{RATE}]))",
-                   "{{tool}} {{outcome}}")], width=8, links=[runbook_link(config, "AgentRuntimeToolErrorsHigh")]))
+                   "{{tool}} {{outcome}}")], width=8, links=[runbook_link(config, alert_names.TOOL_ERRORS_HIGH)]))
         .with_panel(timeseries_panel(
             "Tool error ratio", f"Share of calls ending {' or '.join(comp.tool_error_outcomes)}; dashed line at "
             f"the {number(comp.tool_error_ratio * 100)}% alert threshold.", "percentunit",
             [query(f"sum by (tool) (rate({_CALLS}{{{sel(failed)}}}[{RATE}]))\n"
                    f"/ sum by (tool) (rate({_CALLS}{{{sel()}}}[{RATE}]))", "{{tool}}")],
             width=8, max_val=1, steps=((None, GREEN), (comp.tool_error_ratio, RED)),
-            links=[runbook_link(config, "AgentRuntimeToolErrorsHigh")]))
+            links=[runbook_link(config, alert_names.TOOL_ERRORS_HIGH)]))
         .with_row(row("Tool latency and retries"))
         .with_panel(timeseries_panel(
             "Tool p95 latency", f"95th percentile of tool call duration; dashed line at the {number(target)}s "
@@ -63,7 +65,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
             [query("histogram_quantile(0.95, sum by (tool, le) "
                    f"(rate(agent_runtime_tool_duration_seconds_bucket{{{sel()}}}[{RATE}])))", "{{tool}}",
                    exemplar=True)],
-            steps=((None, GREEN), (target, RED)), links=[runbook_link(config, "AgentRuntimeToolLatencyHigh")]))
+            steps=((None, GREEN), (target, RED)), links=[runbook_link(config, alert_names.TOOL_LATENCY_HIGH)]))
         .with_panel(timeseries_panel(
             "Tool retries", "Retry attempts per second after retryable failures.", "ops",
             [query(f"sum by (tool) (rate(agent_runtime_tool_retries_total{{{sel()}}}[{RATE}]))", "{{tool}}")]))
@@ -74,7 +76,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
             "percentunit",
             [query(f"sum by (cache, layer) (rate({_CACHE}{{{sel(hit)}}}[{RATE}]))\n"
                    f"/ sum by (cache, layer) (rate({_CACHE}{{{sel()}}}[{RATE}]))", "{{cache}} {{layer}}")],
-            width=8, max_val=1, links=[runbook_link(config, "AgentRuntimeCacheHitRateDrop")]))
+            width=8, max_val=1, links=[runbook_link(config, alert_names.CACHE_HIT_RATE_DROP)]))
         .with_panel(timeseries_panel(
             "Cache look-ups by cache and result", "Look-ups per second, hits and misses.", "ops",
             [query(f"sum by (cache, result) (rate({_CACHE}{{{sel()}}}[{RATE}]))", "{{cache}} {{result}}")],
@@ -84,12 +86,13 @@ def build(config: ObservabilityConfig) -> Dashboard:
             "original calls); 2 means hits save the work of two busy workers.", "s",
             [query(f"sum by (cache) (rate(agent_runtime_cache_saved_seconds_total{{{sel()}}}[{RATE}]))",
                    "{{cache}}")], width=8, stacked=True))
+        .with_panel(cache_layer_panel(config))
         .with_row(row("Circuit breakers"))
         .with_panel(state_timeline_panel(
             "Circuit breaker state", "State of each tool's breaker (worst instance): closed, half-open, open.",
             query(f"max by (breaker) (agent_runtime_circuit_breaker_state{{{sel()}}})", "{{breaker}}"),
             [_BREAKER_STATES], ((None, GREEN), (1, YELLOW), (2, RED)), width=16,
-            links=[runbook_link(config, "AgentRuntimeCircuitBreakerOpen")]))
+            links=[runbook_link(config, alert_names.CIRCUIT_BREAKER_OPEN)]))
         .with_panel(timeseries_panel(
             "Circuit breaker transitions", "State changes per interval, by breaker and the state entered.",
             "short",

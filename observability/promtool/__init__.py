@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from observability.config import ObservabilityConfig
-from observability.promtool import cases_components, cases_pipeline, cases_recording, cases_service
+from observability.promtool import cases_components, cases_models, cases_pipeline, cases_recording, cases_service
 from observability.promtool.model import Scenario, promtool_document
 from observability.rules import alert_groups, all_alerts, recording_groups
 from observability.rules.render import dump_yaml
@@ -21,7 +21,8 @@ def scenarios_by_file(config: ObservabilityConfig) -> Mapping[str, tuple[Scenari
     return {
         "recording_test.yml": cases_recording.scenarios(config),
         "alerts_service_test.yml": cases_service.scenarios(config),
-        "alerts_components_test.yml": cases_components.scenarios(config),
+        # Model, agent and model-server alerts are components too (and CI runs a fixed set of files).
+        "alerts_components_test.yml": (*cases_components.scenarios(config), *cases_models.scenarios(config)),
         "alerts_pipeline_test.yml": cases_pipeline.scenarios(config),
     }
 

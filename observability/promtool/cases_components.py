@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from agent_runtime.telemetry.catalog import STAGES
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promtool.model import INSTANCE, AlertCheck, Firing, Scenario, Series, counter, gauge
 
@@ -17,14 +19,14 @@ def _target(config: ObservabilityConfig, **extra: str) -> dict[str, str]:
     return {"job": config.job, "instance": INSTANCE, **extra}
 
 
-def _histogram(name: str, labels: dict[str, str], buckets: Mapping[str, float], minutes: int) -> tuple[Series, ...]:
+def histogram(name: str, labels: dict[str, str], buckets: Mapping[str, float], minutes: int) -> tuple[Series, ...]:
     """Cumulative bucket increments per minute; the ``+Inf`` increment is also the count."""
     series = [Series(f"{name}_bucket", {**labels, "le": le}, counter((inc, minutes))) for le, inc in buckets.items()]
     series.append(Series(f"{name}_count", labels, counter((buckets["+Inf"], minutes))))
     return tuple(series)
 
 
-def _stage_inputs(config: ObservabilityConfig, score_sum: float, execute_sum: float) -> tuple[Series, ...]:
+def _stage_inputs(config: ObservabilityConfig, seconds_per_minute: Mapping[str, float]) -> tuple[Series, ...]:
     # 60 tasks/min of 1s each; every stage observation lands in (0.25, 0.5]: p95 = 0.4875s.
     stage = "agent_runtime_stage_duration_seconds"
     slow = {"0.25": 0, "0.5": 60, "+Inf": 60}
@@ -32,24 +34,32 @@ def _stage_inputs(config: ObservabilityConfig, score_sum: float, execute_sum: fl
         Series("agent_runtime_tasks_total", _target(config, agent="writer", outcome="success"), counter((60, 40))),
         Series("agent_runtime_task_duration_seconds_sum", _target(config, agent="writer"), counter((60, 40))),
         Series("agent_runtime_task_duration_seconds_count", _target(config, agent="writer"), counter((60, 40))),
-        *_histogram(stage, _target(config, stage="score"), slow, 40),
-        Series(f"{stage}_sum", _target(config, stage="score"), counter((score_sum, 40))),
-        *_histogram(stage, _target(config, stage="execute"), slow, 40),
-        Series(f"{stage}_sum", _target(config, stage="execute"), counter((execute_sum, 40))),
+        *(series for name, seconds in seconds_per_minute.items() for series in (
+            *histogram(stage, _target(config, stage=name), slow, 40),
+            Series(f"{stage}_sum", _target(config, stage=name), counter((seconds, 40))),
+        )),
     )
 
 
 def _stage(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeStageBottleneck"
-    return (
-        # score: p95 0.4875s > 10ms target but only 10% of task time; execute: 90% but under its 2.5s target.
+    name = alert_names.STAGE_BOTTLENECK
+    targets = config.components.stage_targets_seconds
+    scenarios = [
+        # score: p95 0.4875s, over its target, but only 10% of task time; execute: 90% but under its target.
         Scenario(f"{name} stays silent for a slow small stage and a large stage within target",
-                 _stage_inputs(config, 6, 54), (AlertCheck(name, "30m"),)),
-        # score: 50% of task time and p95 0.4875s > 10ms.
+                 _stage_inputs(config, {"score": 6, "execute": 54}), (AlertCheck(name, "30m"),)),
+        # score: 50% of task time and p95 0.4875s, over its target.
         Scenario(f"{name} fires for a stage over target taking half of task time",
-                 _stage_inputs(config, 30, 27),
+                 _stage_inputs(config, {"score": 30, "execute": 27}),
                  (AlertCheck(name, "30m", (Firing({"job": config.job, "stage": "score"}, 0.4875),)),)),
-    )
+    ]
+    untargeted = [stage for stage in STAGES if stage not in targets]
+    if untargeted:
+        # As in the profiler, a stage without a target is never a bottleneck, however slow.
+        scenarios.append(Scenario(
+            f"{name} stays silent for a slow, dominant stage without a target ({untargeted[0]})",
+            _stage_inputs(config, {untargeted[0]: 54}), (AlertCheck(name, "30m"),)))
+    return tuple(scenarios)
 
 
 def _tool_calls(config: ObservabilityConfig, tool: str, per_minute: dict[str, float]) -> tuple[Series, ...]:
@@ -60,26 +70,26 @@ def _tool_calls(config: ObservabilityConfig, tool: str, per_minute: dict[str, fl
 
 
 def _tool_latency(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeToolLatencyHigh"
+    name = alert_names.TOOL_LATENCY_HIGH
     duration = "agent_runtime_tool_duration_seconds"
     return (
         # search: all calls in (0.5, 1.0] -> p95 0.975s; fetch: p95 2.425s but 1 call/min < 0.05/s.
         Scenario(f"{name} stays silent under the target and below the minimum call rate", (
             *_tool_calls(config, "search", {"success": 60}),
-            *_histogram(duration, _target(config, tool="search"), {"0.5": 0, "1.0": 60, "+Inf": 60}, 40),
+            *histogram(duration, _target(config, tool="search"), {"0.5": 0, "1.0": 60, "+Inf": 60}, 40),
             *_tool_calls(config, "fetch", {"success": 1}),
-            *_histogram(duration, _target(config, tool="fetch"), {"1.0": 0, "2.5": 1, "+Inf": 1}, 40),
+            *histogram(duration, _target(config, tool="fetch"), {"1.0": 0, "2.5": 1, "+Inf": 1}, 40),
         ), (AlertCheck(name, "30m"),)),
         # all calls in (1.0, 2.5] -> p95 = 1 + 1.5 * 0.95 = 2.425s.
         Scenario(f"{name} fires when a tool's p95 is 2.425s", (
             *_tool_calls(config, "search", {"success": 60}),
-            *_histogram(duration, _target(config, tool="search"), {"1.0": 0, "2.5": 60, "+Inf": 60}, 40),
+            *histogram(duration, _target(config, tool="search"), {"1.0": 0, "2.5": 60, "+Inf": 60}, 40),
         ), (AlertCheck(name, "25m", (Firing({"job": config.job, "tool": "search"}, 2.425),)),)),
     )
 
 
 def _tool_errors(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeToolErrorsHigh"
+    name = alert_names.TOOL_ERRORS_HIGH
     return (
         Scenario(f"{name} stays silent at 5% errors and for a failing tool called once a minute", (
             *_tool_calls(config, "search", {"success": 57, "error": 3}),
@@ -92,9 +102,10 @@ def _tool_errors(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     )
 
 
-def _cache_series(config: ObservabilityConfig, cache: str, hits: tuple[tuple[float, int], ...],
-                  misses: tuple[tuple[float, int], ...]) -> tuple[Series, ...]:
-    layer = "l0" if cache == "tool" else "exact"
+def cache_series(config: ObservabilityConfig, cache: str, hits: tuple[tuple[float, int], ...],
+                 misses: tuple[tuple[float, int], ...]) -> tuple[Series, ...]:
+    """Look-ups of ``cache`` in its first layer: hits and misses per minute, by segment."""
+    layer = "exact" if cache in ("decision", "analysis") else "l0"
     return tuple(
         Series("agent_runtime_cache_requests_total", _target(config, cache=cache, layer=layer, result=result),
                counter(*segments))
@@ -103,24 +114,46 @@ def _cache_series(config: ObservabilityConfig, cache: str, hits: tuple[tuple[flo
 
 
 def _cache(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeCacheHitRateDrop"
+    name = alert_names.CACHE_HIT_RATE_DROP
     return (
         # decision: always 10% (under the floor, but not under half its own average);
-        # analysis: drops from 100% to 0% at one look-up per minute (under the minimum rate).
-        Scenario(f"{name} stays silent for an always-cold cache and an idle one", (
-            *_cache_series(config, "decision", ((6, 270),), ((54, 270),)),
-            *_cache_series(config, "analysis", ((1, 180), (0, 90)), ((0, 180), (1, 90))),
+        # analysis: drops from 100% to 0% at one look-up per minute (under the minimum rate);
+        # llm: the same drop as the firing tool case below, left to the LLM cache's own alert.
+        Scenario(f"{name} stays silent for an always-cold cache, an idle one and the LLM cache", (
+            *cache_series(config, "decision", ((6, 270),), ((54, 270),)),
+            *cache_series(config, "analysis", ((1, 180), (0, 90)), ((0, 180), (1, 90))),
+            *cache_series(config, config.model.cache, ((48, 180), (6, 90)), ((12, 180), (54, 90))),
         ), (AlertCheck(name, "4h30m"),)),
         # tool: 80% for 3h, then 10%; the 1h ratio crosses 20% about 52m after the drop, for: 30m.
         Scenario(f"{name} fires when a warm cache drops from 80% to 10%",
-                 _cache_series(config, "tool", ((48, 180), (6, 90)), ((12, 180), (54, 90))),
+                 cache_series(config, "tool", ((48, 180), (6, 90)), ((12, 180), (54, 90))),
                  (AlertCheck(name, "3h45m"),
                   AlertCheck(name, "4h30m", (Firing({"job": config.job, "cache": "tool"}, 0.1),)))),
     )
 
 
+def _cache_layer(config: ObservabilityConfig) -> tuple[Scenario, ...]:
+    name = alert_names.CACHE_LAYER_DOWN
+    up = "agent_runtime_cache_layer_up"
+    l2 = _target(config, cache="tool", layer="l2")
+    l1 = _target(config, cache=config.model.cache, layer="l1")
+    # Down for two scrapes (re-opened with backoff), up for one: every 2m window holds a 0.
+    flapping = " ".join(["1"] * 10 + ["0", "0", "1"] * 10)
+    return (
+        # One failed scrape-to-scrape period keeps min_over_time at 0 for 2m only (for: 5m).
+        Scenario(f"{name} stays silent when a layer fails once and re-opens", (
+            Series(up, l2, gauge((1, 10), (0, 1), (1, 29))),
+            Series(up, l1, gauge((1, 40))),
+        ), (AlertCheck(name, "16m"), AlertCheck(name, "39m"))),
+        Scenario(f"{name} fires for Redis down and for a cache directory that keeps failing after re-opening", (
+            Series(up, l2, gauge((1, 10), (0, 30))),
+            Series(up, l1, flapping),
+        ), (AlertCheck(name, "30m", (Firing(l2, 0), Firing(l1, 0))),)),
+    )
+
+
 def _breaker(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeCircuitBreakerOpen"
+    name = alert_names.CIRCUIT_BREAKER_OPEN
     # Open, with a half-open probe every fourth scrape and one missed scrape: max_over_time still sees it.
     flapping = ["0"] * 10 + ["2", "2", "2", "1"] * 6
     flapping[20] = "_"
@@ -137,4 +170,5 @@ def _breaker(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 def scenarios(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     """All component alert scenarios."""
-    return (*_stage(config), *_tool_latency(config), *_tool_errors(config), *_cache(config), *_breaker(config))
+    return (*_stage(config), *_tool_latency(config), *_tool_errors(config), *_cache(config),
+            *_cache_layer(config), *_breaker(config))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promtool.model import INSTANCE, AlertCheck, Firing, Scenario, Series, counter, gauge
 
@@ -31,7 +32,7 @@ def _confidence(config: ObservabilityConfig, at_most_half: float) -> tuple[Serie
 
 
 def _routing(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    fallbacks, confidence = "AgentRuntimeRoutingFallbacksHigh", "AgentRuntimeRoutingConfidenceLow"
+    fallbacks, confidence = alert_names.ROUTING_FALLBACKS_HIGH, alert_names.ROUTING_CONFIDENCE_LOW
     job = {"job": config.job}
     return (
         Scenario(f"{fallbacks} stays silent at 10% fallbacks", _decisions(config, {
@@ -48,7 +49,7 @@ def _routing(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 
 def _telemetry(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    dropped, failing = "AgentRuntimeSpansDropped", "AgentRuntimeTelemetryExportFailing"
+    dropped, failing = alert_names.SPANS_DROPPED, alert_names.TELEMETRY_EXPORT_FAILING
     spans, failures = "agent_runtime_telemetry_spans_dropped_total", "agent_runtime_telemetry_export_failures_total"
     return (
         # 50 spans dropped in one burst: rate > 0 for one 10m window only (for: 15m).
@@ -69,7 +70,7 @@ def _telemetry(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 
 def _folded(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeLabelValuesFolded"
+    name = alert_names.LABEL_VALUES_FOLDED
     folded = "agent_runtime_telemetry_labels_folded_total"
     return (
         Scenario(f"{name} stays silent when nothing new is folded", (

@@ -42,6 +42,7 @@ def _inputs(config: ObservabilityConfig) -> tuple[Series, ...]:
     task_h = "agent_runtime_task_duration_seconds"
     stage_h, tool_h = "agent_runtime_stage_duration_seconds", "agent_runtime_tool_duration_seconds"
     cache = "agent_runtime_cache_requests_total"
+    genai = "gen_ai_client_operation_duration_seconds"
     return (
         # Tasks: 3/s succeed, 1/s fail; 2/s within 0.5s, 3/s within 2.5s, 4/s total; 4 task-seconds/s.
         _series(config, "agent_runtime_tasks_total", 3, agent="writer", outcome="success"),
@@ -73,6 +74,20 @@ def _inputs(config: ObservabilityConfig) -> tuple[Series, ...]:
         _series(config, "agent_runtime_routing_confidence_bucket", 1, agent="writer", le="0.5"),
         _series(config, "agent_runtime_routing_confidence_bucket", 4, agent="writer", le="+Inf"),
         _series(config, "agent_runtime_routing_confidence_count", 4, agent="writer"),
+        # Model calls: 3/s succeed, 1/s time out, all in (2.56, 5.12]; 0.25 dollars/s.
+        _series(config, f"{genai}_count", 3, gen_ai_request_model="m", gen_ai_operation_name="chat"),
+        _series(config, f"{genai}_count", 1, gen_ai_request_model="m", gen_ai_operation_name="chat",
+                error_type="timeout"),
+        _series(config, f"{genai}_bucket", 0, gen_ai_request_model="m", gen_ai_operation_name="chat", le="2.56"),
+        _series(config, f"{genai}_bucket", 4, gen_ai_request_model="m", gen_ai_operation_name="chat", le="5.12"),
+        _series(config, f"{genai}_bucket", 4, gen_ai_request_model="m", gen_ai_operation_name="chat", le="+Inf"),
+        _series(config, "agent_runtime_llm_cost_dollars_total", 0.25, gen_ai_request_model="m",
+                gen_ai_token_type="input"),
+        # Agent researcher: 3 runs/s answer, 1/s runs out of steps; 4 model calls/s, 1 invalid action/s.
+        _series(config, "agent_runtime_agent_stops_total", 3, agent="researcher", reason="final"),
+        _series(config, "agent_runtime_agent_stops_total", 1, agent="researcher", reason="max_steps"),
+        _series(config, "agent_runtime_agent_model_calls_sum", 4, agent="researcher"),
+        _series(config, "agent_runtime_agent_invalid_actions_total", 1, agent="researcher", kind="invalid_json"),
     )
 
 
@@ -120,7 +135,22 @@ def _component_checks(config: ObservabilityConfig) -> list[ExprCheck]:
     ]
 
 
+def _model_checks(config: ObservabilityConfig) -> list[ExprCheck]:
+    job, model = config.job, config.model
+    p95 = bucket_quantile(model.quantile, [(2.56, 0.0), (5.12, 4.0), (float("inf"), 4.0)])
+    return [
+        _check(rec.model_rate(config), 4, job=job, gen_ai_request_model="m"),
+        _check(rec.model_error_ratio(config), 0.25, job=job, gen_ai_request_model="m"),
+        _check(rec.model_quantile(config), p95, job=job, gen_ai_request_model="m"),
+        *(_check(rec.spend_rate(w), 0.25, job=job) for w in (model.budget_short_window, model.budget_window)),
+        _check(rec.agent_stop_rate(config), 4, job=job, agent="researcher"),
+        _check(rec.agent_unanswered_ratio(config), 0.25, job=job, agent="researcher"),
+        _check(rec.agent_model_call_rate(config), 4, job=job, agent="researcher"),
+        _check(rec.agent_invalid_action_ratio(config), 0.25, job=job, agent="researcher"),
+    ]
+
+
 def scenarios(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     """One scenario exercising every recording rule family."""
     return (Scenario("Recording rules on exact, steady traffic", _inputs(config),
-                     exprs=(*_slo_checks(config), *_component_checks(config))),)
+                     exprs=(*_slo_checks(config), *_component_checks(config), *_model_checks(config))),)

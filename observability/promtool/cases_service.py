@@ -7,6 +7,7 @@ Numbers are chosen against the default config; comments give the arithmetic.
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promtool.model import INSTANCE, AlertCheck, Firing, Scenario, Series, counter, gauge
 
@@ -37,28 +38,28 @@ def _latency(config: ObservabilityConfig, fast: float, total: float, minutes: in
 def _down(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     up = "up"
     return (
-        Scenario("AgentRuntimeDown stays silent through a 4-minute scrape gap (for: 5m)", (
+        Scenario(f"{alert_names.DOWN} stays silent through a 4-minute scrape gap (for: 5m)", (
             Series(up, _target(config), gauge((1, 10), (0, 4), (1, 16))),
-        ), (AlertCheck("AgentRuntimeDown", "13m"), AlertCheck("AgentRuntimeDown", "29m"))),
-        Scenario("AgentRuntimeDown fires once scrapes have failed for 5m", (
+        ), (AlertCheck(alert_names.DOWN, "13m"), AlertCheck(alert_names.DOWN, "29m"))),
+        Scenario(f"{alert_names.DOWN} fires once scrapes have failed for 5m", (
             Series(up, _target(config), gauge((1, 10), (0, 20))),
-        ), (AlertCheck("AgentRuntimeDown", "25m", (Firing(_target(config), 0),)),)),
+        ), (AlertCheck(alert_names.DOWN, "25m", (Firing(_target(config), 0),)),)),
     )
 
 
 def _target_missing(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     return (
-        Scenario("AgentRuntimeTargetMissing stays silent while the job is scraped", (
+        Scenario(f"{alert_names.TARGET_MISSING} stays silent while the job is scraped", (
             Series("up", _target(config), gauge((1, 30))),
-        ), (AlertCheck("AgentRuntimeTargetMissing", "20m"),)),
-        Scenario("AgentRuntimeTargetMissing fires when only other jobs are scraped", (
+        ), (AlertCheck(alert_names.TARGET_MISSING, "20m"),)),
+        Scenario(f"{alert_names.TARGET_MISSING} fires when only other jobs are scraped", (
             Series("up", {"job": "prometheus", "instance": "prometheus:9090"}, gauge((1, 30))),
-        ), (AlertCheck("AgentRuntimeTargetMissing", "15m", (Firing({"job": config.job}, 1),)),)),
+        ), (AlertCheck(alert_names.TARGET_MISSING, "15m", (Firing({"job": config.job}, 1),)),)),
     )
 
 
 def _error_budget(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeTaskErrorBudgetBurn"
+    name = alert_names.TASK_ERROR_BUDGET_BURN
     job = {"job": config.job}
     return (
         # 9 errors per 1000 tasks = 0.9%, under 1x the 1% budget for 4h; 5% rejected tasks do not count.
@@ -83,7 +84,7 @@ def _error_budget(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 
 def _latency_budget(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeTaskLatencyBudgetBurn"
+    name = alert_names.TASK_LATENCY_BUDGET_BURN
     job = {"job": config.job}
     return (
         Scenario(f"{name} stays silent with 3% of tasks slower than 2.5s (budget 5%)",
@@ -106,7 +107,7 @@ def _latency_budget(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 
 
 def _saturated(config: ObservabilityConfig) -> tuple[Scenario, ...]:
-    name = "AgentRuntimeSaturated"
+    name = alert_names.SATURATED
     other = {"job": config.job, "instance": "runtime-2:8000"}
     return (
         # One scrape at the limit keeps max_over_time high for 5m only (for: 10m); a zero limit is guarded.
@@ -127,10 +128,10 @@ def _saturated(config: ObservabilityConfig) -> tuple[Scenario, ...]:
 def _watchdog(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     # The Watchdog has no silent case by design: silence is the failure it exists to expose.
     return (
-        Scenario("AgentRuntimeWatchdog always fires, even with no data", (
+        Scenario(f"{alert_names.WATCHDOG} always fires, even with no data", (
             Series("up", _target(config), gauge((1, 5))),
-        ), (AlertCheck("AgentRuntimeWatchdog", "1m", (Firing({}, 1),)),
-            AlertCheck("AgentRuntimeWatchdog", "10m", (Firing({}, 1),)))),
+        ), (AlertCheck(alert_names.WATCHDOG, "1m", (Firing({}, 1),)),
+            AlertCheck(alert_names.WATCHDOG, "10m", (Firing({}, 1),)))),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observability.config import ObservabilityConfig
-from observability.rules import alerts_components, alerts_pipeline, alerts_service
+from observability.rules import alerts_components, alerts_models, alerts_pipeline, alerts_service
 from observability.rules.model import Alert, AlertGroup
 from observability.rules.recording import recording_groups
 
@@ -27,7 +27,17 @@ def alert_groups(config: ObservabilityConfig) -> tuple[AlertGroup, ...]:
             alerts_components.tool_latency(config),
             alerts_components.tool_errors(config),
             alerts_components.cache_hit_rate_drop(config),
+            alerts_components.cache_layer_down(config),
             alerts_components.breaker_open(config),
+        )),
+        AlertGroup("agent-runtime-models", (
+            alerts_models.model_errors(config),
+            alerts_models.model_latency(config),
+            *alerts_models.server_alerts(config),
+            alerts_models.spend_over_budget(config),
+            alerts_models.stops_without_answer(config),
+            alerts_models.invalid_actions(config),
+            alerts_models.llm_cache_hit_rate_drop(config),
         )),
         AlertGroup("agent-runtime-routing", (
             alerts_pipeline.fallbacks_high(config),

@@ -8,6 +8,7 @@ one failed call.
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promql import number
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
@@ -37,7 +38,7 @@ def stage_bottleneck(config: ObservabilityConfig) -> Alert:
     q = _pct(comp.quantile).rstrip("%")
     targets = ", ".join(f"`{stage}` {number(seconds)}s" for stage, seconds in comp.stage_targets_seconds.items())
     return Alert(
-        name="AgentRuntimeStageBottleneck",
+        name=alert_names.STAGE_BOTTLENECK,
         summary="A pipeline stage is slower than its target and dominates task time.",
         rules=(AlertRule(
             severity="warning",
@@ -54,7 +55,7 @@ def stage_bottleneck(config: ObservabilityConfig) -> Alert:
                      f"more than {_pct(comp.stage_share)} of all task time, for {comp.stage_for}, with at least "
                      f"{number(comp.min_rate)} tasks/s. Targets (p{q}): {targets}."),
             impact=("Tasks are slower than they need to be; if it persists the latency SLO burns "
-                    "(AgentRuntimeTaskLatencyBudgetBurn)."),
+                    f"({alert_names.TASK_LATENCY_BUDGET_BURN})."),
             panels=(PanelRef("bottlenecks", "Stage p95 against target"),
                     PanelRef("bottlenecks", "Stage share of task time")),
             diagnosis=(
@@ -71,7 +72,7 @@ def stage_bottleneck(config: ObservabilityConfig) -> Alert:
                              f"/ sum by (cache) (rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
             ),
             mitigation=(
-                Step("`tool` or `execute`: find the slow tool (AgentRuntimeToolLatencyHigh) and warm its cache:",
+                Step(f"`tool` or `execute`: find the slow tool ({alert_names.TOOL_LATENCY_HIGH}) and warm its cache:",
                      shell="agent-runtime cache stats && agent-runtime cache warm"),
                 Step("`cache`: check L2 (Redis) latency and the L1 cache directory's disk:",
                      shell="docker compose exec redis redis-cli --latency-history -i 5"),
@@ -89,7 +90,7 @@ def tool_latency(config: ObservabilityConfig) -> Alert:
     target = number(comp.tool_latency_target_seconds)
     q = _pct(comp.quantile).rstrip("%")
     return Alert(
-        name="AgentRuntimeToolLatencyHigh",
+        name=alert_names.TOOL_LATENCY_HIGH,
         summary="A tool is slower than its latency target.",
         rules=(AlertRule(
             severity="warning",
@@ -138,7 +139,7 @@ def tool_errors(config: ObservabilityConfig) -> Alert:
     comp, sel = config.components, config.selector
     bad = " or ".join(comp.tool_error_outcomes)
     return Alert(
-        name="AgentRuntimeToolErrorsHigh",
+        name=alert_names.TOOL_ERRORS_HIGH,
         summary="A tool is failing too often.",
         rules=(AlertRule(
             severity="warning",
@@ -152,9 +153,9 @@ def tool_errors(config: ObservabilityConfig) -> Alert:
             meaning=(f"More than {_pct(comp.tool_error_ratio)} of the tool's calls ended in {bad} over "
                      f"{comp.window} for {comp.tool_errors_for}, with at least {number(comp.min_rate)} "
                      "calls/s. Short-circuited calls (open breaker) are covered by "
-                     "AgentRuntimeCircuitBreakerOpen, not counted here."),
+                     f"{alert_names.CIRCUIT_BREAKER_OPEN}, not counted here."),
             impact=("Tasks that need the tool fail unless it has a fallback; the task error budget "
-                    "burns (AgentRuntimeTaskErrorBudgetBurn)."),
+                    f"burns ({alert_names.TASK_ERROR_BUDGET_BURN})."),
             panels=(PanelRef("tools", "Tool error ratio"), PanelRef("tools", "Tool failures by tool and outcome")),
             diagnosis=(
                 Step("Failures by tool and outcome:",
@@ -184,11 +185,11 @@ def cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
     cache, sel = config.cache, config.selector
     ratio, baseline = cache_hit_ratio(cache.window), cache_hit_ratio(cache.baseline_window)
     return Alert(
-        name="AgentRuntimeCacheHitRateDrop",
+        name=alert_names.CACHE_HIT_RATE_DROP,
         summary="A cache's hit ratio dropped well below its usual level.",
         rules=(AlertRule(
             severity="warning",
-            expr=(f"{ratio} < {number(cache.floor)}\n"
+            expr=(f'{ratio}{{cache!="{config.model.cache}"}} < {number(cache.floor)}\n'
                   f"and on (job, cache)\n{ratio} < {number(cache.baseline_factor)} * {baseline}\n"
                   f"and on (job, cache)\n{cache_rate(cache.window)} > {number(cache.min_rate)}"),
             description=(f"The {label('cache')} cache on {label('job')} hit {VALUE_PERCENT} of look-ups over "
@@ -200,7 +201,8 @@ def cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
             meaning=(f"Over {cache.window}, the cache's hit ratio (hits over look-ups, all layers) is below "
                      f"{_pct(cache.floor)} and below {number(cache.baseline_factor)}x its "
                      f"{cache.baseline_window} average, with at least {number(cache.min_rate)} look-ups/s, "
-                     f"for {cache.for_}. A cache that is always cold does not fire; a drop does."),
+                     f"for {cache.for_}. A cache that is always cold does not fire; a drop does. The LLM "
+                     f"cache (`{config.model.cache}`) has its own alert, {alert_names.LLM_CACHE_HIT_RATE_DROP}."),
             impact=("More work reaches tools, the scorer or the LLM: higher latency and cost, more load "
                     "on dependencies."),
             panels=(PanelRef("tools", "Cache hit ratio by cache and layer"),
@@ -233,12 +235,71 @@ def cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
     )
 
 
+def cache_layer_down(config: ObservabilityConfig) -> Alert:
+    """A shared cache layer (L1 disk, L2 Redis) degraded for minutes."""
+    cache, sel = config.cache, config.selector
+    look = cache.layer_lookback
+    return Alert(
+        name=alert_names.CACHE_LAYER_DOWN,
+        summary="A shared cache layer is down and being skipped.",
+        rules=(AlertRule(
+            severity="warning",
+            expr=f"min_over_time(agent_runtime_cache_layer_up{{{sel}}}[{look}]) == 0",
+            description=(f"Layer {label('layer')} of the {label('cache')} cache on {label('instance')} "
+                         f"({label('job')}) was degraded in every {look} window for {cache.layer_down_for} "
+                         f"(up = {VALUE})."),
+            for_=cache.layer_down_for,
+        ),),
+        runbook=Runbook(
+            meaning=(f"`agent_runtime_cache_layer_up` was 0 (degraded) at least once in every {look} window for "
+                     f"{cache.layer_down_for}: the layer keeps failing. `l1` is the cache directory on local "
+                     "disk (removed, unwritable, disk full or a locked database), `l2` is Redis (down, "
+                     "unreachable or out of memory). The runtime skips a failing layer and re-opens it by "
+                     "itself, retrying with a backoff, so a short outage resolves without this alert; a "
+                     "layer that is not configured has no series and never fires."),
+            impact=("Nothing fails: look-ups fall through to the next layer or to the real call. But hits "
+                    "drop, so latency, model spend and load on dependencies rise, and with `l2` down the "
+                    "replicas stop sharing results."),
+            panels=(PanelRef("tools", "Cache layer up"), PanelRef("tools", "Cache hit ratio by cache and layer")),
+            diagnosis=(
+                Step("Which layers are degraded, per instance:",
+                     promql=f"agent_runtime_cache_layer_up{{{sel}}} == 0"),
+                Step("Hit ratio per cache and layer (a degraded layer stops hitting):",
+                     promql=(f'sum by (cache, layer) (rate(agent_runtime_cache_requests_total{{{sel},'
+                             f'result="hit"}}[5m]))\n/ sum by (cache, layer) '
+                             f"(rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
+                Step("The runtime logs each outage once, with the error, and the recovery:",
+                     shell="docker compose logs --since 30m runtime | "
+                           "grep -E 'cache (l1|l2) (degraded|disabled|recovered)'"),
+                Step("`l2`: does Redis answer, and is it out of memory?",
+                     shell="docker compose exec redis redis-cli ping && "
+                           "docker compose exec redis redis-cli info memory | "
+                           "grep -E 'used_memory_human|maxmemory_human'"),
+                Step("`l1`: does the cache directory exist, and is it writable with free space?",
+                     shell=("docker compose exec runtime sh -c "
+                            '\'d="${AGENT_RUNTIME_CACHE_DIR:?}"; ls -ld "$d" && df -h "$d"\'')),
+            ),
+            mitigation=(
+                Step("`l2`: bring Redis back; the runtime re-opens the layer on its next retry, no restart "
+                     "needed:", shell="docker compose up -d redis && agent-runtime cache stats"),
+                Step("`l1` directory removed or unwritable: recreate it as the runtime's user; the layer "
+                     "re-opens on its next retry (restart the runtime only if it stays down):",
+                     shell='docker compose exec runtime sh -c \'mkdir -p "$AGENT_RUNTIME_CACHE_DIR"\' && '
+                           "agent-runtime cache stats"),
+                Step("Disk full: free space or lower `cache.l1_size_limit_bytes` in the `AGENT_RUNTIME_CONFIG` "
+                     "file, then restart."),
+                Step("Once the layer is back, refill it:", shell="agent-runtime cache warm"),
+            ),
+        ),
+    )
+
+
 def breaker_open(config: ObservabilityConfig) -> Alert:
     """A circuit breaker that stays (or keeps re-)opened."""
     plat, sel = config.platform, config.selector
     look = plat.breaker_lookback
     return Alert(
-        name="AgentRuntimeCircuitBreakerOpen",
+        name=alert_names.CIRCUIT_BREAKER_OPEN,
         summary="A tool's circuit breaker has been open for a long time.",
         rules=(AlertRule(
             severity="warning",

@@ -8,6 +8,7 @@ unless it is alerted on.
 
 from __future__ import annotations
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promql import le_value, number
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
@@ -42,7 +43,7 @@ def _routing_mitigation() -> tuple[Step, ...]:
              "validate the file and restart:",
              shell="agent-runtime agents && docker compose restart runtime"),
         Step("Agents penalised by recent failures (experience weighting): fix the failing tools first "
-             "(AgentRuntimeToolErrorsHigh); confidence recovers as the experience decays."),
+             f"({alert_names.TOOL_ERRORS_HIGH}); confidence recovers as the experience decays."),
     )
 
 
@@ -50,7 +51,7 @@ def fallbacks_high(config: ObservabilityConfig) -> Alert:
     """Too many routing decisions from the fallback chain."""
     routing = config.routing
     return Alert(
-        name="AgentRuntimeRoutingFallbacksHigh",
+        name=alert_names.ROUTING_FALLBACKS_HIGH,
         summary="Too many tasks are routed by the fallback chain.",
         rules=(AlertRule(
             severity="warning",
@@ -78,7 +79,7 @@ def confidence_low(config: ObservabilityConfig) -> Alert:
     routing = config.routing
     bound = number(routing.low_confidence_bound)
     return Alert(
-        name="AgentRuntimeRoutingConfidenceLow",
+        name=alert_names.ROUTING_CONFIDENCE_LOW,
         summary="Too many routing decisions have low confidence.",
         rules=(AlertRule(
             severity="warning",
@@ -126,7 +127,7 @@ def spans_dropped(config: ObservabilityConfig) -> Alert:
     """The runtime drops spans."""
     plat, sel = config.platform, config.selector
     return Alert(
-        name="AgentRuntimeSpansDropped",
+        name=alert_names.SPANS_DROPPED,
         summary="The runtime is dropping trace spans.",
         rules=(AlertRule(
             severity="warning",
@@ -161,7 +162,7 @@ def export_failing(config: ObservabilityConfig) -> Alert:
     """Telemetry exports keep failing."""
     plat, sel = config.platform, config.selector
     return Alert(
-        name="AgentRuntimeTelemetryExportFailing",
+        name=alert_names.TELEMETRY_EXPORT_FAILING,
         summary="Telemetry exports from the runtime are failing.",
         rules=(AlertRule(
             severity="warning",
@@ -194,7 +195,7 @@ def labels_folded(config: ObservabilityConfig) -> Alert:
     """The cardinality guard keeps folding unknown label values."""
     plat, sel = config.platform, config.selector
     return Alert(
-        name="AgentRuntimeLabelValuesFolded",
+        name=alert_names.LABEL_VALUES_FOLDED,
         summary="Unknown label values are being folded to other.",
         rules=(AlertRule(
             severity="info",

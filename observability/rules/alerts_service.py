@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from observability import alert_names
 from observability.config import ObservabilityConfig, SloTarget
 from observability.promql import number
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
@@ -57,7 +58,7 @@ def down(config: ObservabilityConfig) -> Alert:
     """An instance whose /metrics cannot be scraped."""
     plat = config.platform
     return Alert(
-        name="AgentRuntimeDown",
+        name=alert_names.DOWN,
         summary="An agent runtime instance cannot be scraped.",
         rules=(AlertRule(
             severity="critical",
@@ -105,7 +106,7 @@ def target_missing(config: ObservabilityConfig) -> Alert:
     """The job has no scrape target at all."""
     plat = config.platform
     return Alert(
-        name="AgentRuntimeTargetMissing",
+        name=alert_names.TARGET_MISSING,
         summary="Prometheus has no agent runtime target to scrape.",
         rules=(AlertRule(
             severity="critical",
@@ -145,7 +146,7 @@ def error_budget_burn(config: ObservabilityConfig) -> Alert:
     bad = "|".join(slo.error_outcomes)
     bad_text = " or ".join(f"`{o}`" for o in slo.error_outcomes)
     return Alert(
-        name="AgentRuntimeTaskErrorBudgetBurn",
+        name=alert_names.TASK_ERROR_BUDGET_BURN,
         summary="Tasks are failing fast enough to exhaust the error budget.",
         rules=_burn_rules(slo.availability, task_error_ratio, "failed"),
         runbook=Runbook(
@@ -174,11 +175,11 @@ def error_budget_burn(config: ObservabilityConfig) -> Alert:
                      shell='agent-runtime run "summarise the last deployment"'),
             ),
             mitigation=(
-                Step("A failing tool: follow AgentRuntimeToolErrorsHigh; its breaker and fallback should "
+                Step(f"A failing tool: follow {alert_names.TOOL_ERRORS_HIGH}; its breaker and fallback should "
                      "contain it. Check the breaker state:", shell="agent-runtime breakers"),
                 Step("Started with a configuration change: point `AGENT_RUNTIME_CONFIG` back at the last "
                      "good file and restart:", shell="docker compose restart runtime"),
-                Step("Timeouts under load: add workers (see AgentRuntimeSaturated):",
+                Step(f"Timeouts under load: add workers (see {alert_names.SATURATED}):",
                      shell="agent-runtime serve --workers 4"),
                 Step("The page clears within the short window once the error ratio drops; the "
                      "budget spent stays visible on the Overview dashboard."),
@@ -192,7 +193,7 @@ def latency_budget_burn(config: ObservabilityConfig) -> Alert:
     slo, sel = config.slo, config.selector
     threshold = number(slo.latency_threshold_seconds)
     return Alert(
-        name="AgentRuntimeTaskLatencyBudgetBurn",
+        name=alert_names.TASK_LATENCY_BUDGET_BURN,
         summary="Tasks are slow often enough to exhaust the latency error budget.",
         rules=_burn_rules(slo.latency, task_slow_ratio, f"took longer than {threshold}s"),
         runbook=Runbook(
@@ -222,9 +223,9 @@ def latency_budget_burn(config: ObservabilityConfig) -> Alert:
                      "its trace link to the trace store."),
             ),
             mitigation=(
-                Step("A slow tool: follow AgentRuntimeToolLatencyHigh (lower its timeout so the breaker "
+                Step(f"A slow tool: follow {alert_names.TOOL_LATENCY_HIGH} (lower its timeout so the breaker "
                      "trips, raise its cache TTL, or warm the cache):", shell="agent-runtime cache warm"),
-                Step("Queueing under load: add workers (see AgentRuntimeSaturated):",
+                Step(f"Queueing under load: add workers (see {alert_names.SATURATED}):",
                      shell="agent-runtime serve --workers 4"),
                 Step("A regression after a configuration change: restore the previous "
                      "`AGENT_RUNTIME_CONFIG` file and restart:", shell="docker compose restart runtime"),
@@ -238,7 +239,7 @@ def saturated(config: ObservabilityConfig) -> Alert:
     plat, sel = config.platform, config.selector
     look = plat.saturation_lookback
     return Alert(
-        name="AgentRuntimeSaturated",
+        name=alert_names.SATURATED,
         summary="An agent runtime instance is close to its in-flight task limit.",
         rules=(AlertRule(
             severity="warning",
@@ -271,7 +272,7 @@ def saturated(config: ObservabilityConfig) -> Alert:
                 Step("If CPU has headroom and tasks mostly wait on tools, raise "
                      "`execution.max_in_flight_tasks` in the `AGENT_RUNTIME_CONFIG` file and restart:",
                      shell="docker compose restart runtime"),
-                Step("If a slow tool holds the slots, fix that first (AgentRuntimeToolLatencyHigh)."),
+                Step(f"If a slow tool holds the slots, fix that first ({alert_names.TOOL_LATENCY_HIGH})."),
             ),
         ),
     )
@@ -280,7 +281,7 @@ def saturated(config: ObservabilityConfig) -> Alert:
 def watchdog(config: ObservabilityConfig) -> Alert:
     """Always firing: proves the alerting pipeline end to end."""
     return Alert(
-        name="AgentRuntimeWatchdog",
+        name=alert_names.WATCHDOG,
         summary="The alerting pipeline is working.",
         rules=(AlertRule(
             severity="info",
@@ -294,11 +295,11 @@ def watchdog(config: ObservabilityConfig) -> Alert:
             impact="None while it fires. If it stops arriving, no alert of any kind is being delivered.",
             panels=(PanelRef("overview", "Task rate"),),
             diagnosis=(
-                Step("Is Prometheus evaluating it?", promql='ALERTS{alertname="AgentRuntimeWatchdog"}'),
+                Step("Is Prometheus evaluating it?", promql=f'ALERTS{{alertname="{alert_names.WATCHDOG}"}}'),
                 Step("Did Prometheus fail to deliver alerts?",
                      promql="rate(prometheus_notifications_errors_total[5m]) > 0"),
                 Step("Does Alertmanager have it?",
-                     shell="amtool alert query alertname=AgentRuntimeWatchdog "
+                     shell=f"amtool alert query alertname={alert_names.WATCHDOG} "
                            "--alertmanager.url=http://localhost:9093"),
                 Step("Alertmanager and Prometheus health:",
                      shell="docker compose ps prometheus alertmanager && "
@@ -309,7 +310,7 @@ def watchdog(config: ObservabilityConfig) -> Alert:
                      shell="docker compose restart alertmanager prometheus"),
                 Step("Check the route still reaches the watchdog receiver:",
                      shell="amtool config routes test --config.file=alertmanager/alertmanager.yml "
-                           "alertname=AgentRuntimeWatchdog severity=info"),
+                           f"alertname={alert_names.WATCHDOG} severity=info"),
             ),
         ),
     )

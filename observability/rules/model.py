@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from observability import alert_names
 from observability.config import Severity
 
 
@@ -87,8 +88,8 @@ class Alert:
     def __post_init__(self) -> None:
         if not self.summary.endswith(".") or "{{" in self.summary:
             raise ValueError(f"{self.name}: the summary must be static and end with a full stop")
-        if not self.name.startswith("AgentRuntime") or not self.name.isalnum():
-            raise ValueError(f"{self.name}: alert names are CamelCase with the AgentRuntime prefix")
+        if not self.name.startswith(alert_names.PREFIX) or not self.name.isalnum():
+            raise ValueError(f"{self.name}: alert names are CamelCase with the {alert_names.PREFIX} prefix")
 
     @property
     def severities(self) -> tuple[Severity, ...]:

@@ -99,6 +99,48 @@ def low_confidence_ratio(config: ObservabilityConfig) -> str:
     return f"job:agent_runtime_routing_low_confidence:ratio_rate{config.routing.window}"
 
 
+def model_rate(config: ObservabilityConfig) -> str:
+    """Model calls per second (failed ones included), by job and model."""
+    return f"job_model:gen_ai_client_operations:rate{config.model.window}"
+
+
+def model_error_ratio(config: ObservabilityConfig) -> str:
+    """Fraction of model calls that failed (non-empty ``error_type``), by job and model."""
+    return f"job_model:gen_ai_client_operation_errors:ratio_rate{config.model.window}"
+
+
+def model_quantile(config: ObservabilityConfig) -> str:
+    """The alerting quantile of model call duration, by job and model."""
+    model = config.model
+    return (f"job_model:gen_ai_client_operation_duration_seconds:"
+            f"{_quantile_tag(model.quantile)}_rate{model.window}")
+
+
+def spend_rate(window: str) -> str:
+    """Model token spend in dollars per second, by job."""
+    return f"job:agent_runtime_llm_cost_dollars:rate{window}"
+
+
+def agent_stop_rate(config: ObservabilityConfig) -> str:
+    """Agent runs ending per second, by job and agent."""
+    return f"job_agent:agent_runtime_agent_stops:rate{config.model.agent_window}"
+
+
+def agent_unanswered_ratio(config: ObservabilityConfig) -> str:
+    """Fraction of agent runs that stopped without an answer, by job and agent."""
+    return f"job_agent:agent_runtime_agent_stops_unanswered:ratio_rate{config.model.agent_window}"
+
+
+def agent_model_call_rate(config: ObservabilityConfig) -> str:
+    """Model calls (turns) per second made by agents, by job and agent."""
+    return f"job_agent:agent_runtime_agent_model_calls:rate{config.model.agent_window}"
+
+
+def agent_invalid_action_ratio(config: ObservabilityConfig) -> str:
+    """Invalid model actions per model call, by job and agent."""
+    return f"job_agent:agent_runtime_agent_invalid_actions:ratio_rate{config.model.agent_window}"
+
+
 def _ratio(bad: str, total_record: str) -> str:
     """``bad / total`` with an explicit 0 when there is traffic but no bad events."""
     return (
@@ -190,6 +232,39 @@ def _target_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
     )
 
 
+def _model_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
+    # Every input here is absent until a model is configured and called, so none of these records
+    # exist on a runtime without an LLM (and nothing built on them can fire).
+    sel, model = config.selector, config.model
+    w, aw = model.window, model.agent_window
+    calls = "gen_ai_client_operation_duration_seconds"
+    unanswered = regex_alternation(model.unanswered_reasons)
+    return (
+        RecordingRule(model_rate(config),
+                      f"sum by (job, gen_ai_request_model) (rate({calls}_count{{{sel}}}[{w}]))"),
+        RecordingRule(model_error_ratio(config), _ratio(
+            f'sum by (job, gen_ai_request_model) (rate({calls}_count{{{sel},error_type!=""}}[{w}]))',
+            model_rate(config))),
+        RecordingRule(model_quantile(config), (
+            f"histogram_quantile({number(model.quantile)}, "
+            f"sum by (job, gen_ai_request_model, le) (rate({calls}_bucket{{{sel}}}[{w}])))"
+        )),
+        *(RecordingRule(spend_rate(window),
+                        f"sum by (job) (rate(agent_runtime_llm_cost_dollars_total{{{sel}}}[{window}]))")
+          for window in (model.budget_short_window, model.budget_window)),
+        RecordingRule(agent_stop_rate(config),
+                      f"sum by (job, agent) (rate(agent_runtime_agent_stops_total{{{sel}}}[{aw}]))"),
+        RecordingRule(agent_unanswered_ratio(config), _ratio(
+            f'sum by (job, agent) (rate(agent_runtime_agent_stops_total{{{sel},reason=~"{unanswered}"}}[{aw}]))',
+            agent_stop_rate(config))),
+        RecordingRule(agent_model_call_rate(config),
+                      f"sum by (job, agent) (rate(agent_runtime_agent_model_calls_sum{{{sel}}}[{aw}]))"),
+        RecordingRule(agent_invalid_action_ratio(config), _ratio(
+            f"sum by (job, agent) (rate(agent_runtime_agent_invalid_actions_total{{{sel}}}[{aw}]))",
+            agent_model_call_rate(config))),
+    )
+
+
 def recording_groups(config: ObservabilityConfig) -> tuple[RecordingGroup, ...]:
     """All recording rule groups, in evaluation order."""
     return (
@@ -197,4 +272,5 @@ def recording_groups(config: ObservabilityConfig) -> tuple[RecordingGroup, ...]:
         RecordingGroup("agent-runtime-slo-recording", _slo_rules(config)),
         RecordingGroup("agent-runtime-components-recording", _component_rules(config)),
         RecordingGroup("agent-runtime-cache-routing-recording", _cache_and_routing_rules(config)),
+        RecordingGroup("agent-runtime-models-recording", _model_rules(config)),
     )

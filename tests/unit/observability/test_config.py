@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from agent_runtime.config.loader import CONFIG_ENV, DEFAULT_CONFIG_PATH, load_config
 from agent_runtime.telemetry.catalog import STAGES, TASK_LATENCY_SLO_SECONDS
-from observability.config import DEFAULT_CONFIG, ObservabilityConfig, SloTarget
+from observability.config import DEFAULT_CONFIG, ObservabilityConfig, SloTarget, runtime_stage_targets
 
 
 def test_defaults_follow_the_catalog_and_the_sre_workbook() -> None:
@@ -17,7 +19,22 @@ def test_defaults_follow_the_catalog_and_the_sre_workbook() -> None:
         ("1h", "5m", 14.4, "critical"), ("6h", "30m", 6.0, "critical"),
         ("1d", "2h", 3.0, "warning"), ("3d", "6h", 1.0, "warning"),
     ]
-    assert set(DEFAULT_CONFIG.components.stage_targets_seconds) == set(STAGES)
+    assert set(DEFAULT_CONFIG.components.stage_targets_seconds) <= set(STAGES)
+
+
+def test_stage_targets_are_the_runtimes_own_table() -> None:
+    # One table: the profiler's (agent_runtime/config/default.yaml) is the alert's.
+    runtime = load_config(DEFAULT_CONFIG_PATH).stage_targets_seconds
+    assert dict(DEFAULT_CONFIG.components.stage_targets_seconds) == dict(runtime)
+    assert list(DEFAULT_CONFIG.components.stage_targets_seconds) == [s for s in STAGES if s in runtime]
+
+
+def test_stage_targets_ignore_the_shells_runtime_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "agents.yaml"
+    other.write_text("agents: [{name: writer}]\nstage_targets_seconds: {route: 0.05}\n")
+    monkeypatch.setenv(CONFIG_ENV, str(other))
+    assert runtime_stage_targets() == DEFAULT_CONFIG.components.stage_targets_seconds
+    assert dict(runtime_stage_targets(other)) == {"route": 0.05}
 
 
 def test_ratio_windows_are_unique_and_sorted() -> None:
@@ -38,6 +55,10 @@ def test_selector_comes_from_the_job() -> None:
     assert replace(DEFAULT_CONFIG, job="agents-prod").selector == 'job="agents-prod"'
 
 
+def test_model_server_selector_comes_from_its_job() -> None:
+    assert DEFAULT_CONFIG.model.server_selector == f'job="{DEFAULT_CONFIG.model.server_job}"'
+
+
 @pytest.mark.parametrize("objective", [0, 1, 1.5])
 def test_objective_must_be_a_fraction(objective: float) -> None:
     with pytest.raises(ValueError, match="objective"):
@@ -56,8 +77,18 @@ def _with(**changes: object) -> ObservabilityConfig:
         ({"slo__latency_threshold_seconds": 2.0}, "not a bucket boundary"),
         ({"slo__error_outcomes": ("error", "crashed")}, "subset"),
         ({"components__tool_error_outcomes": ()}, "subset"),
-        ({"components__stage_targets_seconds": {"analyse": 0.01}}, "cover exactly the stages"),
-        ({"components__stage_targets_seconds": {s: 0.02 for s in STAGES}}, "STAGE_BUCKETS"),
+        ({"components__stage_targets_seconds": {"analyze": 0.01}}, "must name stages"),
+        ({"components__stage_targets_seconds": {}}, "must name stages"),
+        ({"components__stage_targets_seconds": {"execute": 20.0}}, "STAGE_BUCKETS"),
+        ({"model__latency_threshold_seconds": 10.0}, "not a bucket boundary"),
+        ({"model__unanswered_reasons": ("max_steps", "gave_up")}, "subset"),
+        ({"model__unanswered_reasons": ("final",)}, "one stop reason with an answer"),
+        ({"model__cache": "responses"}, "not one of"),
+        ({"model__hourly_budget_dollars": 0.0}, "budget"),
+        ({"model__budget_short_window": "1h"}, "shorter than the spend window"),
+        ({"model__server_job": ""}, "non-empty name"),
+        ({"model__agent_window": "half an hour"}, "not a Prometheus duration"),
+        ({"cache__layer_down_for": "5 minutes"}, "not a Prometheus duration"),
         ({"routing__low_confidence_bound": 0.55}, "not a bucket boundary"),
         ({"cache__baseline_window": "30m"}, "longer than the cache window"),
         ({"platform__down_for": "five minutes"}, "not a Prometheus duration"),

@@ -32,7 +32,7 @@ _RATE = timedelta(seconds=int(RATE_INTERVAL_STANDIN.rstrip("s")))
 
 @pytest.fixture(scope="module")
 def schema(repo_root: Path) -> dict[str, Any]:
-    # DESIGN.md: the schema lives in shared/, beside the checkout (as in CI).
+    # The schema lives in shared/, beside the checkout (as in CI).
     path = repo_root.parent / "shared" / "schemas" / "grafana-dashboard.jsonschema.json"
     if not path.is_file():
         message = f"the shared dashboard schema is not at {path}"
@@ -44,7 +44,7 @@ def schema(repo_root: Path) -> dict[str, Any]:
     return data
 
 
-def test_the_four_dashboards_exist(dashboards: dict[str, dict[str, Any]]) -> None:
+def test_every_dashboard_exists(dashboards: dict[str, dict[str, Any]]) -> None:
     assert {d["uid"]: d["title"] for d in dashboards.values()} == {d.uid: d.title for d in DASHBOARDS.values()}
     for board in dashboards.values():
         assert board["tags"] == [DASHBOARD_TAG] and board["editable"] is False
@@ -138,6 +138,22 @@ def test_latency_panels_show_exemplars(dashboards: dict[str, dict[str, Any]]) ->
                       if t.get("exemplar")]
     assert any("agent_runtime_task_duration_seconds_bucket" in e for e in exemplar_exprs)
     assert any("agent_runtime_tool_duration_seconds_bucket" in e for e in exemplar_exprs)
+    assert any("gen_ai_client_operation_duration_seconds_bucket" in e for e in exemplar_exprs)
+
+
+def test_agents_dashboard_covers_agents_models_and_the_server(dashboards: dict[str, dict[str, Any]]) -> None:
+    titles = {p["title"] for p in panels(dashboards["agents.json"])}
+    assert {
+        "Tasks by agent kind", "Model turns per task", "Tool calls per task", "Agent stop reasons",
+        "Tokens per second", "Model cost per hour", "Cost saved by cache per hour", "Model call latency",
+        "Model errors by type", "Model server throughput", "Model server queue", "Invalid actions by kind",
+        "Cache layer up",
+    } <= titles
+    assert "Tasks by agent kind" in {p["title"] for p in panels(dashboards["overview.json"])}
+    assert "Cache layer up" in {p["title"] for p in panels(dashboards["tools.json"])}
+    kinds = [t["expr"] for p in panels(dashboards["agents.json"]) if p["title"] == "Tasks by agent kind"
+             for t in p["targets"]]
+    assert kinds and all("group_left (kind)" in e and "agent_runtime_agent_info" in e for e in kinds)
 
 
 def test_runbook_links_point_at_existing_alerts(

@@ -15,21 +15,18 @@ import pytest
 import yaml
 
 from agent_runtime.telemetry.catalog import (
-    BREAKER_STATES,
-    CACHE_LAYERS,
-    CACHE_NAMES,
-    CACHE_RESULTS,
+    AGENT_KINDS,
     CATALOG,
+    ENUM_LABELS,
+    INVALID_ACTIONS,
     OTHER,
-    ROUTING_SOURCES,
-    STAGES,
     TASK_OUTCOMES,
-    TELEMETRY_SIGNALS,
     TOOL_OUTCOMES,
     MetricSpec,
     MetricType,
     all_series_names,
 )
+from observability import llamacpp
 from observability.config import ObservabilityConfig
 from observability.promql import le_value
 from observability.rules.model import Alert
@@ -41,11 +38,15 @@ from tests.unit.observability.helpers import (
     selectors,
 )
 
-_ENUMS: dict[str, tuple[str, ...]] = {
-    "source": ROUTING_SOURCES, "cache": CACHE_NAMES, "layer": CACHE_LAYERS, "result": CACHE_RESULTS,
-    "to": BREAKER_STATES, "stage": STAGES, "signal": TELEMETRY_SIGNALS,
+# Label values come from the catalog's one table, ENUM_LABELS. A few labels share a name across metrics
+# with different value sets (``outcome`` of tasks and of tool calls, ``kind`` of agents and of invalid
+# actions); for those the metric's own subset (checked against ENUM_LABELS below) is the stricter test.
+_PER_METRIC: dict[tuple[str, str], tuple[str, ...]] = {
+    ("agent_runtime_tasks_total", "outcome"): TASK_OUTCOMES,
+    ("agent_runtime_tool_calls_total", "outcome"): TOOL_OUTCOMES,
+    ("agent_runtime_agent_info", "kind"): AGENT_KINDS,
+    ("agent_runtime_agent_invalid_actions_total", "kind"): INVALID_ACTIONS,
 }
-_OUTCOMES = {"agent_runtime_tasks_total": TASK_OUTCOMES, "agent_runtime_tool_calls_total": TOOL_OUTCOMES}
 _SCRAPE = {"up"}
 _PROMETHEUS_OWN = {"ALERTS", "prometheus_notifications_errors_total"}
 
@@ -79,10 +80,10 @@ def label_problems(expr: str) -> list[str]:
             values = set(matcher.value.split("|"))
             if matcher.name == "le":
                 known = {le_value(b) for b in spec.buckets} | {"+Inf"}
-            elif matcher.name == "outcome":
-                known = set(_OUTCOMES[spec.name])
-            elif matcher.name in _ENUMS:
-                known = set(_ENUMS[matcher.name])
+            elif (spec.name, matcher.name) in _PER_METRIC:
+                known = set(_PER_METRIC[spec.name, matcher.name])
+            elif matcher.name in ENUM_LABELS:
+                known = set(ENUM_LABELS[matcher.name])
             else:
                 continue
             if values - known - {OTHER}:
@@ -123,7 +124,9 @@ def test_rule_selectors_are_scoped_to_the_job(artifacts: dict[str, str], config:
         for sel in selectors(expr):
             if sel.name in all_series_names() | _SCRAPE:
                 jobs = [m.value for m in sel.matchers.matchers if m.name == "job"]
-                assert jobs == [config.job], f"{sel} in {expr}"
+                # ``up`` of the model server is the one series scraped from another job.
+                allowed = [[config.job], [config.model.server_job]] if sel.name in _SCRAPE else [[config.job]]
+                assert jobs in allowed, f"{sel} in {expr}"
 
 
 def test_rule_matchers_exist_in_the_exposition(artifacts: dict[str, str]) -> None:
@@ -131,28 +134,44 @@ def test_rule_matchers_exist_in_the_exposition(artifacts: dict[str, str]) -> Non
         assert label_problems(expr) == [], expr
 
 
+# The model server's own series, scraped from its own job (not the runtime's $job).
+_MODEL_SERVER = llamacpp.SERIES | _SCRAPE
+
+
 def test_dashboards_use_only_catalog_series(dashboards: dict[str, dict[str, Any]]) -> None:
     exprs = _dashboard_exprs(dashboards)
     assert exprs
     for expr in exprs:
-        assert metric_names(expr) <= all_series_names(), expr
+        assert metric_names(expr) <= all_series_names() | _MODEL_SERVER, expr
         assert label_problems(expr) == [], expr
 
 
-def test_dashboard_selectors_filter_on_job_and_instance(dashboards: dict[str, dict[str, Any]]) -> None:
+def test_dashboard_selectors_filter_on_job_and_instance(
+    dashboards: dict[str, dict[str, Any]], config: ObservabilityConfig
+) -> None:
     for expr in _dashboard_exprs(dashboards):
         for sel in selectors(expr):
             if sel.name is None:
                 continue
             matchers = {(m.name, m.value) for m in sel.matchers.matchers}
+            if sel.name in _MODEL_SERVER:
+                assert {m.name for m in sel.matchers.matchers} - {"__name__"} == {"job"}, expr
+                assert ("job", config.model.server_job) in matchers, expr
+                continue
             assert ("job", GRAFANA_VARIABLES["$job"]) in matchers, expr
             assert ("instance", GRAFANA_VARIABLES["$instance"]) in matchers, expr
+
+
+def test_the_model_server_panels_read_llama_cpp_series(dashboards: dict[str, dict[str, Any]]) -> None:
+    used = {name for expr in _dashboard_exprs(dashboards) for name in metric_names(expr)}
+    assert {llamacpp.TOKENS_PREDICTED, llamacpp.REQUESTS_PROCESSING, llamacpp.REQUESTS_DEFERRED} <= used
+    assert all(name.startswith("llamacpp:") for name in llamacpp.SERIES)
 
 
 def test_runbook_queries_use_known_series(
     artifacts: dict[str, str], alerts: tuple[Alert, ...], recorded: set[str]
 ) -> None:
-    known = all_series_names() | recorded | _SCRAPE | _PROMETHEUS_OWN
+    known = all_series_names() | recorded | _SCRAPE | _PROMETHEUS_OWN | llamacpp.SERIES
     for alert in alerts:
         for step in alert.runbook.diagnosis:
             if step.promql is not None:
@@ -166,3 +185,13 @@ def test_label_check_catches_impossible_filters() -> None:
     assert label_problems('agent_runtime_cache_requests_total{tier="l0"}')
     assert not label_problems('agent_runtime_tool_calls_total{outcome=~"short_circuited|fallback"}')
     assert not label_problems('agent_runtime_task_duration_seconds_bucket{le="2.5"}')
+    assert label_problems('agent_runtime_agent_info{kind="invalid_json"}')
+    assert label_problems('agent_runtime_agent_stops_total{reason="gave_up"}')
+    assert not label_problems('agent_runtime_agent_stops_total{reason=~"max_steps|loop|token_budget"}')
+    assert not label_problems('gen_ai_client_operation_duration_seconds_count{error_type="timeout"}')
+
+
+def test_per_metric_values_narrow_the_catalog_enums() -> None:
+    for (metric, label), allowed in _PER_METRIC.items():
+        assert label in CATALOG[metric].labels, (metric, label)
+        assert set(allowed) <= set(ENUM_LABELS[label]), (metric, label)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.promtool import scenarios_by_file
+from observability.promtool.cases_models import MODEL_ALERTS
 from observability.promtool.cases_recording import bucket_quantile
 from observability.promtool.model import AlertCheck, Firing, Scenario, counter, gauge, promtool_document
 from observability.rules.model import Alert
@@ -21,8 +23,18 @@ def test_every_alert_is_shown_silent_and_firing(config: ObservabilityConfig, ale
     for alert in alerts:
         mine = [c for c in checks if c.alertname == alert.name]
         assert any(c.firing for c in mine), f"{alert.name} has no firing case"
-        if alert.name != "AgentRuntimeWatchdog":  # always fires by design
+        if alert.name != alert_names.WATCHDOG:  # always fires by design
             assert any(not c.firing for c in mine), f"{alert.name} has no silent case"
+
+
+def test_model_alerts_are_shown_silent_without_a_model(config: ObservabilityConfig) -> None:
+    scenarios = [s for ss in scenarios_by_file(config).values() for s in ss]
+    (no_model,) = [s for s in scenarios if "no model configured" in s.name]
+    assert {c.alertname for c in no_model.alerts} == set(MODEL_ALERTS)
+    assert all(not c.firing for c in no_model.alerts)
+    inputs = {series.name for series in no_model.series}
+    assert not {n for n in inputs if n.startswith(("gen_ai_", "agent_runtime_llm_", "agent_runtime_agent_stops"))}
+    assert all(series.labels.get("breaker") != config.model.tool for series in no_model.series)
 
 
 def test_every_rule_of_every_alert_is_shown_firing(config: ObservabilityConfig, alerts: tuple[Alert, ...]) -> None:
@@ -69,18 +81,18 @@ def test_bucket_quantile_interpolates_like_prometheus() -> None:
 
 def test_expected_annotations_come_from_the_alert(config: ObservabilityConfig, alerts: tuple[Alert, ...]) -> None:
     by_name = {a.name: a for a in alerts}
-    scenario = Scenario("tool errors", (), (AlertCheck("AgentRuntimeToolErrorsHigh", "20m",
+    scenario = Scenario("tool errors", (), (AlertCheck(alert_names.TOOL_ERRORS_HIGH, "20m",
                                                         (Firing({"job": "j", "tool": "search"}, 0.25),)),))
     document = promtool_document([scenario], by_name, ["r.yml"], ["g"], config)
     (expected,) = document["tests"][0]["alert_rule_test"][0]["exp_alerts"]
     assert expected["exp_labels"] == {"severity": "warning", "job": "j", "tool": "search"}
     assert expected["exp_annotations"]["description"].startswith("25% of calls to tool search on j ")
-    assert expected["exp_annotations"]["runbook_url"] == config.runbook_url("AgentRuntimeToolErrorsHigh")
+    assert expected["exp_annotations"]["runbook_url"] == config.runbook_url(alert_names.TOOL_ERRORS_HIGH)
 
 
 def test_a_firing_case_must_identify_one_rule(config: ObservabilityConfig, alerts: tuple[Alert, ...]) -> None:
     by_name = {a.name: a for a in alerts}
-    ambiguous = Scenario("burn", (), (AlertCheck("AgentRuntimeTaskErrorBudgetBurn", "1h",
+    ambiguous = Scenario("burn", (), (AlertCheck(alert_names.TASK_ERROR_BUDGET_BURN, "1h",
                                                  (Firing({"job": "j"}, 0.2),)),))
     with pytest.raises(ValueError, match="matches 0 rules"):
         promtool_document([ambiguous], by_name, ["r.yml"], ["g"], config)
