@@ -3,7 +3,8 @@
 Both sides run the same conversation against the same loopback OpenAI
 wire-format server (a 20 ms model) with the same 5 ms tools:
 
-- baseline: the openai SDK and the tool functions called directly in a loop;
+- baseline: the openai SDK and the tool functions called directly in a loop,
+  appending the same messages the runtime sends;
 - ours: ``Runtime.handle`` with an ``llm`` agent (routing, the model call and
   every tool call through the pipeline, spans, metrics).
 
@@ -37,6 +38,7 @@ from tests.support.openai_server import Reply, ScriptedChatServer
 MODEL_SECONDS = 0.020
 TOOL_SECONDS = 0.005
 RESULTS = Path(__file__).resolve().parent / "results" / "agents.json"
+CITIES = ("Oslo", "Rome")
 
 
 def lookup(city: str) -> str:
@@ -46,14 +48,14 @@ def lookup(city: str) -> str:
 
 
 def script(request: dict[str, Any]) -> Reply:
-    """Two tool calls in the first turn, one in the second, then the answer: 3 turns, 3 tool calls."""
+    """One tool call a turn for two turns, then the answer: 3 model turns, 2 tool calls, nothing in parallel.
+
+    One call a turn keeps the runtime's parallel tool calls from hiding its
+    overhead: both sides do exactly the same work one step after another.
+    """
     turn = sum(1 for m in request["messages"] if m["role"] == "assistant")
-    if turn == 0:
-        return Reply.tool_calls(
-            [("lookup", {"city": "Oslo"}), ("lookup", {"city": "Rome"})], delay_seconds=MODEL_SECONDS
-        )
-    if turn == 1:
-        return Reply.tool_calls([("lookup", {"city": "Bergen"})], delay_seconds=MODEL_SECONDS)
+    if turn < len(CITIES):
+        return Reply.tool_calls([("lookup", {"city": CITIES[turn]})], delay_seconds=MODEL_SECONDS)
     return Reply.text("Sunny everywhere.", delay_seconds=MODEL_SECONDS)
 
 
@@ -110,9 +112,10 @@ def main() -> int:
                 assert result.output == "Sunny everywhere.", result.error
         finally:
             runtime.close()
-    turns, calls = 3, 3
+    turns, calls = len(CITIES) + 1, len(CITIES)
     ratio = statistics.median(ours) / statistics.median(base)
     overhead = statistics.median(ours) - statistics.median(base)
+    steps = turns + calls
     report = {
         "tasks": args.tasks,
         "model_seconds": MODEL_SECONDS,
@@ -123,6 +126,7 @@ def main() -> int:
         "ours_median_seconds": round(statistics.median(ours), 5),
         "ratio": round(ratio, 3),
         "overhead_per_task_seconds": round(overhead, 5),
+        "overhead_per_step_seconds": round(overhead / steps, 6),
         "target_ratio": 1.10,
     }
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -35,6 +35,9 @@ from agent_runtime.agents.schemas import check_arguments
 from agent_runtime.vocabulary import InvalidAction
 
 FINAL_ANSWER: Final = "final_answer"
+# Bounds on strings in the json_schema protocol's grammar (see _closed).
+MAX_ARGUMENT_CHARS: Final = 200
+MAX_ANSWER_CHARS: Final = 800
 _MAX_ECHO_CHARS: Final = 120
 
 
@@ -98,7 +101,7 @@ def action_response_format(definitions: Sequence[ToolDefinition]) -> dict[str, A
                 "tool": {"const": FINAL_ANSWER},
                 "arguments": {
                     "type": "object",
-                    "properties": {"answer": {"type": "string"}},
+                    "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER_CHARS}},
                     "required": ["answer"],
                     "additionalProperties": False,
                 },
@@ -114,24 +117,52 @@ def action_response_format(definitions: Sequence[ToolDefinition]) -> dict[str, A
 
 
 def _closed(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    # Constrained decoding follows the schema literally: an open object lets a small model ramble.
+    # Constrained decoding follows the schema literally: an open object or an unbounded string lets a
+    # small model ramble (or pad with the whitespace the grammar allows) until max_tokens cuts the JSON.
     schema = dict(parameters)
     if schema.get("type") == "object" and "additionalProperties" not in schema:
         schema["additionalProperties"] = False
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        schema["properties"] = {
+            name: {**prop, "maxLength": MAX_ARGUMENT_CHARS}
+            if isinstance(prop, Mapping) and prop.get("type") == "string" and "maxLength" not in prop
+            else prop
+            for name, prop in properties.items()
+        }
     return schema
 
 
-def protocol_instructions(definitions: Sequence[ToolDefinition]) -> str:
-    """The system-prompt text that explains the json_schema protocol and lists the tools."""
-    lines = [
-        "Answer with exactly one JSON object per reply.",
-        'To use a tool: {"tool": "<name>", "arguments": {...}}. '
-        f'When you can answer: {{"tool": "{FINAL_ANSWER}", "arguments": {{"answer": "<your answer>"}}}}.',
-        "Tools:",
-    ]
+def protocol_instructions(definitions: Sequence[ToolDefinition], task: str = "") -> str:
+    """The system-prompt text that explains the json_schema protocol, lists the tools and shows an example.
+
+    The example calls the first tool with words from ``task`` for its string arguments.
+    """
+    # A compact, concrete example matters to small models: they copy its layout (and skip the padding
+    # whitespace a grammar allows), so show a real call of the first tool.
+    lines = ["Reply with exactly one compact JSON object on one line: either a tool call or your final answer."]
+    lines.append("Tools:")
     for d in definitions:
         lines.append(f"- {d.name}: {d.description} Arguments: {json.dumps(d.parameters.get('properties', {}))}")
+    if definitions:
+        words = " ".join(task.split()[:6]).strip("?.!") or "..."
+        example = {"tool": definitions[0].name, "arguments": _example_arguments(definitions[0].parameters, words)}
+        lines.append(f"Example tool call: {json.dumps(example, separators=(',', ':'))}")
+    final = {"tool": FINAL_ANSWER, "arguments": {"answer": "<one or two sentences>"}}
+    lines.append(f"Final answer, once the tool results are enough: {json.dumps(final, separators=(',', ':'))}")
     return "\n".join(lines)
+
+
+def _example_arguments(parameters: Mapping[str, Any], words: str) -> dict[str, Any]:
+    properties = parameters.get("properties")
+    required = parameters.get("required") or []
+    example: dict[str, Any] = {}
+    if isinstance(properties, Mapping):
+        for name in required:
+            prop = properties.get(name)
+            kind = prop.get("type") if isinstance(prop, Mapping) else None
+            example[name] = {"integer": 1, "number": 1.0, "boolean": True}.get(str(kind), words)
+    return example
 
 
 def read_json_action(content: str | None, tools: Mapping[str, Mapping[str, Any]]) -> list[Action]:

@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 MAX_RESULT_CHARS: Final = 2000
 # The same call asked for this many times in one task is a loop.
 LOOP_REPEATS: Final = 3
+NEXT_STEP: Final = (
+    'If that answers the task, reply {"tool":"final_answer","arguments":{"answer":"..."}} with your answer; '
+    "otherwise call another tool."
+)
 DEFAULT_INSTRUCTIONS: Final = "You are a helpful agent. Use the tools to find what you need, then answer briefly."
 
 
@@ -85,6 +89,7 @@ class _Loop:
         self.run = run
         self.definitions = tool_definitions(runner, spec)
         self.schemas = {d.name: d.parameters for d in self.definitions}
+        self.task = task
         self.outcome = AgentOutcome(StopReason.MAX_STEPS)
         self.mode = self._initial_mode()
         self.invalid = 0
@@ -106,7 +111,7 @@ class _Loop:
     def _system_prompt(self) -> str:
         text = self.spec.instructions.strip() or DEFAULT_INSTRUCTIONS
         if self.mode is ToolCallMode.JSON_SCHEMA:
-            text = f"{text}\n\n{protocol_instructions(self.definitions)}"
+            text = f"{text}\n\n{protocol_instructions(self.definitions, self.task.text)}"
         return text
 
     def request(self) -> dict[str, Any]:
@@ -173,8 +178,13 @@ class _Loop:
 
     def answer_results(self, actions: Sequence[Action], calls: Sequence[ToolCallOutcome]) -> None:
         for action, call in zip(actions, calls, strict=True):
+            repeat = self.seen[_call_key(action)] > 1
             if call.ok:
-                self._tell(action, f"result of {action.tool}: {_shorten(call.result)}")
+                text = f"result of {action.tool}: {_shorten(call.result)}"
+                if repeat:
+                    # Said once, before the third identical request ends the run as a loop.
+                    text = f"{text}\nYou asked for exactly this call before: use the result or change the arguments."
+                self._tell(action, text)
             else:
                 self._tell(action, f"error from {action.tool}: {call.error or call.outcome}")
 
@@ -182,11 +192,11 @@ class _Loop:
         if self.mode is ToolCallMode.NATIVE and action.call_id:
             self.messages.append({"role": "tool", "tool_call_id": action.call_id, "content": text})
         else:
-            self.messages.append({"role": "user", "content": f"{text}\nReply with your next JSON action."})
+            self.messages.append({"role": "user", "content": f"{text}\n{NEXT_STEP}"})
 
     def looping(self, actions: Sequence[Action]) -> bool:
         for action in actions:
-            key = json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
+            key = _call_key(action)
             self.seen[key] += 1
             if self.seen[key] >= LOOP_REPEATS:
                 return True
@@ -236,6 +246,11 @@ def run_llm_agent(runner: AgentRunner, spec: AgentSpec, task: Task, run: TaskRun
 
 def _with_actions(reply: ChatReply, actions: Sequence[Action]) -> ModelTurn:
     return replace(reply.turn, actions=tuple(action.to_dict() for action in actions))
+
+
+def _call_key(action: Action) -> str:
+    """A tool call's identity: the tool and its canonical arguments."""
+    return json.dumps([action.tool, action.arguments], sort_keys=True, default=str)
 
 
 def _task_message(task: Task) -> str:

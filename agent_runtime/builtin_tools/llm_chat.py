@@ -48,12 +48,13 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import openai
+import requests
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from agent_runtime import __version__
+from agent_runtime._version import __version__
 from agent_runtime.builtin_tools._args import coerce_float, coerce_int, require_text
 from agent_runtime.builtin_tools.settings import LlmSettings, ModelPrice
 from agent_runtime.errors import DependencyError, ModelRequestError, RetryableToolError, ToolError
@@ -303,6 +304,8 @@ class LlmChat:
         self._headers: dict[str, str | openai.Omit] = {} if settings.api_key else {"Authorization": openai.Omit()}
         self._client: openai.OpenAI | None = None
         self._client_lock = threading.Lock()
+        # What the server said about native tool calls (None until it answered the probe).
+        self._native_tools: bool | None = None
 
     def __repr__(self) -> str:
         return f"LlmChat(base_url={_without_userinfo(self._base_url)!r}, model={self.settings.model!r})"
@@ -335,6 +338,39 @@ class LlmChat:
                     ),
                 )
             return self._client
+
+    def native_tools_supported(self) -> bool:
+        """False when the server says its chat template cannot call tools; True otherwise.
+
+        llama.cpp's server answers ``GET /props`` with ``chat_template_caps``;
+        a model whose template has no tool calling accepts ``tools`` and
+        silently ignores them, so an agent in ``auto`` mode must know before
+        it asks. Other servers have no such endpoint: they are assumed able
+        (and refuse ``tools`` with a 400 when they are not). The answer is
+        asked once and kept; a server that cannot be reached is asked again
+        next time.
+        """
+        known = self._native_tools
+        if known is not None:
+            return known
+        root = self._base_url.removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
+        try:
+            response = requests.get(
+                f"{root}/props", headers=headers, timeout=(self.settings.connect_timeout_seconds, 5.0)
+            )
+        except requests.RequestException:
+            return True
+        caps: Any = None
+        if response.status_code == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            caps = body.get("chat_template_caps") if isinstance(body, dict) else None
+        supported = not (isinstance(caps, dict) and caps.get("supports_tool_calls") is False)
+        self._native_tools = supported
+        return supported
 
     def effective_temperature(self, args: Mapping[str, Any]) -> float | None:
         """The temperature a call with ``args`` would use (None when it is not a valid number)."""
@@ -424,6 +460,13 @@ class LlmChat:
             tool_choice=tool_choice,
             response_format=response_format,
         )
+        if "tools" in request and not self.native_tools_supported():
+            raise ModelRequestError(
+                "the model's chat template cannot call tools (the server's /props says so): "
+                "use tool_call_mode json_schema",
+                status=400,
+                tools_unsupported=True,
+            )
         return self._complete(request)
 
     def _complete(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -491,9 +534,7 @@ class LlmChat:
         if isinstance(error, openai.APIConnectionError):
             # str(error) and its cause can repeat the URL: only the type of the cause is reported.
             cause = type(error.__cause__).__name__ if error.__cause__ is not None else "connection failed"
-            return _Failure(
-                RetryableToolError(f"LLM request to {host}:{port} failed: {cause}"), ModelError.CONNECTION
-            )
+            return _Failure(RetryableToolError(f"LLM request to {host}:{port} failed: {cause}"), ModelError.CONNECTION)
         if not isinstance(error, openai.APIStatusError) or error.status_code < 400:
             return _Failure(
                 DependencyError(f"LLM API returned an invalid response: {type(error).__name__}"),
@@ -518,9 +559,7 @@ class LlmChat:
         choice = choices[0] if isinstance(choices, list) and choices else None
         message = getattr(choice, "message", None)
         if message is None:
-            return _Failure(
-                DependencyError("LLM API response has no choices[0].message"), ModelError.INVALID_RESPONSE
-            )
+            return _Failure(DependencyError("LLM API response has no choices[0].message"), ModelError.INVALID_RESPONSE)
         content = getattr(message, "content", None)
         finish_reason = getattr(choice, "finish_reason", None)
         response_model = getattr(completion, "model", None)
@@ -584,8 +623,11 @@ def _tool_calls(calls: object) -> list[dict[str, str]]:
             arguments = "" if arguments is None else json.dumps(arguments, ensure_ascii=False, default=str)
         call_id = getattr(call, "id", None)
         found.append(
-            {"id": call_id if isinstance(call_id, str) and call_id else f"call_{index}", "name": name,
-             "arguments": arguments}
+            {
+                "id": call_id if isinstance(call_id, str) and call_id else f"call_{index}",
+                "name": name,
+                "arguments": arguments,
+            }
         )
     return found
 

@@ -1,1 +1,1 @@
-"""config package."""
+"""Configuration: the typed settings of agents, tools and the runtime, and the YAML loader that builds them."""

@@ -5,9 +5,12 @@ runtime's own interface (``Runtime.wrap_tools``; it flushes through
 ``Runtime.invalidate`` and reads the tools' settings from
 ``Runtime.tool_specs``), so neither the registry nor the pipeline is
 reached into. A bare ``ToolRegistry`` works too (drills on a registry
-without a runtime, and the example below). Fault kinds (``KINDS``): ``latency`` (wait ``seconds`` first; clearing the
-fault wakes the calls waiting),
-``error`` (raise ``RetryableToolError`` with probability ``rate``), ``hang``
+without a runtime, and the example below).
+
+Fault kinds (``KINDS``): ``latency`` (wait ``seconds`` first; clearing the
+fault, or closing the injector, wakes the calls waiting at once, so a cleared
+fault never holds a worker's shutdown), ``error`` (raise
+``RetryableToolError`` with probability ``rate``), ``hang``
 (block past the tool's timeout until cleared), ``dependency_down`` (a
 connection error from every tool carrying the cache tag ``dependency``, e.g.
 ``prometheus`` → ``promql_query``) and ``cache_flush`` (invalidate the tool
@@ -47,7 +50,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -264,7 +267,8 @@ class _RegistryTarget:
             name = registered.spec.name
             func = wrapper(name, registered.func)
             if func is not registered.func:
-                self._tools.register(registered.spec, func, replace_existing=True)
+                # replace(): the tool's other hooks (cache name, cost, parameters) stay as they were.
+                self._tools.register(replace(registered, func=func), replace_existing=True)
                 wrapped.append(name)
         return wrapped
 

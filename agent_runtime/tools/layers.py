@@ -593,7 +593,11 @@ class RedisLayer(_ReopeningLayer):
         self._timeout = timeout_seconds
         self._namespace = namespace
         self._client: Any = None
-        self._start()
+        try:
+            self._open()  # builds the client only (no connection): what fails here is the URL
+        except ValueError as exc:
+            raise ConfigError("cache.redis_url", f"is not a valid Redis URL: {exc}") from None
+        self.health.report_up()
 
     def _open(self) -> None:
         self._client = self._redis.Redis.from_url(

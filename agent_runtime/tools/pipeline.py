@@ -1,4 +1,4 @@
-"""The tool pipeline: cache → circuit breaker → retry → timeout → tool (DESIGN §3).
+"""The tool pipeline: cache → circuit breaker → retry → timeout → tool (docs/architecture.md).
 
 ``ToolPipeline.call(tool, args)`` runs one tool call through every stage and
 returns a ``CallReport``; it never raises for a tool failure (only for an

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import pickle
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,3 +121,39 @@ def test_unreachable_redis_degrades_l2_and_logs_once(caplog: pytest.LogCaptureFi
     l2 = cache.stats()["layers"]["l2"]
     assert l2["degraded"] is True
     assert l2["errors"] >= 20
+
+
+class _Exploit:
+    """Unpickling this creates ``marker``: proof that reading the cache ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_values_in_redis_are_json_and_a_planted_pickle_is_never_run(
+    redis_url: str, caches: tuple[ToolCache, ToolCache], tmp_path: Path
+) -> None:
+    """Anyone who can write to the Redis used to be able to run code in every worker (pickle)."""
+    first, second = caches
+    remember(first, SEARCH, {"q": "json"}, {"hits": ["a", "b"]})
+    client = redis.Redis.from_url(redis_url)
+    [key] = list(client.scan_iter("agent_runtime:tool_cache:search:*"))
+    stored = json.loads(client.get(key))
+    assert stored == {"v": 1, "tool": "search", "value": {"hits": ["a", "b"]}, "seconds": 0.4,
+                      "expires_at": stored["expires_at"], "dollars": 0.0}  # fmt: skip
+
+    marker = tmp_path / "pwned"
+    planted = second.lookup(SEARCH, {"q": "planted"})
+    assert planted.key is not None and not planted.hit
+    client.set("agent_runtime:tool_cache:" + planted.key, pickle.dumps(_Exploit(marker)))
+    client.close()
+    fresh = ToolCache(CacheSettings(redis_url=redis_url), generation_refresh_seconds=0)
+    try:
+        assert not fresh.lookup(SEARCH, {"q": "planted"}).hit
+    finally:
+        fresh.close()
+    assert not marker.exists()
+    assert fresh.stats()["layers"]["l2"]["degraded"] is False

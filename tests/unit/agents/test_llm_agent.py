@@ -57,7 +57,11 @@ def test_json_schema_mode_asks_for_one_structured_action_a_turn(harness: Harness
         "population",
         "final_answer",
     ]
-    assert '"tool": "<name>"' in request["messages"][0]["content"]
+    # The protocol is explained with a compact example built from the first tool and the task's words.
+    assert (
+        'Example tool call: {"tool":"lookup","arguments":{"city":"how many live in Rome"}}'
+        in (request["messages"][0]["content"])
+    )
 
 
 def test_several_tool_calls_in_one_turn_run_in_parallel(harness: Harness) -> None:
