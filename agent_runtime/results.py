@@ -31,7 +31,9 @@ class AgentScore:
 class RoutingDecision:
     """Which agent handles a task, how sure the router is and why.
 
-    ``source`` is one of cache, similar, scored, fallback. ``config_version``
+    ``source`` is one of cache, similar, scored, fallback; ``fallback`` says
+    whether the decision went to the fallback chain, wherever it was served
+    from (a cached fallback keeps it). ``config_version``
     and ``health_version`` record what the decision was made under, so cached
     decisions can be dropped when either changes.
     """
@@ -41,6 +43,7 @@ class RoutingDecision:
     source: str
     explanation: str
     gated: bool = False
+    fallback: bool = False
     config_version: str = ""
     health_version: int = 0
     candidates: tuple[AgentScore, ...] = ()
@@ -53,6 +56,7 @@ class RoutingDecision:
             "source": self.source,
             "explanation": self.explanation,
             "gated": self.gated,
+            "fallback": self.fallback,
             "candidates": [
                 {"agent": c.agent, "confidence": round(c.confidence, 4), "explanation": c.explanation}
                 for c in self.candidates

@@ -226,7 +226,7 @@ class Runtime:
             tracing.annotate_decision(route_span, decision, rename=False)
         stages[Stage.ROUTE] = clock() - mark
         tracing.annotate_decision(span, decision)
-        self._listener.routing_decided(decision.agent, decision.source, decision.confidence)
+        self._listener.routing_decided(decision.agent, decision.source, decision.confidence, decision.fallback)
 
         spec = config.agent(decision.agent)
         assert spec is not None, "the router only returns configured agents"

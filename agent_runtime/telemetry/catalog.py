@@ -229,6 +229,12 @@ _SPECS: Final[tuple[MetricSpec, ...]] = (
         ("agent", "source"),
     ),
     MetricSpec(
+        "agent_runtime_routing_fallbacks_total",
+        MetricType.COUNTER,
+        "Routing decisions that went to the fallback chain, fresh or served from the decision cache.",
+        ("agent",),
+    ),
+    MetricSpec(
         "agent_runtime_routing_confidence",
         MetricType.HISTOGRAM,
         "Confidence (0..1) of the routing decision for each task.",

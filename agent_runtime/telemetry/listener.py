@@ -61,8 +61,12 @@ class RuntimeListener:
     def stage_timed(self, stage: str, seconds: float) -> None:
         """A pipeline stage (analyse, score, route, plan, ...) took ``seconds``."""
 
-    def routing_decided(self, agent: str, source: str, confidence: float) -> None:
-        """The router chose ``agent`` from ``source`` (cache, similar, scored, fallback)."""
+    def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
+        """The router chose ``agent`` from ``source`` (cache, similar, scored, fallback).
+
+        ``fallback`` is True when the decision went to the fallback chain,
+        also when it was served from the decision cache.
+        """
 
     def tool_called(self, tool: str, outcome: str, seconds: float) -> None:
         """A tool call ended with ``outcome`` after ``seconds`` in the pipeline."""
@@ -118,9 +122,9 @@ class ListenerSet(RuntimeListener):
         for listener in self._listeners:
             listener.stage_timed(stage, seconds)
 
-    def routing_decided(self, agent: str, source: str, confidence: float) -> None:
+    def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
         for listener in self._listeners:
-            listener.routing_decided(agent, source, confidence)
+            listener.routing_decided(agent, source, confidence, fallback)
 
     def tool_called(self, tool: str, outcome: str, seconds: float) -> None:
         for listener in self._listeners:

@@ -146,6 +146,7 @@ class PrometheusListener(RuntimeListener):
             [(a, s) for a in agents for s in catalog.ROUTING_SOURCES],
         )
         self._confidence = children("agent_runtime_routing_confidence", [(a,) for a in agents])
+        self._fallbacks = children("agent_runtime_routing_fallbacks_total", [(a,) for a in agents])
         self._tool_calls = children(
             "agent_runtime_tool_calls_total", [(t, o) for t in tools for o in catalog.TOOL_OUTCOMES]
         )
@@ -219,10 +220,12 @@ class PrometheusListener(RuntimeListener):
     def stage_timed(self, stage: str, seconds: float) -> None:
         self._stages.get(stage).observe(seconds)
 
-    def routing_decided(self, agent: str, source: str, confidence: float) -> None:
+    def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
         if agent not in self._agents:
             agent = self.guard.agent(agent)
         self._decisions.get(agent, source).inc()
+        if fallback:
+            self._fallbacks.get(agent).inc()
         self._confidence.get(agent).observe(confidence)
 
     def tool_called(self, tool: str, outcome: str, seconds: float) -> None:

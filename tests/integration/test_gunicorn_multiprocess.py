@@ -25,7 +25,7 @@ from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 pytest_plugins = ["tests.support.telemetry_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN_CONF = REPO_ROOT / "exporters" / "gunicorn_conf.py"
+GUNICORN_CONF = REPO_ROOT / "agent_runtime" / "serving" / "gunicorn_conf.py"
 CONFIG = """
 agents:
   - name: merger

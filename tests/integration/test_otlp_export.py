@@ -146,7 +146,7 @@ def test_a_failing_tool_marks_its_span_and_breaker_transitions_are_events(traced
     first = by_trace(spans, results[0].trace_id or "")
     tool = only(first, "execute_tool fail")
     assert tool.status_code == "ERROR"
-    assert tool.attributes["error.type"] == "ToolError"
+    assert tool.attributes["error.type"] == "DependencyError"
     assert "backend is down" in tool.status_message
     agent = only(first, "invoke_agent failer")
     assert agent.status_code == "ERROR"

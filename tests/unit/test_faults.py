@@ -248,7 +248,7 @@ def test_the_background_thread_expires_faults() -> None:
         ({"kind": "explode"}, "unknown fault kind"),
         ({"kind": "latency", "seconds": 0}, "0 < seconds"),
         ({"kind": "error", "rate": 1.5}, "rate must be between 0 and 1"),
-        ({"kind": "dependency_down"}, "needs \"dependency\""),
+        ({"kind": "dependency_down"}, 'needs "dependency"'),
         ({"kind": "cache_flush", "every_seconds": 0.001}, "every_seconds must be >="),
         ({"kind": "error", "duration_seconds": -1}, "duration_seconds must be > 0"),
     ],
