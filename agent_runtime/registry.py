@@ -70,6 +70,20 @@ class ToolRegistry:
             raise ConfigError(f"tools.{name}", "registered twice; pass replace_existing=True")
         self._tools[name] = tool
 
+    def wrap(self, wrapper: Callable[[str, ToolFunc], ToolFunc]) -> list[str]:
+        """Replace each tool's callable with ``wrapper(name, func)``; the names whose callable changed.
+
+        The tool's settings and hooks (cache name, cost, parameters) stay as they were.
+        """
+        wrapped: list[str] = []
+        for registered in list(self._tools.values()):
+            name = registered.spec.name
+            func = wrapper(name, registered.func)
+            if func is not registered.func:
+                self._tools[name] = replace(registered, func=func)
+                wrapped.append(name)
+        return wrapped
+
     def copy(self) -> ToolRegistry:
         """A new registry with the same tools; configuring it leaves this one as it is."""
         clone = ToolRegistry()

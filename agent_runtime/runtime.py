@@ -320,17 +320,9 @@ class Runtime:
     def wrap_tools(self, wrapper: Callable[[str, ToolFunc], ToolFunc]) -> list[str]:
         """Replace each tool's callable with ``wrapper(name, func)`` in this runtime (fault injection).
 
-        Tools already wrapped (``wrapper`` returned the same object, or it
-        marks them) are the wrapper's business; returns the names passed.
+        Returns the names whose callable changed; the caller's registry is untouched.
         """
-        wrapped: list[str] = []
-        for registered in list(self._tools):
-            name = registered.spec.name
-            func = wrapper(name, registered.func)
-            if func is not registered.func:
-                self._tools.register(replace(registered, func=func), replace_existing=True)
-                wrapped.append(name)
-        return wrapped
+        return self._tools.wrap(wrapper)
 
     def close(self) -> None:
         """Release thread pools and cache handles."""

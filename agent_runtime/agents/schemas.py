@@ -61,8 +61,12 @@ def derive_parameters(func: Callable[..., Any]) -> dict[str, Any]:
         hints = {}
     properties: dict[str, Any] = {}
     required: list[str] = []
+    open_keywords = False
     for name, parameter in signature.parameters.items():
-        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            open_keywords = True
+            continue
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             continue
         if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
             continue
@@ -72,6 +76,9 @@ def derive_parameters(func: Callable[..., Any]) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
+    if not open_keywords:
+        # An argument the function does not take would fail the call: refuse it as a bad action instead.
+        schema["additionalProperties"] = False
     return schema
 
 

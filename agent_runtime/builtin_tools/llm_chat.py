@@ -426,22 +426,10 @@ class LlmChat:
             raise ToolError("llm_chat arguments must be JSON-serialisable (strings, numbers, lists, objects)") from None
         return request
 
-    def __call__(
-        self,
-        *,
-        prompt: str | None = None,
-        messages: Sequence[Mapping[str, Any]] | None = None,
-        system: str | None = None,
-        model: str | None = None,
-        temperature: float | str | None = None,
-        max_tokens: int | str | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    def __call__(self, **arguments: Any) -> dict[str, Any]:
         """Complete a chat with the configured model (or ``model`` on the same endpoint).
 
-        Give ``prompt`` (one user message) or ``messages`` (OpenAI format), plus
+        The arguments are ``build_request``'s. Give ``prompt`` (one user message) or ``messages`` (OpenAI format), plus
         an optional ``system`` message. ``temperature`` and ``max_tokens``
         default to the configured ones (numbers or numeric strings, as plan
         templates render them); ``tools`` are OpenAI function tools,
@@ -449,17 +437,7 @@ class LlmChat:
         ``{"content", "tool_calls", "finish_reason", "model", "usage",
         "cost_dollars"}``.
         """
-        request = self.build_request(
-            prompt=prompt,
-            messages=messages,
-            system=system,
-            model=model,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-        )
+        request = self.build_request(**arguments)
         if "tools" in request and not self.native_tools_supported():
             raise ModelRequestError(
                 "the model's chat template cannot call tools (the server's /props says so): "

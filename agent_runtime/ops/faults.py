@@ -50,7 +50,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -262,15 +262,7 @@ class _RegistryTarget:
         self._tools = tools
 
     def wrap_tools(self, wrapper: Callable[[str, ToolFunc], ToolFunc]) -> list[str]:
-        wrapped: list[str] = []
-        for registered in list(self._tools):
-            name = registered.spec.name
-            func = wrapper(name, registered.func)
-            if func is not registered.func:
-                # replace(): the tool's other hooks (cache name, cost, parameters) stay as they were.
-                self._tools.register(replace(registered, func=func), replace_existing=True)
-                wrapped.append(name)
-        return wrapped
+        return self._tools.wrap(wrapper)
 
     def invalidate(self, tool: str | None = None, tag: str | None = None) -> int:
         return 0

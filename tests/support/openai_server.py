@@ -20,17 +20,17 @@ local chat templates do, so a client's fallback to json_schema mode can be teste
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.http_server import LoopbackHTTPServer
 
 CHAT_PATH = "/v1/chat/completions"
 NO_REPLY_LEFT = "no scripted reply left"
@@ -94,35 +94,79 @@ class Reply:
     compute: ReplyFunction | None = None
 
     @classmethod
-    def text(cls, content: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None,
-             finish_reason: str = "stop", delay_seconds: float = 0.0) -> Reply:
+    def text(
+        cls,
+        content: str,
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        finish_reason: str = "stop",
+        delay_seconds: float = 0.0,
+    ) -> Reply:
         """An assistant message with ``content``."""
-        return cls(content=content, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
-                   completion_tokens=completion_tokens, delay_seconds=delay_seconds)
+        return cls(
+            content=content,
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            delay_seconds=delay_seconds,
+        )
 
     @classmethod
-    def tool_calls(cls, calls: Sequence[tuple[str, Mapping[str, Any] | str]], *, prompt_tokens: int | None = None,
-                   completion_tokens: int | None = None, delay_seconds: float = 0.0) -> Reply:
+    def tool_calls(
+        cls,
+        calls: Sequence[tuple[str, Mapping[str, Any] | str]],
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        delay_seconds: float = 0.0,
+    ) -> Reply:
         """Native tool calls, content null; string arguments are sent verbatim (even invalid JSON)."""
         encoded = tuple((name, args if isinstance(args, str) else json.dumps(dict(args))) for name, args in calls)
-        return cls(calls=encoded, finish_reason="tool_calls", prompt_tokens=prompt_tokens,
-                   completion_tokens=completion_tokens, delay_seconds=delay_seconds)
+        return cls(
+            calls=encoded,
+            finish_reason="tool_calls",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            delay_seconds=delay_seconds,
+        )
 
     @classmethod
-    def json_action(cls, action: Any, *, prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                    delay_seconds: float = 0.0) -> Reply:
+    def json_action(
+        cls,
+        action: Any,
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        delay_seconds: float = 0.0,
+    ) -> Reply:
         """Content that is JSON text (``response_format`` json_schema mode); a string is sent verbatim."""
         content = action if isinstance(action, str) else json.dumps(action)
-        return cls.text(content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                        delay_seconds=delay_seconds)
+        return cls.text(
+            content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, delay_seconds=delay_seconds
+        )
 
     @classmethod
-    def error(cls, status: int, message: str, *, retry_after: float | None = None, type_: str | None = None,
-              code: str | None = None, delay_seconds: float = 0.0) -> Reply:
+    def error(
+        cls,
+        status: int,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        type_: str | None = None,
+        code: str | None = None,
+        delay_seconds: float = 0.0,
+    ) -> Reply:
         """HTTP ``status`` with an OpenAI error body (and ``Retry-After`` when given)."""
         default_type, default_code = _ERROR_KINDS.get(status, ("server_error", None))
-        return cls(status=status, error_message=message, error_type=type_ or default_type,
-                   error_code=code or default_code, retry_after=retry_after, delay_seconds=delay_seconds)
+        return cls(
+            status=status,
+            error_message=message,
+            error_type=type_ or default_type,
+            error_code=code or default_code,
+            retry_after=retry_after,
+            delay_seconds=delay_seconds,
+        )
 
     @classmethod
     def dynamic(cls, fn: ReplyFunction, *, delay_seconds: float = 0.0) -> Reply:
@@ -181,43 +225,23 @@ def _not_found(method: str, path: str) -> _Response:
     return _error(404, message, "invalid_request_error", "unknown_url")
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class _HTTPServer(LoopbackHTTPServer):
     def __init__(self, owner: ScriptedChatServer, port: int) -> None:
         self.owner = owner
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def reset_connections(self) -> None:
-        """Cut keep-alive connections so no old handler thread answers after ``stop()``."""
-        with self._connections_lock:
-            connections, self._connections = self._connections, set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out and hung up is expected here, not an error."""
+        super().__init__(port, _Handler)
 
 
 class ScriptedChatServer:
     """OpenAI chat-completions server on ``127.0.0.1:<free port>``; a context manager."""
 
-    def __init__(self, replies: Iterable[Reply] = (), *, default: Reply | None = None, supports_tools: bool = True,
-                 models: Sequence[str] = ("scripted-model",)) -> None:
+    def __init__(
+        self,
+        replies: Iterable[Reply] = (),
+        *,
+        default: Reply | None = None,
+        supports_tools: bool = True,
+        models: Sequence[str] = ("scripted-model",),
+    ) -> None:
         self.default = default
         self.supports_tools = supports_tools
         self.models = tuple(models)
@@ -243,8 +267,12 @@ class ScriptedChatServer:
             self._stopping.clear()
             self._server = _HTTPServer(self, self.port)
             self.port = int(self._server.server_address[1])
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name="openai-test-server", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="openai-test-server",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -356,11 +384,18 @@ class ScriptedChatServer:
         written = _words(reply.content) + sum(_words(name) + _words(args) for name, args in reply.calls)
         prompt = _prompt_words(request["messages"]) if reply.prompt_tokens is None else reply.prompt_tokens
         completion = written if reply.completion_tokens is None else reply.completion_tokens
-        return _Response(200, {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-        })
+        return _Response(
+            200,
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            },
+        )

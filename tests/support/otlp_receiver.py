@@ -20,15 +20,13 @@ receiver (the telemetry benchmark does, to keep decoding out of its process).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
-import socket
 import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 import pytest
@@ -40,6 +38,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from tests.support.binaries import free_port
+from tests.support.http_server import LoopbackHTTPServer
 
 Mode = Literal["ok", "unavailable", "slow"]
 TRACES_PATH = "/v1/traces"
@@ -164,36 +163,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: tests read ``requests`` instead."""
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class _Server(LoopbackHTTPServer):
     def __init__(self, port: int, receiver: OtlpReceiver) -> None:
         self.receiver = receiver
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def reset_connections(self) -> None:
-        """Cut open keep-alive connections, as a collector that goes down does."""
-        with self._connections_lock:
-            connections, self._connections = self._connections, set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that timed out and hung up is expected here, not an error."""
+        super().__init__(port, _Handler)
 
 
 class OtlpReceiver:

@@ -232,3 +232,11 @@ def test_the_result_serialises_every_turn_and_call(harness: Harness) -> None:
     assert body["kind"] == "llm" and body["stop_reason"] == "final"
     assert [turn["actions"][0]["type"] for turn in body["turns"]] == ["tool_call", "final"]
     assert body["tool_calls"][0]["turn"] == 0
+
+
+def test_an_argument_the_tool_does_not_take_is_a_bad_action_not_a_failed_call(harness: Harness) -> None:
+    harness.server.enqueue(Reply.tool_calls([("lookup", {"city": "Oslo", "units": "metric"})]), Reply.text("ok"))
+    runtime = harness.build([llm_agent(tool_call_mode="native")])
+    result = runtime.handle(Task("weather?", agent="helper"))
+    assert result.tool_calls == () and harness.events.invalid == [("helper", InvalidAction.BAD_ARGUMENTS)]
+    assert "Additional properties are not allowed ('units' was unexpected)" in str(harness.server.requests[1])
