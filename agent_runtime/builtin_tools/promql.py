@@ -41,24 +41,22 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from agent_runtime import durations
 from agent_runtime.builtin_tools._args import coerce_float, require_text
 from agent_runtime.errors import RetryableToolError, ToolError
 
 # Prometheus errorType values that say "try again", not "your query is wrong".
 _TRANSIENT_ERROR_TYPES = frozenset({"timeout", "canceled", "unavailable"})
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
 _RELATIVE = re.compile(r"now(?:\s*-\s*(\S+))?")
 _MAX_ERROR_BODY = 300
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration such as ``90s``, ``1h30m`` or ``500ms``."""
-    stripped = text.strip()
-    parts = _DURATION.findall(stripped)
-    if not parts or "".join(number + unit for number, unit in parts) != stripped:
-        raise ToolError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    """Seconds in a Prometheus duration such as ``90s``, ``1h30m`` or ``500ms``; ``ToolError`` otherwise."""
+    try:
+        return durations.parse_duration(text)
+    except ValueError:
+        raise ToolError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m") from None
 
 
 def resolve_time(name: str, value: object, now: float) -> str:
