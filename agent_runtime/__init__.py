@@ -19,12 +19,14 @@ Example::
 """
 
 from agent_runtime._version import __version__
+from agent_runtime.agents.python_agent import AgentContext, DeadlineExceededError, ToolCallFailedError
 from agent_runtime.config.loader import load_config, parse_config
 from agent_runtime.config.models import (
     AgentSpec,
     BreakerSettings,
     CacheSettings,
     ExecutionSettings,
+    ModelPrice,
     PlanStep,
     RetryPolicy,
     RoutingSettings,
@@ -36,9 +38,12 @@ from agent_runtime.errors import (
     AgentRuntimeError,
     CircuitOpenError,
     ConfigError,
+    DependencyError,
+    ModelRequestError,
     PlanError,
     RejectedError,
     RetryableToolError,
+    TaskDeadlineError,
     ToolError,
     ToolTimeoutError,
     UnknownAgentError,
@@ -48,15 +53,19 @@ from agent_runtime.profiler import BottleneckReport, Profiler, StageStats
 from agent_runtime.registry import AgentRegistry, RegisteredTool, ToolRegistry
 from agent_runtime.results import (
     AgentScore,
+    ModelTurn,
     RoutingDecision,
     Task,
     TaskResult,
     ToolCallOutcome,
 )
 from agent_runtime.runtime import Runtime
-from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
+from agent_runtime.telemetry.listener import ListenerSet, ModelCall, RuntimeListener
+from agent_runtime.vocabulary import AgentKind, InvalidAction, StopReason, TaskOutcome, ToolCallMode, ToolOutcome
 
 __all__ = [
+    "AgentContext",
+    "AgentKind",
     "AgentRegistry",
     "AgentRuntimeError",
     "AgentScore",
@@ -66,8 +75,15 @@ __all__ = [
     "CacheSettings",
     "CircuitOpenError",
     "ConfigError",
+    "DeadlineExceededError",
+    "DependencyError",
     "ExecutionSettings",
+    "InvalidAction",
     "ListenerSet",
+    "ModelCall",
+    "ModelPrice",
+    "ModelRequestError",
+    "ModelTurn",
     "PlanError",
     "PlanStep",
     "Profiler",
@@ -82,10 +98,16 @@ __all__ = [
     "RuntimeListener",
     "Specialty",
     "StageStats",
+    "StopReason",
     "Task",
+    "TaskDeadlineError",
+    "TaskOutcome",
     "TaskResult",
+    "ToolCallFailedError",
+    "ToolCallMode",
     "ToolCallOutcome",
     "ToolError",
+    "ToolOutcome",
     "ToolRegistry",
     "ToolSpec",
     "ToolTimeoutError",
