@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 
 from agent_runtime.config.models import AgentSpec
 from agent_runtime.service.state import current_state
+from agent_runtime.vocabulary import AgentKind
 
 blueprint = Blueprint("introspection", __name__)
 
@@ -23,6 +24,7 @@ def agent_view(agent: AgentSpec) -> dict[str, Any]:
     """A JSON-ready description of one agent."""
     return {
         "name": agent.name,
+        "kind": agent.kind,
         "description": agent.description,
         "base_confidence": agent.base_confidence,
         "tools": list(agent.tools),
@@ -33,6 +35,17 @@ def agent_view(agent: AgentSpec) -> dict[str, Any]:
             {"id": step.id, "tool": step.tool, "args": dict(step.args), "depends_on": list(step.depends_on)}
             for step in agent.plan
         ],
+        **(
+            {
+                "instructions": agent.instructions,
+                "model": agent.model,
+                "tool_call_mode": agent.tool_call_mode,
+                "max_steps": agent.max_steps,
+                "token_budget": agent.token_budget,
+            }
+            if agent.kind is AgentKind.LLM
+            else {}
+        ),
     }
 
 
