@@ -195,6 +195,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_Response(200, {"status": "ok"}))
         elif path == "/v1/models":
             self._send(_Response(200, self.server.owner.models_payload()))
+        elif path == "/props" and self.server.owner.template_caps is not None:
+            # llama.cpp's server describes its chat template's abilities here.
+            self._send(_Response(200, {"chat_template_caps": self.server.owner.template_caps}))
         else:
             self._send(_not_found("GET", self.path))
 
@@ -244,6 +247,8 @@ class ScriptedChatServer:
     ) -> None:
         self.default = default
         self.supports_tools = supports_tools
+        # Set to a dict to answer GET /props as llama.cpp does (e.g. {"supports_tool_calls": False}).
+        self.template_caps: dict[str, bool] | None = None
         self.models = tuple(models)
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque(replies)

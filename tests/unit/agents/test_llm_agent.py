@@ -240,3 +240,13 @@ def test_an_argument_the_tool_does_not_take_is_a_bad_action_not_a_failed_call(ha
     result = runtime.handle(Task("weather?", agent="helper"))
     assert result.tool_calls == () and harness.events.invalid == [("helper", InvalidAction.BAD_ARGUMENTS)]
     assert "Additional properties are not allowed ('units' was unexpected)" in str(harness.server.requests[1])
+
+
+def test_auto_mode_asks_a_llama_cpp_server_before_sending_tools(harness: Harness) -> None:
+    # llama.cpp accepts tools and ignores them when the template cannot call them; /props says so.
+    harness.server.template_caps = {"supports_tool_calls": False, "supports_tools": False}
+    harness.server.enqueue(Reply.json_action({"tool": "final_answer", "arguments": {"answer": "Sunny."}}))
+    runtime = harness.build([llm_agent(tool_call_mode="auto")])
+    assert runtime.handle(Task("weather?", agent="helper")).output == "Sunny."
+    assert len(harness.server.requests) == 1
+    assert "tools" not in harness.server.requests[0] and "response_format" in harness.server.requests[0]
