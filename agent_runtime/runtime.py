@@ -57,6 +57,15 @@ from agent_runtime.vocabulary import MODEL_TOOL, AgentKind, Stage, StopReason, T
 # Agent label for tasks that ended before an agent was chosen.
 UNROUTED: Final = "none"
 _TIMED_STAGES: Final = (Stage.ANALYSE, Stage.SCORE, Stage.ROUTE, Stage.PLAN, Stage.EXECUTE, Stage.AGGREGATE)
+# Profiler stage names per tool ("tool:<name>"), built once per tool name.
+_TOOL_STAGE: dict[str, str] = {}
+
+
+def _tool_stage(tool: str) -> str:
+    key = f"tool:{tool}"
+    if len(_TOOL_STAGE) < 4096:  # tool names are configured ones; the bound is a safety net
+        _TOOL_STAGE[tool] = key
+    return key
 
 
 class Runtime:
@@ -119,9 +128,7 @@ class Runtime:
             health_version=lambda: self._pipeline.health_version,
             listener=self._listener,
         )
-        self._admission = threading.BoundedSemaphore(config.execution.max_in_flight_tasks)
-        self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
+        self._admission = _Admission(config.execution.max_in_flight_tasks)
         self._reload_lock = threading.Lock()
         self._listener.agents_configured({a.name: a.kind for a in config.agents})
 
@@ -175,36 +182,31 @@ class Runtime:
             raise RejectedError(
                 f"over the in-flight limit of {self._config.execution.max_in_flight_tasks} tasks; retry later"
             )
-        self._count_in_flight(1)
         self._listener.task_started()
         agent = UNROUTED
         outcome = TaskOutcome.ERROR
         # task_finished runs inside the task span so the duration gets its trace id as exemplar.
-        with tracing.agent_span(parent) as span:
-            try:
-                result = self._run(task, span, started)
-                agent = result.agent or UNROUTED
-                outcome = TaskOutcome(result.outcome)
-                if outcome is not TaskOutcome.SUCCESS:
-                    tracing.mark_error(span, result.outcome, result.error or outcome)
-                return result
-            except (UnknownAgentError, PlanError) as exc:
-                outcome = TaskOutcome.REJECTED
-                tracing.mark_error(span, type(exc).__name__, str(exc))
-                raise
-            finally:
-                self._admission.release()
-                self._count_in_flight(-1)
-                self._listener.task_finished(agent, outcome, time.perf_counter() - started)
-
-    def _count_in_flight(self, delta: int) -> None:
-        with self._in_flight_lock:
-            self._in_flight += delta
+        span, token = tracing.start_agent_span(parent)
+        try:
+            result = self._run(task, span, started)
+            agent = result.agent or UNROUTED
+            outcome = TaskOutcome(result.outcome)
+            if outcome is not TaskOutcome.SUCCESS:
+                tracing.mark_error(span, result.outcome, result.error or outcome)
+            return result
+        except (UnknownAgentError, PlanError) as exc:
+            outcome = TaskOutcome.REJECTED
+            tracing.mark_error(span, type(exc).__name__, str(exc))
+            raise
+        finally:
+            self._admission.release()
+            self._listener.task_finished(agent, outcome, time.perf_counter() - started)
+            tracing.end_agent_span(span, token)
 
     @property
     def in_flight(self) -> int:
         """Tasks being handled right now by this runtime."""
-        return self._in_flight
+        return self._admission.count
 
     @property
     def in_flight_limit(self) -> int:
@@ -215,22 +217,30 @@ class Runtime:
         stages: dict[str, float] = {}
         config = self._config
         clock = time.perf_counter
+        listener = self._listener
+        # Sampling was decided by the task span: an unsampled task gets no child spans.
+        traced = span.is_recording()
 
         mark = clock()
         analysis = self._router.analyse(task.text)
-        stages[Stage.ANALYSE] = clock() - mark
+        route_mark = clock()
+        stages[Stage.ANALYSE] = route_mark - mark
 
-        mark = clock()
-        with tracing.route_span() as route_span:
+        if traced:
+            with tracing.route_span() as route_span:
+                decision = self._router.route(task, analysis, stages)
+                tracing.annotate_decision(route_span, decision, rename=False)
+            tracing.annotate_decision(span, decision)
+        else:
             decision = self._router.route(task, analysis, stages)
-            tracing.annotate_decision(route_span, decision, rename=False)
-        stages[Stage.ROUTE] = clock() - mark
-        tracing.annotate_decision(span, decision)
-        self._listener.routing_decided(decision.agent, decision.source, decision.confidence, decision.fallback)
+        mark = clock()
+        stages[Stage.ROUTE] = mark - route_mark
+        listener.routing_decided(decision.agent, decision.source, decision.confidence, decision.fallback)
 
         spec = config.agent(decision.agent)
         assert spec is not None, "the router only returns configured agents"
-        tracing.annotate_kind(span, spec.kind)
+        if traced:
+            tracing.annotate_kind(span, spec.kind)
         run = TaskRun.starting(
             timeout_seconds=config.execution.task_timeout_seconds,
             token_budget=spec.token_budget,
@@ -238,22 +248,26 @@ class Runtime:
         )
         mark = clock()
         agent_run = self._runner.run(spec, task, run)
-        stages[Stage.EXECUTE] = clock() - mark - agent_run.stages.get(Stage.PLAN, 0.0)
-        stages.update(agent_run.stages)
+        run_stages = agent_run.stages
+        stages[Stage.EXECUTE] = clock() - mark - run_stages.get(Stage.PLAN, 0.0)
+        stages.update(run_stages)
+        tool_stage = _TOOL_STAGE
         for call in agent_run.calls:
-            key = f"tool:{call.tool}"
+            key = tool_stage.get(call.tool) or _tool_stage(call.tool)
             stages[key] = stages.get(key, 0.0) + call.duration_seconds
-            self._listener.stage_timed(Stage.TOOL, call.duration_seconds)
+            listener.stage_timed(Stage.TOOL, call.duration_seconds)
         if agent_run.turns:
             stages[Stage.MODEL] = sum(turn.duration_seconds for turn in agent_run.turns)
 
         outcome = _task_outcome(agent_run)
-        tracing.annotate_stop(span, agent_run.stop_reason)
+        if traced:
+            tracing.annotate_stop(span, agent_run.stop_reason)
         self._router.experience.record(decision.agent, outcome is TaskOutcome.SUCCESS)
         for stage in _TIMED_STAGES:
-            if stage in stages:
-                self._listener.stage_timed(stage, stages[stage])
-        duration = time.perf_counter() - started
+            seconds = stages.get(stage)
+            if seconds is not None:
+                listener.stage_timed(stage, seconds)
+        duration = clock() - started
         self._profiler.record(stages, task_seconds=duration)
         return TaskResult(
             task=task.text,
@@ -262,7 +276,7 @@ class Runtime:
             tool_calls=tuple(agent_run.calls),
             stage_seconds=stages,
             duration_seconds=duration,
-            trace_id=tracing.current_trace_id(),
+            trace_id=tracing.trace_id_of(span),
             output=agent_run.output,
             error=agent_run.error,
             kind=spec.kind,
@@ -329,6 +343,30 @@ class Runtime:
         self._executor.close()
         self._pipeline.close()
         self._cache.close()
+
+
+class _Admission:
+    """The in-flight limit: a counter under one lock (a ``BoundedSemaphore`` costs a condition and two locks)."""
+
+    __slots__ = ("_limit", "_lock", "count")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def acquire(self, blocking: bool = False) -> bool:
+        """Take a slot if one is free (never waits: over the limit a task is rejected)."""
+        with self._lock:
+            if self.count >= self._limit:
+                return False
+            self.count += 1
+            return True
+
+    def release(self) -> None:
+        """Give a slot back."""
+        with self._lock:
+            self.count -= 1
 
 
 def _task_outcome(run: AgentOutcome) -> TaskOutcome:

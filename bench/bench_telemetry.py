@@ -9,13 +9,20 @@ Not a test: it measures and reports. Two questions:
    batch processor to a receiver in another process. Modes are interleaved
    over several rounds, reported as ratios to "off" from one run.
 2. Scrape cost. ``GET /metrics`` of the default configuration (built-in
-   agents and tools) with every series populated, single-process and merged
-   from four gunicorn-style worker slots: can it be scraped every second?
+   agents and tools) with every series populated and trace-id exemplars on
+   the latency buckets, in one process and merged from eight gunicorn-style
+   worker slots (``exporters.multiprocess``, ``exporters.exemplars``), in
+   the text and the OpenMetrics format: the render time of the merged scrape
+   as a ratio to one process, and can it be scraped every second?
+3. The exemplar hot path: ``Histogram.observe`` with an exemplar in one
+   process, in stock multiprocess mode (which drops the exemplar) and in a
+   worker slot that keeps it for publishing.
 
 Run from the repository root::
 
     python bench/bench_telemetry.py            # prints a table, writes bench/results/telemetry.json
     python bench/bench_telemetry.py --quick    # fewer tasks and rounds
+    python bench/bench_telemetry.py --scrape-only   # only the scrape and exemplar parts; keeps per-task results
 """
 
 from __future__ import annotations
@@ -37,29 +44,29 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from prometheus_client import CollectorRegistry
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, values
 
-from agent_runtime.bootstrap import build_runtime
-from agent_runtime.config.loader import parse_config
-from agent_runtime.runtime import Runtime
-from agent_runtime.service import ServiceSettings, create_app
-from agent_runtime.telemetry import catalog
-from agent_runtime.telemetry.listener import RuntimeListener
-from agent_runtime.telemetry.metrics import PrometheusListener
-from exporters import multiprocess
-from exporters.otlp import configure_tracing_from_env
-from exporters.span_export import BoundedBatchSpanProcessor, CountingSpanExporter, ExportHealth
-
-# The test runtime and the OTLP receiver live in tests/support of this checkout.
+# This checkout's packages (not an installed copy), and the test runtime and OTLP receiver in its tests/support.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from agent_runtime.bootstrap import build_runtime  # noqa: E402
+from agent_runtime.config.loader import parse_config  # noqa: E402
+from agent_runtime.runtime import Runtime  # noqa: E402
+from agent_runtime.service import ServiceSettings, create_app  # noqa: E402
+from agent_runtime.telemetry import catalog  # noqa: E402
+from agent_runtime.telemetry.listener import ModelCall, RuntimeListener  # noqa: E402
+from agent_runtime.telemetry.metrics import PrometheusListener  # noqa: E402
+from exporters import exemplars, multiprocess  # noqa: E402
+from exporters.otlp import configure_tracing_from_env  # noqa: E402
+from exporters.span_export import BoundedBatchSpanProcessor, CountingSpanExporter, ExportHealth  # noqa: E402
 from tests.support.telemetry_runtime import CONFIG, make_runtime, make_tools, task  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results" / "telemetry.json"
 MODES = ("off", "metrics", "traces_10pct", "traces_100pct")
 SAMPLING = {"traces_10pct": "0.1", "traces_100pct": "1.0"}
 AGENT_MIX = ("echoer", "pair")  # one tool call, and three (two in parallel)
-SCRAPE_SLOTS = 4
+SCRAPE_SLOTS = 8
 
 
 def start_receiver() -> tuple[subprocess.Popen[str], str]:
@@ -212,16 +219,29 @@ def span_cost(spans: int, repeats: int) -> dict[str, Any]:
     }
 
 
+# Latency values spread over the buckets, so many buckets carry an exemplar (as on a busy server).
+LATENCIES = (0.0008, 0.004, 0.03, 0.12, 0.4, 0.9, 2.0, 7.0)
+
+
 def exercise(listener: PrometheusListener, agents: list[str], tools: list[str]) -> None:
-    """Give every series of the default configuration a sample, as a busy server would."""
+    """Give every series of the default configuration a sample, as a busy server would.
+
+    Runs inside sampled spans (a throwaway SDK provider, nothing exported), so
+    latency observations carry trace-id exemplars.
+    """
+    tracer = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False).get_tracer("bench")
     for agent in agents:
         for outcome in catalog.TASK_OUTCOMES:
-            listener.task_finished(agent, outcome, 0.12)
+            for seconds in LATENCIES:
+                with tracer.start_as_current_span("task"):
+                    listener.task_finished(agent, outcome, seconds)
         for source in catalog.ROUTING_SOURCES:
             listener.routing_decided(agent, source, 0.7)
     for tool in tools:
         for outcome in catalog.TOOL_OUTCOMES:
-            listener.tool_called(tool, outcome, 0.03)
+            for seconds in LATENCIES:
+                with tracer.start_as_current_span("tool"):
+                    listener.tool_called(tool, outcome, seconds)
         listener.tool_retried(tool)
         for state in catalog.BREAKER_STATES:
             listener.breaker_changed(tool, state)
@@ -232,7 +252,13 @@ def exercise(listener: PrometheusListener, agents: list[str], tools: list[str]) 
         listener.cache_looked_up("tool", layer, False)
     for cache in catalog.CACHE_NAMES:
         listener.cache_saved(cache, 0.5)
-    listener.llm_called(operation="chat", provider="openai", model="m", seconds=1.2, input_tokens=300, output_tokens=80)
+    for seconds in LATENCIES:
+        with tracer.start_as_current_span("chat"):
+            call = ModelCall("chat", "openai", "m", seconds, input_tokens=300, output_tokens=80)
+            listener.llm_called(call)
+    for _ in range(3):
+        listener.task_started()
+    listener.task_finished(agents[0], "success", 0.01)
 
 
 def default_runtime(registry: CollectorRegistry | None) -> Runtime:
@@ -244,55 +270,143 @@ def default_runtime(registry: CollectorRegistry | None) -> Runtime:
 
 
 def time_scrapes(scrape: Callable[[], bytes], count: int) -> dict[str, Any]:
+    """Wall and CPU time of ``count`` scrapes (CPU time of this thread: what rendering costs, minus preemption)."""
     body = scrape()
-    times = []
+    wall, cpu = [], []
     for _ in range(count):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         scrape()
-        times.append(time.perf_counter() - started)
+        cpu.append(time.thread_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
     lines = [line for line in body.decode().splitlines() if line and not line.startswith("#")]
     return {
         "series": len(lines),
+        "exemplars": sum(1 for line in lines if " # {" in line),
         "bytes": len(body),
-        "median_ms": round(statistics.median(times) * 1e3, 2),
-        "p95_ms": round(statistics.quantiles(times, n=20)[-1] * 1e3, 2),
+        "wall": wall,
+        "cpu": cpu,
     }
 
 
 def _slot_worker(directory: str, slot: int) -> None:
     os.environ[multiprocess.MULTIPROC_ENV] = directory
-    multiprocess.use_slot(slot)
+    multiprocess.use_slot(slot, exemplar_interval=60.0)
     default_runtime(None).close()
+    # A forked child skips atexit: collect once, which folds in any histogram observations
+    # the listener still holds, and publish the exemplars as gunicorn's worker_exit does.
+    list(REGISTRY.collect())
+    multiprocess.release_slot()
+
+
+OPENMETRICS = {"Accept": "application/openmetrics-text"}
 
 
 def scrape_cost(count: int) -> dict[str, Any]:
+    """Render time of GET /metrics: one process vs merged from SCRAPE_SLOTS worker slots, text and OpenMetrics."""
     runtime = default_runtime(CollectorRegistry())
     client = create_app(runtime, ServiceSettings()).test_client()
-    single = time_scrapes(lambda: client.get("/metrics").data, count)
-    openmetrics = time_scrapes(
-        lambda: client.get("/metrics", headers={"Accept": "application/openmetrics-text"}).data, count
-    )
     with tempfile.TemporaryDirectory(prefix="bench-multiproc-") as directory:
         context = multiprocessing.get_context("fork")
         for slot in range(SCRAPE_SLOTS):
             worker = context.Process(target=_slot_worker, args=(directory, slot))
             worker.start()
             worker.join(120)
-        os.environ[multiprocess.MULTIPROC_ENV] = directory
-        try:
-            merged = time_scrapes(lambda: client.get("/metrics").data, count)
-        finally:
-            del os.environ[multiprocess.MULTIPROC_ENV]
-        merged["worker_slots"] = SCRAPE_SLOTS
-        merged["files"] = len(multiprocess.db_files(Path(directory)))
+            assert worker.exitcode == 0
+        files = len(multiprocess.db_files(Path(directory)))
+        exemplar_files = len(exemplars.exemplar_files(Path(directory)))
+        exemplar_bytes = sum(path.stat().st_size for path in exemplars.exemplar_files(Path(directory)))
+
+        def single(headers: dict[str, str]) -> bytes:
+            return client.get("/metrics", headers=headers).data
+
+        def merged(headers: dict[str, str]) -> bytes:
+            os.environ[multiprocess.MULTIPROC_ENV] = directory
+            try:
+                return client.get("/metrics", headers=headers).data
+            finally:
+                del os.environ[multiprocess.MULTIPROC_ENV]
+
+        # Interleaved rounds, so drift and other load on the machine favour none.
+        rounds = 5
+        samples: dict[str, list[dict[str, Any]]] = {name: [] for name in SCRAPES}
+        for _ in range(rounds):
+            for name, (merge, headers) in SCRAPES.items():
+                scrape = merged if merge else single
+                timed = time_scrapes(lambda scrape=scrape, headers=headers: scrape(headers), count // rounds)
+                samples[name].append(timed)
     runtime.close()
-    return {
-        "agents": len(runtime.config.agents),
-        "tools": len(runtime.tool_specs()),
-        "text": single,
-        "openmetrics": openmetrics,
-        "multiprocess_text": merged,
-    }
+    result: dict[str, Any] = {"agents": len(runtime.config.agents), "tools": len(runtime.tool_specs())}
+    cpu_medians: dict[str, float] = {}
+    wall_medians: dict[str, float] = {}
+    for name, runs in samples.items():
+        wall = [t for run in runs for t in run.pop("wall")]
+        cpu = [t for run in runs for t in run.pop("cpu")]
+        wall_medians[name], cpu_medians[name] = statistics.median(wall), statistics.median(cpu)
+        entry = dict(runs[0])
+        entry.update(
+            scrapes=len(wall),
+            median_ms=round(wall_medians[name] * 1e3, 2),
+            p95_ms=round(statistics.quantiles(wall, n=20)[-1] * 1e3, 2),
+            cpu_median_ms=round(cpu_medians[name] * 1e3, 2),
+        )
+        result[name] = entry
+    for name in ("multiprocess_text", "multiprocess_openmetrics"):
+        one = name.removeprefix("multiprocess_")
+        result[name].update(
+            worker_slots=SCRAPE_SLOTS,
+            files=files,
+            exemplar_files=exemplar_files,
+            exemplar_file_bytes=exemplar_bytes,
+            ratio_vs_one_process=round(cpu_medians[name] / cpu_medians[one], 2),
+            wall_ratio_vs_one_process=round(wall_medians[name] / wall_medians[one], 2),
+        )
+    return result
+
+
+SCRAPES: dict[str, tuple[bool, dict[str, str]]] = {
+    "text": (False, {}),
+    "openmetrics": (False, OPENMETRICS),
+    "multiprocess_text": (True, {}),
+    "multiprocess_openmetrics": (True, OPENMETRICS),
+}
+
+
+def _observe_cost(mode: str, directory: str, repeats: int, queue: Any) -> None:
+    """Nanoseconds per ``observe(value, exemplar)`` in ``mode`` (run in a forked child: it swaps the value class)."""
+    if mode == "one_process":
+        values.ValueClass = values.MutexValue
+    else:
+        os.environ[multiprocess.MULTIPROC_ENV] = directory
+        if mode == "multiprocess_stock":
+            values.ValueClass = values.MultiProcessValue(lambda: "stock")  # type: ignore[no-untyped-call]
+        else:
+            multiprocess.use_slot(0, exemplar_interval=1.0)
+    histogram = Histogram("observe_seconds", "Bench.", ["agent"], buckets=catalog.LATENCY_BUCKETS,
+                          registry=CollectorRegistry()).labels("writer")  # fmt: skip
+    exemplar = {"trace_id": "c2b795a20cdcf57d416736868dfcea93"}
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for number in range(repeats):
+            histogram.observe(LATENCIES[number % len(LATENCIES)], exemplar)
+        best = min(best, (time.perf_counter() - started) / repeats)
+    queue.put(round(best * 1e9))
+
+
+def observe_cost(repeats: int) -> dict[str, Any]:
+    """The hot path: one histogram observation with an exemplar, in ns."""
+    context = multiprocessing.get_context("fork")
+    best: dict[str, int] = {}
+    for _ in range(3):  # interleaved; the best of each, so a busy moment of the machine counts for none
+        for mode in ("one_process", "multiprocess_stock", "multiprocess_slot_with_exemplars"):
+            with tempfile.TemporaryDirectory(prefix="bench-observe-") as directory:
+                queue = context.Queue()
+                worker = context.Process(target=_observe_cost, args=(mode, directory, repeats, queue))
+                worker.start()
+                nanoseconds = queue.get(timeout=120)
+                worker.join(60)
+            best[f"{mode}_ns"] = min(best.get(f"{mode}_ns", nanoseconds), nanoseconds)
+    return dict(best)
 
 
 def table(rows: Sequence[tuple[str, ...]]) -> str:
@@ -302,21 +416,9 @@ def table(rows: Sequence[tuple[str, ...]]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds (a smoke run)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
-    options = parser.parse_args(argv)
-    for name in [name for name in os.environ if name.startswith("OTEL_")]:
-        del os.environ[name]
-
-    tasks, rounds, warmup, scrapes = (500, 2, 100, 20) if options.quick else (2000, 8, 300, 100)
-    cost = per_task(tasks, rounds, warmup)
-    cost["metrics_listener_alone"] = listener_cost(repeats=2000 if options.quick else 20000)
-    cost["span_on_task_thread"] = span_cost(spans=1000, repeats=3 if options.quick else 10)
-    scrape = scrape_cost(scrapes)
-
-    print(f"Per-task cost: {rounds} rounds x {tasks} tasks (agents {', '.join(AGENT_MIX)}, instant tools)")
+def print_per_task(cost: dict[str, Any]) -> None:
+    print(f"Per-task cost: {cost['rounds']} rounds x {cost['tasks_per_round']} tasks "
+          f"(agents {', '.join(AGENT_MIX)}, instant tools)")  # fmt: skip
     rows: list[tuple[str, ...]] = [
         ("mode", "mean us", "p50 us", "p95 us", "x off", "p50 x off", "+us", "exported", "dropped")
     ]
@@ -342,12 +444,66 @@ def main(argv: list[str] | None = None) -> int:
         f"  one recorded span on the task's thread: {span['bounded_processor_us']} us "
         f"(SDK BatchSpanProcessor: {span['sdk_batch_processor_us']} us)"
     )
+
+
+def print_scrape(scrape: dict[str, Any]) -> None:
     print(f"\nScrape of the default configuration ({scrape['agents']} agents, {scrape['tools']} tools)")
-    rows = [("format", "series", "bytes", "median ms", "p95 ms")]
-    for name in ("text", "openmetrics", "multiprocess_text"):
+    rows = [("scrape", "series", "exemplars", "bytes", "cpu median ms", "x one process", "median ms", "p95 ms")]
+    for name in SCRAPES:
         entry = scrape[name]
-        rows.append((name, str(entry["series"]), str(entry["bytes"]), f"{entry['median_ms']}", f"{entry['p95_ms']}"))
+        rows.append(
+            (
+                name,
+                str(entry["series"]),
+                str(entry["exemplars"]),
+                str(entry["bytes"]),
+                f"{entry['cpu_median_ms']}",
+                f"{entry.get('ratio_vs_one_process', 1.0):.2f}",
+                f"{entry['median_ms']}",
+                f"{entry['p95_ms']}",
+            )
+        )
     print(table(rows))
+    merged = scrape["multiprocess_openmetrics"]
+    print(
+        f"  merged from {merged['worker_slots']} worker slots: {merged['files']} metric files, "
+        f"{merged['exemplar_files']} exemplar files ({merged['exemplar_file_bytes']} bytes)"
+    )
+    observe = scrape["observe_with_exemplar"]
+    print(
+        "  observe(value, exemplar): "
+        + ", ".join(f"{name.removesuffix('_ns')} {value} ns" for name, value in observe.items())
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer tasks and rounds (a smoke run)")
+    parser.add_argument(
+        "--scrape-only",
+        action="store_true",
+        help="measure only the scrape and the exemplar hot path; keep the per-task results already in --output",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    options = parser.parse_args(argv)
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        del os.environ[name]
+
+    tasks, rounds, warmup, scrapes = (500, 2, 100, 20) if options.quick else (2000, 8, 300, 100)
+    previous = json.loads(options.output.read_text()) if options.scrape_only and options.output.exists() else {}
+    if options.scrape_only and "per_task" not in previous:
+        parser.error(f"--scrape-only needs the per-task results of an earlier run in {options.output}")
+    if options.scrape_only:
+        cost = previous["per_task"]
+    else:
+        cost = per_task(tasks, rounds, warmup)
+        cost["metrics_listener_alone"] = listener_cost(repeats=2000 if options.quick else 20000)
+        cost["span_on_task_thread"] = span_cost(spans=1000, repeats=3 if options.quick else 10)
+    scrape = scrape_cost(scrapes)
+    scrape["observe_with_exemplar"] = observe_cost(repeats=20000 if options.quick else 200000)
+
+    print_per_task(cost)
+    print_scrape(scrape)
 
     report = {
         "benchmark": "telemetry",
@@ -358,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         "per_task": cost,
         "scrape": scrape,
     }
+    if options.scrape_only:
+        report["per_task_from_earlier_run"] = True
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {options.output}")

@@ -18,7 +18,8 @@ worker then writes ``counter_w0.db``... (``use_slot``). A replacement worker
 reopens its predecessor's files and continues its counters from where they
 stopped: totals stay monotonic, nothing is ever merged or deleted except the
 ``live*`` gauge files of the dead worker (``mark_slot_dead``), and the
-directory holds at most one file per metric kind per slot. The slot rule
+directory holds at most one file per metric kind per slot (plus one
+exemplar file per slot, ``exporters.exemplars``). The slot rule
 keeps prometheus_client's one requirement, that processes running at the
 same time have distinct identifiers, because a slot is freed only once
 gunicorn has reaped its worker.
@@ -39,12 +40,19 @@ from typing import Final
 from prometheus_client import values
 from prometheus_client.multiprocess import mark_process_dead
 
+from agent_runtime.telemetry.catalog import CATALOG, MetricType
+from exporters import exemplars
+
 _log = logging.getLogger(__name__)
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 # Metric kinds with one file per slot: counter, histogram and one per gauge
-# mode the runtime uses (see agent_runtime.telemetry.metrics).
-FILE_KINDS: Final = ("counter", "histogram", "gauge_livesum", "gauge_livemax", "gauge_max")
+# mode the catalog uses (``MetricSpec.multiprocess_mode``).
+FILE_KINDS: Final = (
+    "counter",
+    "histogram",
+    *sorted({f"gauge_{spec.multiprocess_mode}" for spec in CATALOG.values() if spec.type is MetricType.GAUGE}),
+)
 
 
 def multiprocess_dir() -> Path | None:
@@ -64,9 +72,9 @@ def db_files(path: Path) -> list[Path]:
 
 
 def clear_directory(path: Path) -> int:
-    """Remove the metric files a previous run left in ``path``; returns how many."""
+    """Remove the metric and exemplar files a previous run left in ``path``; returns how many."""
     removed = 0
-    for file in db_files(path):
+    for file in [*db_files(path), *exemplars.exemplar_files(path), *path.glob(f".{exemplars.FILE_PREFIX}*.tmp")]:
         file.unlink(missing_ok=True)
         removed += 1
     return removed
@@ -113,16 +121,27 @@ def assign_slot(taken: Iterable[int | None]) -> int:
     return slot
 
 
-def use_slot(slot: int) -> None:
+def use_slot(slot: int, *, exemplar_interval: float | None = None) -> None:
     """In a new worker, before any metric exists: write this slot's files.
 
     Replaces prometheus_client's pid-named value class; metrics created
     afterwards continue from the values the slot's previous worker left.
+    The value class also keeps histogram exemplars in memory, and a thread
+    publishes them to the slot's exemplar file (``exporters.exemplars``)
+    every ``exemplar_interval`` seconds (``AGENT_RUNTIME_EXEMPLAR_PUBLISH_SECONDS``,
+    default 1) when they changed.
     """
     identifier = slot_identifier(slot)
-    values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
-        process_identifier=lambda: identifier
-    )
+    base = values.MultiProcessValue(process_identifier=lambda: identifier)  # type: ignore[no-untyped-call]
+    values.ValueClass = exemplars.capturing_value_class(base)
+    directory = multiprocess_dir()
+    if directory is not None:
+        exemplars.start_publishing(directory, identifier, exemplar_interval)
+
+
+def release_slot() -> None:
+    """In a worker on its way out: publish its last exemplars (bounded) and stop the publisher."""
+    exemplars.stop_publishing()
 
 
 def mark_slot_dead(slot: int, path: Path | None = None) -> None:
@@ -133,5 +152,10 @@ def mark_slot_dead(slot: int, path: Path | None = None) -> None:
 
 
 def max_files(slots: int) -> int:
-    """The most metric files ``slots`` worker slots can leave in the directory."""
+    """The most metric (``*.db``) files ``slots`` worker slots can leave in the directory."""
     return slots * len(FILE_KINDS)
+
+
+def max_exemplar_files(slots: int) -> int:
+    """The most exemplar files ``slots`` worker slots can leave in the directory: one each."""
+    return slots

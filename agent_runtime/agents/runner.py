@@ -32,7 +32,7 @@ from agent_runtime.agents.run import AgentOutcome, TaskRun
 from agent_runtime.config.models import AgentSpec, RuntimeConfig
 from agent_runtime.errors import PlanError, UnknownToolError
 from agent_runtime.execution.executor import CallReport, PlanExecutor, ToolCaller
-from agent_runtime.execution.plan import Plan, PlannedCall, build_plan
+from agent_runtime.execution.plan import Plan, PlannedCall, PlanTemplate, build_plan, compile_plan
 from agent_runtime.registry import AgentRegistry, ToolRegistry
 from agent_runtime.results import ModelTurn, Task, ToolCallOutcome
 from agent_runtime.telemetry import tracing
@@ -98,6 +98,9 @@ class AgentRunner:
         self._clock = clock
         # Endpoints found to refuse native tool calls (auto mode falls back to json_schema once per model).
         self.native_refused: set[str] = set()
+        # Plans compiled once per agent spec and tool registry: id(spec) -> (spec, tools, template or None).
+        # None marks steps with a task-independent fault: build_plan then raises it, task by task, as before.
+        self._templates: dict[int, tuple[AgentSpec, ToolRegistry, PlanTemplate | None]] = {}
 
     @property
     def python_agents(self) -> AgentRegistry:
@@ -130,7 +133,11 @@ class AgentRunner:
 
     def _run_plan(self, spec: AgentSpec, task: Task, run: TaskRun) -> AgentOutcome:
         started = self._clock()
-        plan = build_plan(spec.plan, task_text=task.text, context=task.context, known_tools=self._tools())
+        template = self._template(spec)
+        if template is None:
+            plan = build_plan(spec.plan, task_text=task.text, context=task.context, known_tools=self._tools())
+        else:
+            plan = template.instantiate(task.text, task.context)
         planned = self._clock() - started
         calls, timed_out = self._executor.run(plan, timeout_seconds=run.remaining_seconds)
         mark = self._clock()
@@ -138,6 +145,21 @@ class AgentRunner:
         stages: dict[str, float] = {Stage.PLAN: planned, Stage.AGGREGATE: self._clock() - mark}
         reason = StopReason.DEADLINE if timed_out else (StopReason.FINAL if error is None else StopReason.ERROR)
         return AgentOutcome(reason, output, error, list(calls), stages=stages)
+
+    def _template(self, spec: AgentSpec) -> PlanTemplate | None:
+        """``spec``'s compiled plan (None when its steps are invalid whatever the task)."""
+        tools = self._tools()
+        entry = self._templates.get(id(spec))
+        if entry is not None and entry[0] is spec and entry[1] is tools:
+            return entry[2]
+        try:
+            template: PlanTemplate | None = compile_plan(spec.plan, known_tools=tools)
+        except PlanError:
+            template = None
+        if len(self._templates) >= 256:  # specs are replaced on reload: forget the old ones
+            self._templates.clear()
+        self._templates[id(spec)] = (spec, tools, template)
+        return template
 
     def call_tools(
         self,
@@ -222,6 +244,11 @@ class _AgentToolCaller:
             text = args.get("task")
             return runner.run_nested(tool, text if isinstance(text, str) else str(text), self._run)
         return runner.pipeline.call(tool, args, deadline)
+
+    def peek(self, tool: str, args: Mapping[str, Any]) -> bool:
+        runner = self._runner
+        peek = getattr(runner.pipeline, "peek", None)
+        return peek is not None and tool in runner.tools() and bool(peek(tool, args))
 
 
 def aggregate(plan: Plan, calls: Sequence[ToolCallOutcome]) -> tuple[Any, str | None]:

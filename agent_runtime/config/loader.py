@@ -57,6 +57,7 @@ _POSITIVE = {
     "max_open_seconds",
     "half_open_max_calls",
     "l0_max_entries",
+    "l0_max_bytes",
     "max_in_flight_tasks",
     "max_parallel_tool_calls",
     "task_timeout_seconds",

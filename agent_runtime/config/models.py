@@ -62,6 +62,11 @@ class ToolSpec:
     ``fallback`` names another registered tool called with the same arguments
     when the breaker is open or retries are spent. ``cost_per_call`` (in the
     currency of your choice) is accounted as saved when a cache hit avoids it.
+    ``inline`` runs the tool in the calling thread instead of on the
+    pipeline's worker pool: no thread hand-off, but no hard timeout either
+    (``timeout_seconds`` is not enforced; the task deadline is checked before
+    each attempt). For in-process tools that return quickly; the default
+    keeps the pool.
     """
 
     name: str
@@ -74,6 +79,7 @@ class ToolSpec:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     fallback: str | None = None
     cost_per_call: float = 0.0
+    inline: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,14 @@ class RoutingSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """Tool cache layers. ``directory`` None disables L1; ``redis_url`` None disables L2."""
+    """Tool cache layers. ``directory`` None disables L1; ``redis_url`` None disables L2.
+
+    The in-process L0 is bounded twice: ``l0_max_entries`` entries and about
+    ``l0_max_bytes`` bytes of keys and results (results vary in size).
+    """
 
     l0_max_entries: int = 2048
+    l0_max_bytes: int = 64 * 1024 * 1024
     directory: str | None = None
     l1_size_limit_bytes: int = 256 * 1024 * 1024
     redis_url: str | None = None

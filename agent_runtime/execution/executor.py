@@ -2,9 +2,15 @@
 
 Calls that are ready together run concurrently on a shared, bounded thread
 pool (the runtime-wide tool-call concurrency limit); a lone ready call runs
-in the caller's thread, so sequential plans pay no hand-off. A failed call
-fails only the steps that depend on it. The task deadline bounds the wait;
-calls still running then are reported as timed out.
+in the caller's thread, so sequential plans pay no hand-off. Of several
+ready calls, those the tool cache can answer at once (the caller's
+``peek``) run in the caller's thread too: a hand-off costs far more than a
+cache hit. A failed call fails only the steps that depend on it. The task
+deadline bounds the wait; calls still running then are reported as timed
+out.
+
+Each call gets an ``execute_tool`` span, unless the task is not sampled
+(``tracing.children_traced``): then no child span is made at all.
 
 Example::
 
@@ -18,7 +24,7 @@ import contextvars
 import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -46,11 +52,16 @@ class CallReport(Protocol):
 
 
 class ToolCaller(Protocol):
-    """Anything that calls a tool by name with arguments (the tool pipeline)."""
+    """Anything that calls a tool by name with arguments (the tool pipeline).
+
+    A caller may also have ``peek(tool, args) -> bool``: True when the call
+    would be answered from an in-process cache right now (nothing counted).
+    """
 
     def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> CallReport: ...
 
 
+_USABLE = ToolOutcome.usable()
 _call_ids = itertools.count(1)
 _CALL_PREFIX = os.urandom(4).hex()
 
@@ -88,36 +99,59 @@ class PlanExecutor:
         """
         caller = caller or self._caller
         deadline = time.monotonic() + timeout_seconds
-        calls = plan.by_id()
+        traced = tracing.children_traced()
+        calls = plan.calls
+        if len(calls) == 1 and not calls[0].depends_on:
+            # The common lone call: no scheduling at all.
+            only = calls[0]
+            outcome = _execute(caller, only, only.resolve_args({}), turn, deadline, traced=traced)
+            return (outcome,), outcome.error_type == "TaskDeadlineError"
+        return self._run_many(plan, caller, turn, deadline, traced)
+
+    def _run_many(
+        self, plan: Plan, caller: ToolCaller, turn: int | None, deadline: float, traced: bool
+    ) -> tuple[tuple[ToolCallOutcome, ...], bool]:
+        calls = plan.calls
+        peek: Callable[[str, Mapping[str, Any]], bool] | None = getattr(caller, "peek", None)
         results: dict[str, Any] = {}
         outcomes: dict[str, ToolCallOutcome] = {}
         running: dict[Future[ToolCallOutcome], str] = {}
-        pending = list(plan.calls)
+        pending = list(calls)
         timed_out = False
         while pending or running:
             ready, blocked = self._ready(pending, outcomes)
             pending = blocked
+            now: list[tuple[PlannedCall, dict[str, Any]]] = []
+            later: list[tuple[PlannedCall, dict[str, Any]]] = []
             for call, failed_dep in ready:
                 if failed_dep is not None:
                     outcomes[call.id] = _skipped(call, failed_dep)
-                elif len(ready) == 1 and not running:
-                    outcomes[call.id] = _execute(caller, call, results, turn, deadline)
+                    continue
+                args = call.resolve_args(results)
+                if peek is not None and peek(call.tool, args):
+                    now.append((call, args))  # a cache hit: cheaper than any hand-off
                 else:
-                    context = contextvars.copy_context()
-                    future = self._pool.submit(context.run, _execute, caller, call, results, turn, deadline)
-                    running[future] = call.id
-            for step_id, outcome in outcomes.items():
-                if outcome.ok and step_id not in results:
-                    results[step_id] = outcome.result
+                    later.append((call, args))
+            if len(later) == 1 and not running:
+                now.append(later.pop())  # a lone call runs in this thread
+            for call, args in later:
+                context = contextvars.copy_context()
+                future = self._pool.submit(context.run, _execute, caller, call, args, turn, deadline, traced=traced)
+                running[future] = call.id
+            for call, args in now:
+                outcome = outcomes[call.id] = _execute(caller, call, args, turn, deadline, traced=traced)
+                if outcome.ok:
+                    results[call.id] = outcome.result
             if not running:
                 continue
             remaining = deadline - time.monotonic()
             done, _ = wait(running, timeout=max(remaining, 0.0), return_when=FIRST_COMPLETED)
             if not done:
                 timed_out = True
+                by_id = plan.by_id()
                 for future, step_id in running.items():
                     future.cancel()
-                    outcomes[step_id] = _deadline(calls[step_id], turn)
+                    outcomes[step_id] = _deadline(by_id[step_id], turn)
                 for call in pending:
                     outcomes[call.id] = _deadline(call, turn)
                 break
@@ -126,9 +160,9 @@ class PlanExecutor:
                 outcomes[step_id] = future.result()
                 if outcomes[step_id].ok:
                     results[step_id] = outcomes[step_id].result
-        # A lone call runs inline; the deadline cut it short if it passed meanwhile.
+        # A call run inline is cut short by the deadline if it passed meanwhile.
         timed_out = timed_out or any(o.error_type == "TaskDeadlineError" for o in outcomes.values())
-        return tuple(outcomes[call.id] for call in plan.calls), timed_out
+        return tuple(outcomes[call.id] for call in calls), timed_out
 
     @staticmethod
     def _ready(
@@ -147,21 +181,33 @@ class PlanExecutor:
 
 
 def _execute(
-    caller: ToolCaller, call: PlannedCall, results: Mapping[str, Any], turn: int | None, deadline: float
+    caller: ToolCaller,
+    call: PlannedCall,
+    args: dict[str, Any],
+    turn: int | None,
+    deadline: float,
+    *,
+    traced: bool = True,
 ) -> ToolCallOutcome:
     call_id = call.call_id or new_call_id()
-    with tracing.tool_span(call.tool, call_id, turn) as span:
-        report = caller.call(call.tool, call.resolve_args(results), deadline)
+    if traced:
+        with tracing.tool_span(call.tool, call_id, turn) as span:
+            report = caller.call(call.tool, args, deadline)
+            error = report.error
+            error_type = type(error).__name__ if error is not None else None
+            if span.is_recording():
+                span.set_attribute("agent_runtime.tool.attempts", report.attempts)
+                span.set_attribute("agent_runtime.tool.outcome", report.outcome)
+                if report.cache_layer:
+                    span.set_attribute("agent_runtime.cache.layer", report.cache_layer)
+            usable = report.outcome in _USABLE
+            if not usable and error_type is not None:
+                tracing.mark_error(span, error_type, str(error))
+    else:
+        report = caller.call(call.tool, args, deadline)
         error = report.error
         error_type = type(error).__name__ if error is not None else None
-        if span.is_recording():
-            span.set_attribute("agent_runtime.tool.attempts", report.attempts)
-            span.set_attribute("agent_runtime.tool.outcome", report.outcome)
-            if report.cache_layer:
-                span.set_attribute("agent_runtime.cache.layer", report.cache_layer)
-        usable = report.outcome in ToolOutcome.usable()
-        if not usable and error_type is not None:
-            tracing.mark_error(span, error_type, str(error))
+        usable = report.outcome in _USABLE
     return ToolCallOutcome(
         step_id=call.id,
         tool=call.tool,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import string
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from agent_runtime.config.models import PlanStep
 from agent_runtime.errors import PlanError
@@ -49,6 +49,9 @@ class PlannedCall:
 
     def resolve_args(self, results: Mapping[str, Any]) -> dict[str, Any]:
         """Arguments with every ``StepRef`` replaced by that step's result."""
+        if not self.depends_on:
+            # No step refs (a ref is always a dependency): plain copies, as _resolve makes.
+            return {key: _copy(value) for key, value in self.args.items()}
         return {key: _resolve(value, results) for key, value in self.args.items()}
 
 
@@ -57,6 +60,8 @@ class Plan:
     """A validated DAG of tool calls, in topological order."""
 
     calls: tuple[PlannedCall, ...]
+    # Known in advance for plans made from a compiled template.
+    sink_ids: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
     def by_id(self) -> dict[str, PlannedCall]:
         """Calls keyed by step id."""
@@ -64,6 +69,8 @@ class Plan:
 
     def sinks(self) -> tuple[str, ...]:
         """Steps no other step depends on: their results form the task output."""
+        if self.sink_ids is not None:
+            return self.sink_ids
         needed = {dep for call in self.calls for dep in call.depends_on}
         return tuple(call.id for call in self.calls if call.id not in needed)
 
@@ -76,6 +83,14 @@ class Plan:
             yield ready
             done.update(ready)
             remaining = [call for call in remaining if call.id not in done]
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    return value
 
 
 def _resolve(value: Any, results: Mapping[str, Any]) -> Any:
@@ -167,3 +182,140 @@ def _topological(calls: Mapping[str, PlannedCall]) -> tuple[PlannedCall, ...]:
             done.add(call.id)
             del pending[call.id]
     return tuple(order)
+
+
+# --- Plans compiled once per agent -------------------------------------------------------------
+
+_TASK: Final = object()  # a template piece that stands for the task text
+
+
+class PlanTemplate:
+    """An agent's steps validated once, ready to become a ``Plan`` per task.
+
+    ``compile_plan`` does everything ``build_plan`` does that does not depend
+    on the task (unknown tools, duplicate steps, missing dependencies,
+    cycles, unsupported template fields, the topological order and the
+    sinks); ``instantiate`` only fills ``{task}`` and ``{context[key]}``.
+    The plan it returns equals ``build_plan``'s for the same task.
+    """
+
+    def __init__(self, steps: Sequence[PlanStep], order: tuple[PlannedCall, ...]) -> None:
+        by_id = {call.id: call for call in order}
+        self._static = all(not _needs_fill(call.args) for call in order)
+        self._plan = Plan(order)
+        self._plan = Plan(order, self._plan.sinks())
+        # In configuration order, as build_plan fills them (so a missing context key names the same step).
+        self._fillers: tuple[tuple[PlannedCall, dict[str, Any], bool], ...] = tuple(
+            (by_id[step.id], _compile_args(by_id[step.id].args), _needs_fill(by_id[step.id].args)) for step in steps
+        )
+        self._order = tuple(call.id for call in order)
+
+    def instantiate(self, task_text: str, context: Mapping[str, Any]) -> Plan:
+        """The plan for one task (``PlanError`` when a template needs a context key the task lacks)."""
+        if self._static:
+            return self._plan
+        filled: dict[str, PlannedCall] = {}
+        for call, compiled, needs_fill in self._fillers:
+            if needs_fill:
+                args = {key: _fill_compiled(piece, call.id, task_text, context) for key, piece in compiled.items()}
+                filled[call.id] = PlannedCall(call.id, call.tool, args, call.depends_on)
+            else:
+                filled[call.id] = call
+        return Plan(tuple(filled[step] for step in self._order), self._plan.sink_ids)
+
+
+def compile_plan(steps: Sequence[PlanStep], *, known_tools: Container[str]) -> PlanTemplate:
+    """Validate ``steps`` once; raises ``PlanError`` as ``build_plan`` would for a task-independent fault."""
+    order = build_plan(steps, task_text="", context=_AnyContext(), known_tools=known_tools).calls
+    # ``order`` holds the filled args for an empty task; re-derive the raw templates per step.
+    by_id = {step.id: step for step in steps}
+    raw = tuple(PlannedCall(call.id, call.tool, _template_args(by_id[call.id]), call.depends_on) for call in order)
+    return PlanTemplate(steps, raw)
+
+
+class _AnyContext(dict[str, Any]):
+    """A context that has every key (compile-time validation of ``{context[key]}`` fields)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _template_args(step: PlanStep) -> dict[str, Any]:
+    return {key: _mark_refs(value) for key, value in step.args.items()}
+
+
+def _mark_refs(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(STEP_REF_PREFIX):
+        return StepRef(value[len(STEP_REF_PREFIX) :])
+    if isinstance(value, list):
+        return [_mark_refs(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _mark_refs(item) for key, item in value.items()}
+    return value
+
+
+def _needs_fill(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{" in value
+    if isinstance(value, list):
+        return any(_needs_fill(item) for item in value)
+    if isinstance(value, Mapping):
+        return any(_needs_fill(item) for item in value.values())
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A string template split once into literals, ``_TASK`` and context keys (``("ctx", key)``)."""
+
+    pieces: tuple[Any, ...]
+
+
+def _compile_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _compile_value(value) for key, value in args.items()}
+
+
+def _compile_value(value: Any) -> Any:
+    if isinstance(value, str):
+        if "{" not in value:
+            return value
+        pieces: list[Any] = []
+        for literal, name, _spec, _conv in _FORMATTER.parse(value):
+            if literal:
+                pieces.append(literal)
+            if name is None:
+                continue
+            if name == "task":
+                pieces.append(_TASK)
+            else:  # compile_plan has checked it is context[key]
+                pieces.append(("ctx", name[len("context[") : -1]))
+        return _Template(tuple(pieces))
+    if isinstance(value, list):
+        return [_compile_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _compile_value(item) for key, item in value.items()}
+    return value
+
+
+def _fill_compiled(value: Any, step: str, task_text: str, context: Mapping[str, Any]) -> Any:
+    if isinstance(value, _Template):
+        out: list[str] = []
+        for piece in value.pieces:
+            if piece is _TASK:
+                out.append(task_text)
+            elif isinstance(piece, tuple):
+                key = piece[1]
+                if key not in context:
+                    raise PlanError(f"step {step!r} needs context key {key!r}, which the task did not provide")
+                out.append(str(context[key]))
+            else:
+                out.append(piece)
+        return "".join(out)
+    if isinstance(value, list):
+        return [_fill_compiled(item, step, task_text, context) for item in value]
+    if isinstance(value, dict):
+        return {key: _fill_compiled(item, step, task_text, context) for key, item in value.items()}
+    return value

@@ -5,7 +5,9 @@ application/openmetrics-text`` gets OpenMetrics (with trace-id exemplars on
 latency histograms), anything else the classic text format. Under gunicorn
 with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker writes its samples to that
 directory and a scrape merges them with a ``MultiProcessCollector`` on a fresh
-registry (the documented prometheus_client pattern), whichever worker answers.
+registry (the documented prometheus_client pattern), whichever worker answers;
+for OpenMetrics, ``exporters.exemplars`` puts the exemplars the workers
+published back on the merged buckets.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from agent_runtime.service.state import current_state
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+OPENMETRICS: Final = "application/openmetrics-text"
 
 logger = logging.getLogger(__name__)
 blueprint = Blueprint("metrics", __name__)
@@ -43,9 +46,11 @@ def _warn_once(directory: str) -> None:
     )
 
 
-def scrape_registry() -> CollectorRegistry:
+def scrape_registry(*, exemplars: bool = False) -> CollectorRegistry:
     """The registry a scrape reads: merged worker files, else the runtime's registry or the default one.
 
+    ``exemplars``: merged histogram buckets carry the exemplars the workers
+    published (for OpenMetrics; the classic text format cannot show them).
     A multiprocess directory that is missing degrades to this process's
     metrics (logged once) rather than failing every scrape.
     """
@@ -53,7 +58,12 @@ def scrape_registry() -> CollectorRegistry:
     if directory:
         if os.path.isdir(directory):
             registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            if exemplars:
+                from exporters.exemplars import ExemplarMultiProcessCollector
+
+                ExemplarMultiProcessCollector(registry, directory)
+            else:
+                MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
             return registry
         _warn_once(directory)
     metrics = current_state().runtime.metrics
@@ -64,4 +74,5 @@ def scrape_registry() -> CollectorRegistry:
 def metrics() -> Response:
     """Every series in the exposition format the scraper asked for."""
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encoder(scrape_registry()), content_type=content_type)
+    openmetrics = content_type.startswith(OPENMETRICS)
+    return Response(encoder(scrape_registry(exemplars=openmetrics)), content_type=content_type)

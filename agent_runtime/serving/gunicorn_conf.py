@@ -10,6 +10,9 @@ What it adds to gunicorn:
   emptied when the server starts, and workers write per-slot files so the
   file count stays bounded however often workers are recycled
   (``exporters.multiprocess``);
+- trace-id exemplars on the merged histograms: each worker keeps its
+  exemplars in memory and a background thread publishes them to the slot's
+  exemplar file (``exporters.exemplars``), once more when the worker exits;
 - tracing configured in each worker after fork (``post_fork``), since the
   span export thread does not survive ``fork``, and flushed (bounded) when
   the worker exits.
@@ -77,7 +80,7 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Worker, before the app loads: write the slot's metric files; start this worker's span export."""
+    """Worker, before the app loads: write the slot's metric and exemplar files; start this worker's span export."""
     slot = _slot(worker)
     if slot is not None:
         multiprocess.use_slot(slot)
@@ -87,7 +90,9 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Worker, on its way out (recycled or stopped): export what is queued, within a bound."""
+    """Worker, on its way out (recycled or stopped): publish its exemplars, export queued spans, within a bound."""
+    if _slot(worker) is not None:
+        multiprocess.release_slot()
     handle = current_handle()
     if handle is not None:
         handle.shutdown()

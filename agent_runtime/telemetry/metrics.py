@@ -6,6 +6,17 @@ a dict look-up and an ``inc``/``observe`` (never ``labels()`` per call).
 Latency histograms carry the current trace id as an exemplar when the span is
 sampled (visible when scraped as OpenMetrics).
 
+Per-task cost: a counter increment goes straight to the child's value (the
+public ``inc`` adds two checks and two calls per event), and histogram
+observations without an exemplar are *batched*: kept as bucket counts and a
+sum per label set and folded into the very same histogram child every
+``FLUSH_EVERY`` observations, at least every ``FLUSH_SECONDS`` (a daemon
+thread sees to idle processes), before every collection of the registry,
+and at exit. Series, buckets and values are exactly those of one
+``observe`` per event, at most ``FLUSH_SECONDS`` later in a multiprocess
+scrape (a single-process scrape is exact); an observation with an exemplar
+(a sampled task) is observed at once, exemplar and all.
+
 Example::
 
     >>> from prometheus_client import CollectorRegistry
@@ -18,17 +29,21 @@ Example::
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
+import time
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from math import isnan
+from typing import Any, Final
 
-from opentelemetry import trace
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from agent_runtime._version import __version__
-from agent_runtime.telemetry import catalog
+from agent_runtime.telemetry import catalog, tracing
 from agent_runtime.telemetry.catalog import CATALOG, MetricSpec, MetricType
 from agent_runtime.telemetry.labels import LabelGuard
 from agent_runtime.telemetry.listener import ModelCall, RuntimeListener
@@ -42,6 +57,128 @@ _collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, MetricWrappe
 )
 
 
+FLUSH_EVERY: Final = 256
+"""Batched observations of one label set folded into its histogram at the latest after this many."""
+FLUSH_SECONDS: Final = 1.0
+"""... or after this long (checked on every observation, and by a daemon thread when idle)."""
+
+
+class _BatchedHistogram:
+    """One histogram child's observations as bucket counts and a sum, folded in by ``flush``.
+
+    Bucket ``i`` counts values ``<= upper_bounds[i]`` and above the bound
+    before, as ``Histogram.observe`` does; the fold adds the counts and the
+    sum to the child's own values, so what a scrape reads is the same.
+    """
+
+    __slots__ = ("__weakref__", "_bounds", "_child", "_counts", "_deadline", "_lock", "_pending", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self._bounds: tuple[float, ...] = tuple(child._upper_bounds)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._pending = 0
+        self._deadline = 0.0
+        self._lock = threading.Lock()
+        _FLUSHER.track(self)
+
+    def observe(self, value: float) -> None:
+        if isnan(value):  # NaN goes in no bucket: let the histogram itself say so
+            self._child.observe(value)
+            return
+        index = bisect_left(self._bounds, value)
+        with self._lock:
+            self._counts[index] += 1
+            self._sum += value
+            pending = self._pending = self._pending + 1
+            if pending == 1:
+                self._deadline = time.monotonic() + FLUSH_SECONDS
+                return
+            due = pending >= FLUSH_EVERY or time.monotonic() >= self._deadline
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold the pending observations into the histogram child."""
+        with self._lock:
+            if not self._pending:
+                return
+            counts, total = self._counts, self._sum
+            self._counts = [0] * len(self._bounds)
+            self._sum = 0.0
+            self._pending = 0
+        child = self._child
+        child._sum.inc(total)
+        buckets = child._buckets
+        for index, count in enumerate(counts):
+            if count:
+                buckets[index].inc(count)
+
+
+class _Flusher:
+    """Flushes every batched histogram of the process: before a collection, on a timer, at exit."""
+
+    def __init__(self) -> None:
+        self._batches: weakref.WeakSet[_BatchedHistogram] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread_pid = 0
+        atexit.register(self.flush)
+        # A forked worker (gunicorn) inherits the batches but not the thread: start its own.
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._thread_pid = 0
+        if self._batches:
+            self._start()
+
+    def _start(self) -> None:
+        self._thread_pid = os.getpid()
+        threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
+
+    def track(self, batch: _BatchedHistogram) -> None:
+        with self._lock:
+            self._batches.add(batch)
+            if self._thread_pid != os.getpid():  # none yet, or we are a forked worker
+                self._start()
+
+    def flush(self) -> None:
+        with self._lock:
+            batches = list(self._batches)
+        for batch in batches:
+            batch.flush()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while self._thread_pid == pid:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+
+_FLUSHER = _Flusher()
+
+
+def flush_pending() -> None:
+    """Fold every batched observation into its histogram now (a worker on its way out, a test)."""
+    _FLUSHER.flush()
+
+
+class _FlushBeforeCollect:
+    """Registered ahead of the runtime's collectors: a collection first folds in batched observations."""
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        _FLUSHER.flush()
+        return iter(())
+
+
+def _batchable(child: Any) -> bool:
+    return hasattr(child, "_upper_bounds") and hasattr(child, "_buckets") and hasattr(child, "_sum")
+
+
 def collectors_for(registry: CollectorRegistry) -> dict[str, MetricWrapperBase]:
     """The runtime's collectors in ``registry``, created on first use.
 
@@ -51,6 +188,7 @@ def collectors_for(registry: CollectorRegistry) -> dict[str, MetricWrapperBase]:
     with _collectors_lock:
         existing = _collectors.get(registry)
         if existing is None:
+            registry.register(_FlushBeforeCollect())
             existing = {spec.name: _build(spec, registry) for spec in CATALOG.values()}
             _collectors[registry] = existing
             build_info = existing["agent_runtime_build_info"]
@@ -70,10 +208,8 @@ def _build(spec: MetricSpec, registry: CollectorRegistry) -> MetricWrapperBase:
 
 def _exemplar() -> dict[str, str] | None:
     """The current sampled span's trace id, as a Prometheus exemplar."""
-    context = trace.get_current_span().get_span_context()
-    if context.is_valid and context.trace_flags.sampled:
-        return {"trace_id": format(context.trace_id, "032x")}
-    return None
+    trace_id = tracing.sampled_trace_id()
+    return {"trace_id": trace_id} if trace_id is not None else None
 
 
 class _Children:
@@ -99,10 +235,58 @@ class _Children:
             safe = tuple(self._fold(label, value) for label, value in zip(self._labels, values, strict=True))
             child = self._cache.get(safe)
             if child is None:
-                child = self._metric.labels(*safe)
+                child = self._wrap(self._metric.labels(*safe))
                 # Only folded (bounded) tuples are remembered, never raw input.
                 self._cache[safe] = child
         return child
+
+    def _wrap(self, child: Any) -> Any:
+        return child
+
+
+class _Counters(_Children):
+    """Counter (or gauge) children as their values' ``inc``: one call per event instead of three."""
+
+    def __init__(
+        self,
+        metric: MetricWrapperBase,
+        labels: tuple[str, ...],
+        fold: Callable[[str, str], str],
+        known: Iterable[tuple[str, ...]],
+    ) -> None:
+        super().__init__(metric, labels, fold, ())
+        for values in known:
+            self._cache[values] = self._wrap(metric.labels(*values))
+
+    def _wrap(self, child: Any) -> Any:
+        value = getattr(child, "_value", None)
+        return value.inc if value is not None and hasattr(value, "inc") else child.inc
+
+
+class _Histograms(_Children):
+    """Histogram children as ``_BatchedHistogram``s (see the module docstring)."""
+
+    def __init__(
+        self,
+        metric: MetricWrapperBase,
+        labels: tuple[str, ...],
+        fold: Callable[[str, str], str],
+        known: Iterable[tuple[str, ...]],
+    ) -> None:
+        super().__init__(metric, labels, fold, ())
+        for values in known:
+            self._cache[values] = self._wrap(metric.labels(*values))
+
+    def _wrap(self, child: Any) -> Any:
+        return _BatchedHistogram(child) if _batchable(child) else child
+
+    def observe(self, value: float, exemplar: dict[str, str] | None, *labels: str) -> None:
+        """Observe at once with an exemplar (it must reach the bucket now), batched without."""
+        batch = self.get(*labels)
+        if exemplar is not None and isinstance(batch, _BatchedHistogram):
+            batch._child.observe(value, exemplar)
+        else:
+            batch.observe(value)
 
 
 class PrometheusListener(RuntimeListener):
@@ -136,23 +320,29 @@ class PrometheusListener(RuntimeListener):
         def children(name: str, known: Iterable[tuple[str, ...]]) -> _Children:
             return _Children(metrics[name], CATALOG[name].labels, guard.fold, known)
 
-        self._tasks = children(
+        def counters(name: str, known: Iterable[tuple[str, ...]]) -> _Counters:
+            return _Counters(metrics[name], CATALOG[name].labels, guard.fold, known)
+
+        def histograms(name: str, known: Iterable[tuple[str, ...]]) -> _Histograms:
+            return _Histograms(metrics[name], CATALOG[name].labels, guard.fold, known)
+
+        self._tasks = counters(
             "agent_runtime_tasks_total", [(a, o) for a in agents for o in catalog.TASK_OUTCOMES]
         )
-        self._task_seconds = children("agent_runtime_task_duration_seconds", [(a,) for a in agents])
-        self._stages = children("agent_runtime_stage_duration_seconds", [(s,) for s in catalog.STAGES])
-        self._decisions = children(
+        self._task_seconds = histograms("agent_runtime_task_duration_seconds", [(a,) for a in agents])
+        self._stages = histograms("agent_runtime_stage_duration_seconds", [(s,) for s in catalog.STAGES])
+        self._decisions = counters(
             "agent_runtime_routing_decisions_total",
             [(a, s) for a in agents for s in catalog.ROUTING_SOURCES],
         )
-        self._confidence = children("agent_runtime_routing_confidence", [(a,) for a in agents])
-        self._fallbacks = children("agent_runtime_routing_fallbacks_total", [(a,) for a in agents])
-        self._tool_calls = children(
+        self._confidence = histograms("agent_runtime_routing_confidence", [(a,) for a in agents])
+        self._fallbacks = counters("agent_runtime_routing_fallbacks_total", [(a,) for a in agents])
+        self._tool_calls = counters(
             "agent_runtime_tool_calls_total", [(t, o) for t in tools for o in catalog.TOOL_OUTCOMES]
         )
-        self._tool_seconds = children("agent_runtime_tool_duration_seconds", [(t,) for t in tools])
-        self._retries = children("agent_runtime_tool_retries_total", [(t,) for t in tools])
-        self._cache_requests = children(
+        self._tool_seconds = histograms("agent_runtime_tool_duration_seconds", [(t,) for t in tools])
+        self._retries = counters("agent_runtime_tool_retries_total", [(t,) for t in tools])
+        self._cache_requests = counters(
             "agent_runtime_cache_requests_total",
             [
                 ("tool", layer, result)
@@ -166,12 +356,12 @@ class PrometheusListener(RuntimeListener):
                 for result in catalog.CACHE_RESULTS
             ],
         )
-        self._saved = children("agent_runtime_cache_saved_seconds_total", [(c,) for c in catalog.CACHE_NAMES])
-        self._saved_dollars = children("agent_runtime_cache_saved_dollars_total", [(c,) for c in catalog.CACHE_NAMES])
+        self._saved = counters("agent_runtime_cache_saved_seconds_total", [(c,) for c in catalog.CACHE_NAMES])
+        self._saved_dollars = counters("agent_runtime_cache_saved_dollars_total", [(c,) for c in catalog.CACHE_NAMES])
         self._agent_info = metrics["agent_runtime_agent_info"]
-        self._model_calls = children("agent_runtime_agent_model_calls", [(a,) for a in agents])
-        self._agent_tool_calls = children("agent_runtime_agent_tool_calls", [(a,) for a in agents])
-        self._stops = children(
+        self._model_calls = histograms("agent_runtime_agent_model_calls", [(a,) for a in agents])
+        self._agent_tool_calls = histograms("agent_runtime_agent_tool_calls", [(a,) for a in agents])
+        self._stops = counters(
             "agent_runtime_agent_stops_total", [(a, r) for a in agents for r in catalog.STOP_REASONS]
         )
         self._invalid_actions = children(
@@ -186,7 +376,11 @@ class PrometheusListener(RuntimeListener):
             "agent_runtime_circuit_breaker_transitions_total",
             [(t, s) for t in tools[:-1] for s in catalog.BREAKER_STATES],
         )
-        self._in_flight = metrics["agent_runtime_tasks_in_flight"]
+        in_flight: Any = metrics["agent_runtime_tasks_in_flight"]
+        in_flight_value = getattr(in_flight, "_value", None)
+        self._in_flight_inc: Callable[[float], None] = (
+            in_flight_value.inc if in_flight_value is not None and hasattr(in_flight_value, "inc") else in_flight.inc
+        )
         if in_flight_limit is not None:
             limit = metrics["agent_runtime_tasks_in_flight_limit"]
             assert isinstance(limit, Gauge)
@@ -206,16 +400,16 @@ class PrometheusListener(RuntimeListener):
         return self._metrics
 
     def task_started(self) -> None:
-        self._in_flight.inc()  # type: ignore[attr-defined]
+        self._in_flight_inc(1)
 
     def task_finished(self, agent: str, outcome: str, seconds: float) -> None:
-        self._in_flight.dec()  # type: ignore[attr-defined]
+        self._in_flight_inc(-1)
         if agent not in self._agents:
             agent = self.guard.agent(agent)
-        self._tasks.get(agent, outcome).inc()
+        self._tasks.get(agent, outcome)(1)
         if outcome != TaskOutcome.REJECTED:
             # A rejected task was never handled; its near-zero time would flatter the latency SLO under overload.
-            self._task_seconds.get(agent).observe(seconds, _exemplar())
+            self._task_seconds.observe(seconds, _exemplar(), agent)
 
     def stage_timed(self, stage: str, seconds: float) -> None:
         self._stages.get(stage).observe(seconds)
@@ -223,28 +417,28 @@ class PrometheusListener(RuntimeListener):
     def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
         if agent not in self._agents:
             agent = self.guard.agent(agent)
-        self._decisions.get(agent, source).inc()
+        self._decisions.get(agent, source)(1)
         if fallback:
-            self._fallbacks.get(agent).inc()
+            self._fallbacks.get(agent)(1)
         self._confidence.get(agent).observe(confidence)
 
     def tool_called(self, tool: str, outcome: str, seconds: float) -> None:
         if tool not in self._tools:
             tool = self.guard.tool(tool)
-        self._tool_calls.get(tool, outcome).inc()
-        self._tool_seconds.get(tool).observe(seconds, _exemplar())
+        self._tool_calls.get(tool, outcome)(1)
+        self._tool_seconds.observe(seconds, _exemplar(), tool)
 
     def tool_retried(self, tool: str) -> None:
-        self._retries.get(tool).inc()
+        self._retries.get(tool)(1)
 
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
-        self._cache_requests.get(cache, layer, "hit" if hit else "miss").inc()
+        self._cache_requests.get(cache, layer, "hit" if hit else "miss")(1)
 
     def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
         if seconds > 0:
-            self._saved.get(cache).inc(seconds)
+            self._saved.get(cache)(seconds)
         if dollars > 0:
-            self._saved_dollars.get(cache).inc(dollars)
+            self._saved_dollars.get(cache)(dollars)
 
     def breaker_changed(self, breaker: str, state: str) -> None:
         value = BreakerState(state).gauge_value if state in _BREAKER_STATES else 0.0
@@ -258,7 +452,7 @@ class PrometheusListener(RuntimeListener):
     def agent_finished(self, agent: str, kind: str, reason: str, model_calls: int, tool_calls: int) -> None:
         if agent not in self._agents:
             agent = self.guard.agent(agent)
-        self._stops.get(agent, reason).inc()
+        self._stops.get(agent, reason)(1)
         self._model_calls.get(agent).observe(model_calls)
         self._agent_tool_calls.get(agent).observe(tool_calls)
 

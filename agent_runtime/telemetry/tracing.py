@@ -10,12 +10,21 @@ Span shapes:
 - ``execute_tool {tool}`` (INTERNAL) per tool call: ``gen_ai.tool.name``,
   ``gen_ai.tool.call.id``, cache layer, attempts, ``error.type`` on failure;
 - breaker transitions as span events on whichever span is current.
+
+Sampling is decided once per task, by the root span: the child spans
+(``route``, ``execute_tool``) are only created when the task's span is
+recording (``children_traced``). An unsampled task costs one non-recording
+root span, which still carries the trace id into the result, to outgoing
+calls and to the logs; with the standard samplers (parent-based, or a
+trace-id ratio) its children would not have been sampled either, so
+sampled tasks keep exactly the spans they had.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from typing import Final
 
 from opentelemetry import context as otel_context
@@ -52,6 +61,72 @@ _TRACER: Final = trace.get_tracer(TRACER_NAME, __version__)
 def tracer() -> trace.Tracer:
     """The runtime's tracer (follows the globally configured provider)."""
     return _TRACER
+
+
+# The running task's span (set by start_agent_span, carried to worker threads with the
+# context): one ContextVar read tells an unsampled task apart without a current-span look-up.
+_TASK_SPAN: ContextVar[Span | None] = ContextVar("agent_runtime_task_span", default=None)
+
+
+_Tokens = tuple[object, Token[Span | None]]
+
+
+def start_agent_span(parent: otel_context.Context | None = None) -> tuple[Span, _Tokens]:
+    """Start the per-task span and make it current; end it with ``end_agent_span``.
+
+    The same span as ``agent_span`` without two generator context managers on
+    the hot path (their cost is paid by every task, sampled or not).
+    """
+    span = _TRACER.start_span(
+        INVOKE_AGENT,
+        context=parent,
+        kind=SpanKind.INTERNAL,
+        attributes={GEN_AI_OPERATION_NAME: INVOKE_AGENT},
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+    return span, (otel_context.attach(trace.set_span_in_context(span)), _TASK_SPAN.set(span))
+
+
+def end_agent_span(span: Span, tokens: _Tokens) -> None:
+    """Restore the context ``start_agent_span`` replaced and end its span."""
+    otel_token, task_token = tokens
+    _TASK_SPAN.reset(task_token)
+    otel_context.detach(otel_token)  # type: ignore[arg-type]
+    span.end()
+
+
+def task_unsampled() -> bool:
+    """True inside a task whose span is not recording: nothing of it is traced (one ContextVar read)."""
+    span = _TASK_SPAN.get()
+    return span is not None and not span.is_recording()
+
+
+def sampled_trace_id() -> str | None:
+    """The current trace id when it is sampled (for exemplars), else None; cheap inside an unsampled task."""
+    span = _TASK_SPAN.get()
+    if span is not None and not span.is_recording():
+        return None
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid and context.trace_flags.sampled:
+        return format(context.trace_id, "032x")
+    return None
+
+
+def children_traced() -> bool:
+    """False when the current span is a real span that is not recording (an unsampled task).
+
+    Its child spans would not be recorded either, so callers skip creating
+    them. With no current span at all the sampler decides, as before.
+    """
+    span = trace.get_current_span()
+    return span.is_recording() or not span.get_span_context().is_valid
+
+
+def trace_id_of(span: Span) -> str | None:
+    """``span``'s trace id as 32 hex digits, or None for an invalid span."""
+    context = span.get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 @contextmanager
@@ -153,6 +228,8 @@ class SpanEventListener(RuntimeListener):
     """Adds breaker transitions and cache hits as events on the current span."""
 
     def breaker_changed(self, breaker: str, state: str) -> None:
+        if task_unsampled():
+            return
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(
@@ -161,7 +238,7 @@ class SpanEventListener(RuntimeListener):
             )
 
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
-        if not hit:
+        if not hit or task_unsampled():
             return
         span = trace.get_current_span()
         if span.is_recording():

@@ -22,6 +22,14 @@ remembers the state epoch it was issued in; outcomes from an earlier epoch
 (a slow call that started before the breaker tripped) are ignored, so they
 cannot close a breaker that has opened since.
 
+The closed state's common case takes no lock at all: ``allow`` hands out
+the epoch's shared ticket after one attribute read, and ``record_success``
+with that ticket is one atomic ``deque.append`` and one store (the failure
+rate and the consecutive-failure count are derived, under the lock, only
+when a failure is recorded). A success racing a trip can leave one stale
+entry in the window of the state just entered; every transition clears the
+window again, so it never reaches a closed period's rate.
+
 Example::
 
     >>> from agent_runtime.config.models import BreakerSettings
@@ -83,11 +91,15 @@ class CircuitBreaker:
         self._listener = listener or RuntimeListener()
         self._clock = clock
         self._lock = threading.Lock()
+        self._enabled = self.settings.enabled
         self._state: str = CLOSED
         self._epoch = 0
+        # Outcomes of the last window_size calls (True = failed), appended without the lock.
         self._window: deque[bool] = deque(maxlen=max(1, self.settings.window_size))
-        self._window_failures = 0
-        self._consecutive = 0
+        # Consecutive failures = failures recorded since the last success: ``_failures``
+        # moves only under the lock, a success just stores the count it saw.
+        self._failures = 0
+        self._failures_at_success = 0
         self._open_duration = self.settings.open_seconds
         self._open_until = 0.0
         self._probes_in_flight = 0
@@ -110,10 +122,13 @@ class CircuitBreaker:
 
     def allow(self) -> BreakerTicket | None:
         """A ticket if a call may proceed now, else None (the call must not be made)."""
-        if not self.settings.enabled:
+        if self._state is CLOSED or not self._enabled:
+            # The common case: no lock, no clock read. Reading the state and the
+            # ticket is two atomic loads; a trip in between only hands out a
+            # ticket of the old epoch, whose outcome is then ignored.
             return self._ticket
         with self._lock:
-            if self._state == CLOSED:  # the common case needs no clock read
+            if self._state == CLOSED:
                 return self._ticket
             self._refresh(self._clock())
             if self._state == HALF_OPEN and self._probes_in_flight < max(1, self.settings.half_open_max_calls):
@@ -123,14 +138,20 @@ class CircuitBreaker:
 
     def record_success(self, ticket: BreakerTicket) -> None:
         """Report that the call admitted by ``ticket`` succeeded."""
-        if not self.settings.enabled:
+        if ticket is self._ticket and self._state is CLOSED:
+            # The closed epoch's own shared ticket: lock-free bookkeeping.
+            if self._enabled:
+                self._window.append(False)
+                self._failures_at_success = self._failures
+            return
+        if not self._enabled:
             return
         with self._lock:
             if ticket.epoch != self._epoch:
                 return
             if self._state == CLOSED:
-                self._consecutive = 0
-                self._push(failed=False)
+                self._window.append(False)
+                self._failures_at_success = self._failures
             elif self._state == HALF_OPEN and ticket.probe:
                 self._probes_in_flight -= 1
                 self._probe_successes += 1
@@ -140,15 +161,15 @@ class CircuitBreaker:
 
     def record_failure(self, ticket: BreakerTicket) -> None:
         """Report that the call admitted by ``ticket`` failed."""
-        if not self.settings.enabled:
+        if not self._enabled:
             return
         with self._lock:
             if ticket.epoch != self._epoch:
                 return
             now = self._clock()
             if self._state == CLOSED:
-                self._consecutive += 1
-                self._push(failed=True)
+                self._failures += 1
+                self._window.append(True)
                 if self._should_trip():
                     self._open(now)
             elif self._state == HALF_OPEN and ticket.probe:
@@ -186,14 +207,15 @@ class CircuitBreaker:
         with self._lock:
             now = self._clock()
             self._refresh(now)
-            calls = len(self._window)
+            window = tuple(self._window)
+            calls = len(window)
             return {
                 "name": self.name,
                 "enabled": self.settings.enabled,
                 "state": self._state,
-                "failure_rate": round(self._window_failures / calls, 4) if calls else 0.0,
+                "failure_rate": round(sum(window) / calls, 4) if calls else 0.0,
                 "calls_in_window": calls,
-                "consecutive_failures": self._consecutive,
+                "consecutive_failures": self._consecutive(),
                 "open_seconds": self._open_duration,
                 "retry_after_seconds": round(max(0.0, self._open_until - now), 3) if self._state == OPEN else 0.0,
                 "transitions": self._transitions,
@@ -205,21 +227,17 @@ class CircuitBreaker:
         if self._state == OPEN and now >= self._open_until:
             self._transition(HALF_OPEN)
 
-    def _push(self, *, failed: bool) -> None:
-        window = self._window
-        if len(window) == window.maxlen and window[0]:
-            self._window_failures -= 1
-        window.append(failed)
-        if failed:
-            self._window_failures += 1
+    def _consecutive(self) -> int:
+        return max(0, self._failures - self._failures_at_success)
 
     def _should_trip(self) -> bool:
         settings = self.settings
-        if 0 < settings.consecutive_failures <= self._consecutive:
+        if 0 < settings.consecutive_failures <= self._consecutive():
             return True
-        calls = len(self._window)
+        window = tuple(self._window)  # a copy: successes append concurrently
+        calls = len(window)
         minimum = max(1, min(settings.minimum_calls, self._window.maxlen or 1))
-        return calls >= minimum and self._window_failures / calls >= settings.failure_rate_threshold
+        return calls >= minimum and sum(window) / calls >= settings.failure_rate_threshold
 
     def _open(self, now: float) -> None:
         self._open_until = now + self._open_duration
@@ -250,5 +268,4 @@ class CircuitBreaker:
 
     def _clear_window(self) -> None:
         self._window.clear()
-        self._window_failures = 0
-        self._consecutive = 0
+        self._failures_at_success = self._failures

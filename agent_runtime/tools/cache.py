@@ -5,6 +5,14 @@ JSON with sorted keys (so ``{"a": 1, "b": 2}`` and ``{"b": 2, "a": 1}`` are
 the same call), hashed. Each tool has its own TTL; tools with
 ``cacheable=False`` (side effects) bypass every layer.
 
+The in-process L0 needs no hashing: its key is a tuple of the tool, the
+generations and the arguments themselves (sorted ``(name, value)`` pairs
+when every value is a ``str`` or an ``int``, the canonical JSON otherwise),
+equal exactly when the canonical JSON is. The shared layers' digest is
+computed only when the L0 misses. Popularity for warming counts every miss
+and one hit in ``HIT_SAMPLE`` (with that weight), so a hit takes no lock
+for it. The L0 is bounded in entries and in bytes (``l0_max_bytes``).
+
 Invalidation is O(1) and works across processes: every key embeds the
 current *generation* of the whole cache, of its tool and of each of its
 tags. Invalidating bumps one counter (an atomic INCR in Redis, or in the
@@ -47,14 +55,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
 from agent_runtime.telemetry.listener import RuntimeListener
-from agent_runtime.tools.calls import CallFrequency, call_hash
+from agent_runtime.tools.calls import CallFrequency, canonical_args, hash_canonical
 from agent_runtime.tools.layers import (
     DEFAULT_RETRY_AFTER_SECONDS,
     CacheEntry,
@@ -62,31 +70,64 @@ from agent_runtime.tools.layers import (
     RedisLayer,
     SharedLayer,
 )
-from agent_runtime.tools.lru import LRUCache
+from agent_runtime.tools.lru import LRUCache, approx_size
 from agent_runtime.vocabulary import CacheName
 
 logger = logging.getLogger(__name__)
 
 _ALL = "all"
+HIT_SAMPLE: Final = 8
+"""One L0 hit in this many is counted for popularity, with this weight (misses always count)."""
+_HIT_SAMPLE_MASK: Final = HIT_SAMPLE - 1
+_FAST_ARG_TYPES: Final = frozenset({str, int})
 
 
-@dataclass(frozen=True)
+def args_key(args: Mapping[str, Any]) -> Hashable:
+    """The arguments as an L0 key: equal exactly when their canonical JSON is (no digest).
+
+    Sorted ``(name, value)`` pairs when every value is exactly a ``str`` or an
+    ``int`` (the usual case; ``True`` and ``1.0`` are not ``int`` here, as
+    they are not in JSON), else the canonical JSON string itself. Raises
+    ``ValueError``/``TypeError``/``RecursionError`` for arguments with no
+    canonical form.
+
+    >>> args_key({"b": 2, "a": "x"}) == args_key({"a": "x", "b": 2})
+    True
+    >>> args_key({"a": 1}) == args_key({"a": 1.0}), args_key({"a": 1}) == args_key({"a": True})
+    (False, False)
+    """
+    fast = _FAST_ARG_TYPES
+    for value in args.values():
+        if type(value) not in fast:
+            return canonical_args(args)
+    if len(args) == 1:
+        return tuple(args.items())
+    try:
+        return tuple(sorted(args.items()))
+    except TypeError:  # keys of mixed types: let the canonical form decide
+        return canonical_args(args)
+
+
+@dataclass(slots=True)
 class CacheLookup:
     """The result of ``ToolCache.lookup``; pass it back to ``store`` on a miss.
 
-    ``key`` is None when the tool bypasses the cache. The key embeds the
-    generations current at look-up time, so a result computed while an
-    invalidation happened is stored under the old generation, never served
-    as fresh.
+    ``key`` (the L0 key) is None when the tool bypasses the cache. The key
+    embeds the generations current at look-up time, so a result computed
+    while an invalidation happened is stored under the old generation, never
+    served as fresh. ``shared_key`` is the L1/L2 key (a digest), computed on
+    an L0 miss when shared layers exist.
     """
 
     spec: ToolSpec
-    key: str | None
+    key: Hashable | None
     hit: bool = False
     value: Any = None
     layer: str | None = None
     saved_seconds: float = 0.0
     cache: str = CacheName.TOOL
+    shared_key: str | None = None
+    args: Mapping[str, Any] | None = None
 
 
 class _LayerCounts:
@@ -122,8 +163,8 @@ class ToolCache:
         self._listener = listener or RuntimeListener()
         self._clock = clock
         self._refresh = generation_refresh_seconds
-        self._l0: LRUCache[str, CacheEntry] = LRUCache(
-            settings.l0_max_entries, clock=clock, on_evict=self._forget_l0_key
+        self._l0: LRUCache[Hashable, CacheEntry] = LRUCache(
+            settings.l0_max_entries, clock=clock, on_evict=self._forget_l0_key, max_bytes=settings.l0_max_bytes
         )
         shared: list[SharedLayer] = []
         if settings.directory is not None:
@@ -153,7 +194,7 @@ class ToolCache:
         self._frequency = CallFrequency(frequency_capacity)
 
         self._index_lock = threading.Lock()
-        self._keys_by_tool: dict[str, set[str]] = {}
+        self._keys_by_tool: dict[str, set[Hashable]] = {}
         self._tools_by_tag: dict[str, set[str]] = {}
         self._specs: dict[str, ToolSpec] = {}
         self._generation_names: dict[str, tuple[str, ...]] = {}
@@ -163,6 +204,10 @@ class ToolCache:
         self._gen_fetched_at: dict[str, float] = {}
         # Bumps the authority never saw (it was down): kept as a local minimum.
         self._gen_floor: dict[str, int] = {}
+        # Per tool: (epoch, valid until, generations); the epoch moves on every change of a generation.
+        self._gen_epoch = 0
+        self._gen_by_tool: dict[str, tuple[int, float, tuple[int, ...]]] = {}
+        self._hit_tick = 0
 
         self._stats_lock = threading.Lock()
         self._layer_counts = {"l0": _LayerCounts(), **{layer.name: _LayerCounts() for layer in shared}}
@@ -198,6 +243,19 @@ class ToolCache:
             return CacheLookup(spec, None, cache=cache)
         return self._lookup(spec, args, cache, report=True)
 
+    def peek(self, spec: ToolSpec, args: Mapping[str, Any]) -> bool:
+        """True when the L0 holds a live result for ``spec.name(**args)``; nothing is counted."""
+        if not (spec.cacheable and spec.ttl_seconds > 0):
+            return False
+        try:
+            key = args_key(args)
+        except (ValueError, TypeError, RecursionError):
+            return False
+        name = spec.name
+        if self._specs.get(name) is not spec:
+            self._remember_spec(spec)
+        return (name, self._generations_of(name), key) in self._l0
+
     def store(self, lookup: CacheLookup, value: Any, seconds: float, dollars: float = 0.0) -> None:
         """Store ``value`` for the missed ``lookup``; ``seconds`` and ``dollars`` are what computing it cost."""
         if lookup.key is None or lookup.hit:
@@ -206,8 +264,10 @@ class ToolCache:
         ttl = spec.ttl_seconds
         entry = CacheEntry(spec.name, value, seconds, self._clock() + ttl, dollars)
         self._put_l0(lookup.key, entry, ttl)
-        for layer in self._shared:
-            layer.set(lookup.key, entry, ttl)
+        if self._shared:
+            shared_key = lookup.shared_key or self._shared_key(spec.name, lookup.key, lookup.args or {})
+            for layer in self._shared:
+                layer.set(shared_key, entry, ttl)
         with self._stats_lock:
             self._stores += 1
 
@@ -328,13 +388,13 @@ class ToolCache:
         self.close()
 
     def _lookup(self, spec: ToolSpec, args: Mapping[str, Any], cache: str, *, report: bool) -> CacheLookup:
-        if not _cacheable(spec):
+        if not (spec.cacheable and spec.ttl_seconds > 0):
             if report:
                 with self._stats_lock:
                     self._bypassed += 1
             return CacheLookup(spec, None)
         try:
-            digest = call_hash(spec.name, args)
+            call_key = args_key(args)
         except (ValueError, TypeError, RecursionError) as exc:
             # Arguments with no canonical form (cycles, mixed key types) are simply not cached.
             logger.debug("tool %s call not cacheable: %s: %s", spec.name, type(exc).__name__, exc)
@@ -342,36 +402,57 @@ class ToolCache:
                 with self._stats_lock:
                     self._bypassed += 1
             return CacheLookup(spec, None)
-        if self._specs.get(spec.name) is not spec:
+        name = spec.name
+        if self._specs.get(name) is not spec:
             self._remember_spec(spec)
-        if report:
-            self._frequency.record(digest, spec.name, args)
-        generations = self._generations(self._generation_names[spec.name])
-        key = f"{spec.name}:{'.'.join(map(str, generations))}:{digest}"
+        key = (name, self._generations_of(name), call_key)
 
-        layer_name = "l0"
         entry = self._l0.get(key)
-        if entry is None:
+        if entry is not None:
             if report:
-                self._count_miss(cache, "l0")
-            entry, layer_name = self._find_shared(key, cache, report=report)
-            if entry is None:
-                if report:
-                    with self._stats_lock:
-                        self._misses += 1
-                return CacheLookup(spec, key, cache=cache)
-        if report:
-            # One critical section for everything a hit updates: this is the hot path.
-            with self._stats_lock:
-                self._layer_counts[layer_name].hits += 1
-                self._hits += 1
-                self._saved_seconds += entry.seconds
-                self._saved_cost += entry.dollars or spec.cost_per_call
-            self._listener.cache_looked_up(cache, layer_name, True)
-            self._listener.cache_saved(cache, entry.seconds, entry.dollars)
-        return CacheLookup(spec, key, True, entry.value, layer_name, entry.seconds, cache)
+                tick = self._hit_tick = (self._hit_tick + 1) & _HIT_SAMPLE_MASK
+                if not tick:
+                    self._frequency.record((name, call_key), name, args, weight=HIT_SAMPLE)
+                self._count_hit(spec, cache, "l0", entry)
+            return CacheLookup(spec, key, True, entry.value, "l0", entry.seconds, cache)
 
-    def _find_shared(self, key: str, cache: str, *, report: bool) -> tuple[CacheEntry | None, str]:
+        if report:
+            self._frequency.record((name, call_key), name, args)
+            self._count_miss(cache, "l0")
+        shared_key = None
+        if self._shared:
+            shared_key = self._shared_key(name, key, args)
+            entry, layer_name = self._find_shared(shared_key, key, cache, report=report)
+            if entry is not None:
+                if report:
+                    self._count_hit(spec, cache, layer_name, entry)
+                return CacheLookup(spec, key, True, entry.value, layer_name, entry.seconds, cache, shared_key)
+        if report:
+            with self._stats_lock:
+                self._misses += 1
+        return CacheLookup(spec, key, cache=cache, shared_key=shared_key, args=args)
+
+    def _count_hit(self, spec: ToolSpec, cache: str, layer: str, entry: CacheEntry) -> None:
+        # One critical section for everything a hit updates: this is the hot path.
+        with self._stats_lock:
+            self._layer_counts[layer].hits += 1
+            self._hits += 1
+            self._saved_seconds += entry.seconds
+            self._saved_cost += entry.dollars or spec.cost_per_call
+        self._listener.cache_looked_up(cache, layer, True)
+        self._listener.cache_saved(cache, entry.seconds, entry.dollars)
+
+    @staticmethod
+    def _shared_key(name: str, key: Hashable, args: Mapping[str, Any]) -> str:
+        """The L1/L2 key: tool, generations and a digest of the canonical arguments (stable across processes)."""
+        assert isinstance(key, tuple)
+        generations, call_key = key[1], key[2]
+        canonical = call_key if isinstance(call_key, str) else canonical_args(args)
+        return f"{name}:{'.'.join(map(str, generations))}:{hash_canonical(name, canonical)}"
+
+    def _find_shared(
+        self, key: str, l0_key: Hashable, cache: str, *, report: bool
+    ) -> tuple[CacheEntry | None, str]:
         for depth, layer in enumerate(self._shared):
             if not layer.health.available():
                 continue
@@ -379,7 +460,7 @@ class ToolCache:
             remaining = entry.expires_at - self._clock() if entry is not None else 0.0
             if entry is not None and remaining > 0:
                 # Promote with the remaining lifetime, so a promotion never extends it.
-                self._put_l0(key, entry, remaining)
+                self._put_l0(l0_key, entry, remaining)
                 for upper in self._shared[:depth]:
                     upper.set(key, entry, remaining)
                 return entry, layer.name
@@ -393,12 +474,12 @@ class ToolCache:
             counts.misses += 1
         self._listener.cache_looked_up(cache, layer, False)
 
-    def _put_l0(self, key: str, entry: CacheEntry, ttl: float) -> None:
+    def _put_l0(self, key: Hashable, entry: CacheEntry, ttl: float) -> None:
         with self._index_lock:
             self._keys_by_tool.setdefault(entry.tool, set()).add(key)
-        self._l0.set(key, entry, ttl)
+        self._l0.set(key, entry, ttl, size=_L0_OVERHEAD + approx_size(key) + approx_size(entry.value))
 
-    def _forget_l0_key(self, key: str, entry: CacheEntry) -> None:
+    def _forget_l0_key(self, key: Hashable, entry: CacheEntry) -> None:
         with self._index_lock:
             keys = self._keys_by_tool.get(entry.tool)
             if keys is not None:
@@ -417,6 +498,23 @@ class ToolCache:
                 *(f"tag:{tag}" for tag in sorted(set(spec.cache_tags))),
             )
             self._specs[spec.name] = spec
+            self._gen_by_tool.pop(spec.name, None)
+
+    def _generations_of(self, tool: str) -> tuple[int, ...]:
+        """``tool``'s generations, re-read only when one changed or the refresh period passed."""
+        cached = self._gen_by_tool.get(tool)
+        epoch = self._gen_epoch  # read first: a change after this makes the stored entry stale
+        if cached is not None and cached[0] == epoch and (self._authority is None or self._clock() < cached[1]):
+            return cached[2]
+        names = self._generation_names[tool]
+        generations = self._generations(names)
+        if self._authority is None:
+            valid_until = float("inf")
+        else:
+            fetched_at = self._gen_fetched_at
+            valid_until = min(fetched_at.get(name, -float("inf")) for name in names) + self._refresh
+        self._gen_by_tool[tool] = (epoch, valid_until, generations)
+        return generations
 
     def _generations(self, names: Sequence[str]) -> tuple[int, ...]:
         authority = self._authority
@@ -430,6 +528,7 @@ class ToolCache:
                         for name, value in zip(names, fetched, strict=True):
                             self._gen_values[name] = max(value, self._gen_floor.get(name, 0))
                             self._gen_fetched_at[name] = now
+                        self._gen_epoch += 1
         values = self._gen_values
         return tuple(values.get(name, 0) for name in names)
 
@@ -444,6 +543,11 @@ class ToolCache:
             else:
                 self._gen_values[name] = max(bumped, self._gen_floor.get(name, 0))
                 self._gen_fetched_at[name] = self._clock()
+            self._gen_epoch += 1
+
+
+# What an L0 entry costs besides its key and value: the LRU's tuple and node, the entry, the index.
+_L0_OVERHEAD: Final = 400
 
 
 def _cacheable(spec: ToolSpec) -> bool:

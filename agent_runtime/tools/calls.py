@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -57,7 +57,12 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 def call_hash(tool: str, args: Mapping[str, Any]) -> str:
     """A short stable hash of one call (tool name and canonical arguments)."""
-    payload = f"{tool}\x00{canonical_args(args)}".encode()
+    return hash_canonical(tool, canonical_args(args))
+
+
+def hash_canonical(tool: str, canonical: str) -> str:
+    """``call_hash`` of arguments already in canonical form."""
+    payload = f"{tool}\x00{canonical}".encode()
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
@@ -73,19 +78,19 @@ class CallFrequency:
             raise ValueError(f"capacity must be >= 2, got {capacity}")
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-        self._calls: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._counts: dict[Hashable, int] = {}
+        self._calls: dict[Hashable, tuple[str, dict[str, Any]]] = {}
 
-    def record(self, key: str, tool: str, args: Mapping[str, Any]) -> None:
-        """Count one call identified by ``key``."""
+    def record(self, key: Hashable, tool: str, args: Mapping[str, Any], weight: int = 1) -> None:
+        """Count one call identified by ``key`` (``weight`` times: a sampled count stands for several)."""
         with self._lock:
             count = self._counts.get(key)
             if count is not None:
-                self._counts[key] = count + 1
+                self._counts[key] = count + weight
                 return
             if len(self._counts) >= self._capacity:
                 self._decay()
-            self._counts[key] = 1
+            self._counts[key] = weight
             self._calls[key] = (tool, dict(args))
 
     def top(self, n: int) -> list[tuple[str, dict[str, Any]]]:

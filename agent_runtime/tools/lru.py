@@ -10,6 +10,12 @@ reported to an optional ``on_evict`` callback *after* the internal lock is
 released, so the callback may take its own locks without any risk of lock
 ordering problems.
 
+Capacity is counted in entries and, optionally, in bytes: ``set`` takes an
+entry's size (``approx_size`` estimates one) and the least recently used
+entries go until both bounds hold, so a few large results cannot hold the
+process's memory hostage. A read that hits takes no lock: the dictionary's
+own operations are atomic, and a concurrent removal is simply a miss.
+
 Example::
 
     >>> now = [0.0]
@@ -28,6 +34,7 @@ Example::
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -43,9 +50,11 @@ _NEVER = float("inf")
 class LRUCache(Generic[K, V]):
     """Bounded mapping with least-recently-used eviction and per-entry expiry.
 
-    ``max_entries`` must be at least 1. ``clock`` returns seconds (any epoch);
-    it is only compared with itself. All methods are safe to call from many
-    threads; each holds a single lock for a few dictionary operations.
+    ``max_entries`` must be at least 1; ``max_bytes`` (None: no byte bound)
+    bounds the sum of the sizes given to ``set``. ``clock`` returns seconds
+    (any epoch); it is only compared with itself. All methods are safe to
+    call from many threads; writers hold a single lock for a few dictionary
+    operations, a hit takes none.
     """
 
     def __init__(
@@ -54,15 +63,20 @@ class LRUCache(Generic[K, V]):
         *,
         clock: Callable[[], float] = time.monotonic,
         on_evict: Callable[[K, V], None] | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
         self._clock = clock
         self._on_evict = on_evict
         self._lock = threading.Lock()
-        # key -> (deadline, value); order is least to most recently used.
-        self._data: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        # key -> (deadline, value, size); order is least to most recently used.
+        self._data: OrderedDict[K, tuple[float, V, int]] = OrderedDict()
+        self._bytes = 0
         self._evictions = 0
         self._expirations = 0
 
@@ -71,40 +85,66 @@ class LRUCache(Generic[K, V]):
         """The capacity."""
         return self._max_entries
 
+    @property
+    def max_bytes(self) -> int | None:
+        """The byte bound, or None."""
+        return self._max_bytes
+
+    @property
+    def bytes(self) -> int:
+        """The sum of the sizes of the entries held."""
+        return self._bytes
+
     def get(self, key: K) -> V | None:
         """The live value for ``key`` (marking it most recently used), or None."""
-        expired: tuple[K, V] | None = None
-        with self._lock:
-            item = self._data.get(key)
-            if item is None:
-                return None
-            deadline, value = item
-            if deadline <= self._clock():
-                del self._data[key]
-                self._expirations += 1
-                expired = (key, value)
-            else:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] > self._clock():
+            try:  # noqa: SIM105 (contextlib.suppress costs more than the hit)
                 self._data.move_to_end(key)
-                return value
-        self._notify((expired,))
+            except KeyError:  # removed meanwhile: it was still live when read
+                pass
+            return item[1]
+        with self._lock:
+            if self._data.get(key) is not item:
+                return None  # replaced or removed meanwhile
+            del self._data[key]
+            self._bytes -= item[2]
+            self._expirations += 1
+        self._notify(((key, item[1]),))
         return None
 
-    def set(self, key: K, value: V, ttl_seconds: float | None = None) -> None:
-        """Insert or replace ``key``; ``ttl_seconds`` None means no expiry.
+    def __contains__(self, key: object) -> bool:
+        item = self._data.get(key)  # type: ignore[arg-type]
+        return item is not None and item[0] > self._clock()
+
+    def set(self, key: K, value: V, ttl_seconds: float | None = None, size: int = 0) -> None:
+        """Insert or replace ``key``; ``ttl_seconds`` None means no expiry; ``size`` counts against ``max_bytes``.
 
         A non-positive TTL stores nothing (and drops any previous value), as
-        the entry would be expired on arrival.
+        the entry would be expired on arrival. An entry larger than
+        ``max_bytes`` on its own is not stored.
         """
         if ttl_seconds is not None and ttl_seconds <= 0:
             self.pop(key)
             return
+        if self._max_bytes is not None and size > self._max_bytes:
+            self.pop(key)
+            return
         deadline = _NEVER if ttl_seconds is None else self._clock() + ttl_seconds
         evicted: list[tuple[K, V]] = []
+        data = self._data
         with self._lock:
-            self._data[key] = (deadline, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self._max_entries:
-                old_key, (_, old_value) = self._data.popitem(last=False)
+            old = data.pop(key, None)
+            if old is not None:
+                self._bytes -= old[2]
+            data[key] = (deadline, value, size)
+            self._bytes += size
+            limit = self._max_bytes
+            while len(data) > self._max_entries or (limit is not None and self._bytes > limit):
+                old_key, (_, old_value, old_size) = data.popitem(last=False)
+                self._bytes -= old_size
                 self._evictions += 1
                 evicted.append((old_key, old_value))
         self._notify(evicted)
@@ -115,7 +155,8 @@ class LRUCache(Generic[K, V]):
             item = self._data.pop(key, None)
             if item is None:
                 return None
-            deadline, value = item
+            self._bytes -= item[2]
+            deadline, value, _ = item
             return value if deadline > self._clock() else None
 
     def discard_many(self, keys: Iterable[K]) -> int:
@@ -123,7 +164,9 @@ class LRUCache(Generic[K, V]):
         removed = 0
         with self._lock:
             for key in keys:
-                if self._data.pop(key, None) is not None:
+                item = self._data.pop(key, None)
+                if item is not None:
+                    self._bytes -= item[2]
                     removed += 1
         return removed
 
@@ -141,9 +184,10 @@ class LRUCache(Generic[K, V]):
         expired: list[tuple[K, V]] = []
         with self._lock:
             now = self._clock()
-            for key, (deadline, value) in list(self._data.items()):
+            for key, (deadline, value, size) in list(self._data.items()):
                 if deadline <= now:
                     del self._data[key]
+                    self._bytes -= size
                     expired.append((key, value))
             self._expirations += len(expired)
         self._notify(expired)
@@ -153,11 +197,7 @@ class LRUCache(Generic[K, V]):
         """Remove everything (without eviction callbacks)."""
         with self._lock:
             self._data.clear()
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            item = self._data.get(key)  # type: ignore[arg-type]
-            return item is not None and item[0] > self._clock()
+            self._bytes = 0
 
     def __len__(self) -> int:
         """Entries held, including expired ones not yet dropped."""
@@ -169,6 +209,7 @@ class LRUCache(Generic[K, V]):
             return {
                 "entries": len(self._data),
                 "max_entries": self._max_entries,
+                "bytes": self._bytes,
                 "evictions": self._evictions,
                 "expirations": self._expirations,
             }
@@ -179,3 +220,32 @@ class LRUCache(Generic[K, V]):
         for item in removed:
             if item is not None:
                 self._on_evict(*item)
+
+
+_CONTAINERS = (list, tuple, set, frozenset)
+_SAMPLED = 64  # containers longer than this are estimated from their first items
+
+
+def approx_size(value: object, depth: int = 8) -> int:
+    """A cheap estimate of the memory ``value`` holds, in bytes (``sys.getsizeof``, recursively).
+
+    Long containers are estimated from their first items, deep ones are cut
+    at ``depth``: good enough to bound a cache in bytes, not an exact count.
+
+    >>> approx_size("x" * 1000) > 1000
+    True
+    """
+    size = sys.getsizeof(value)
+    if depth <= 0:
+        return size
+    if isinstance(value, dict):
+        items = list(value.items())
+        sampled = items[:_SAMPLED]
+        inner = sum(approx_size(k, depth - 1) + approx_size(v, depth - 1) for k, v in sampled)
+        return size + (inner * len(items) // len(sampled) if sampled else 0)
+    if isinstance(value, _CONTAINERS):
+        count = len(value)
+        sampled_items = list(value)[:_SAMPLED] if not isinstance(value, list | tuple) else value[:_SAMPLED]
+        inner = sum(approx_size(item, depth - 1) for item in sampled_items)
+        return size + (inner * count // len(sampled_items) if sampled_items else 0)
+    return size

@@ -10,7 +10,9 @@ unknown tool name, which is a programming error):
    ``short_circuited``, or ``fallback`` if the tool's fallback answers);
 3. retries of retryable failures (``retry.call_with_retry``), each attempt
    run on the pipeline's bounded thread pool and abandoned after
-   ``timeout_seconds`` with a ``ToolTimeoutError``;
+   ``timeout_seconds`` with a ``ToolTimeoutError``; a tool registered with
+   ``inline=True`` runs in the calling thread instead (no hand-off, no hard
+   timeout: for in-process tools that return quickly);
 4. success is stored in the cache; spent retries go to the fallback tool
    (outcome ``fallback``) or end as ``error`` / ``timeout``.
 
@@ -184,6 +186,19 @@ class ToolPipeline:
         outcome = TIMEOUT if isinstance(attempt.error, ToolTimeoutError) else ERROR
         return self._fallback(spec, args, started, outcome=outcome, error=attempt.error, attempts=attempt.attempts)
 
+    def peek(self, tool: str, args: Mapping[str, Any]) -> bool:
+        """True when the L0 cache would answer ``tool(**args)`` now; nothing is counted or reported.
+
+        The executor uses it to run cache hits in the calling thread rather
+        than hand them to its pool. False for an unknown tool.
+        """
+        if tool not in self._registry:
+            return False
+        registered = self._registry.get(tool)
+        if registered.bypass_cache is not None and registered.bypass_cache(args):
+            return False
+        return self._cache.peek(registered.spec, args)
+
     def breaker(self, tool: str) -> CircuitBreaker:
         """The circuit breaker of ``tool`` (rebuilt if its settings changed)."""
         return self._breaker_for(self._registry.get(tool).spec)
@@ -268,7 +283,14 @@ class ToolPipeline:
         return attempt
 
     def _run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None = None) -> Any:
-        """One attempt on the worker pool, bounded by the tool's timeout and the task's deadline."""
+        """One attempt on the worker pool, bounded by the tool's timeout and the task's deadline.
+
+        An ``inline`` tool runs in this thread, once the deadline is checked.
+        """
+        if registered.spec.inline:
+            if deadline is not None and deadline <= time.monotonic():
+                raise TaskDeadlineError(f"the task deadline passed before tool {registered.spec.name!r} ran")
+            return registered.func(**args)
         timeout = registered.spec.timeout_seconds
         left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         cut_by_deadline = left is not None and (timeout <= 0 or left < timeout)

@@ -21,6 +21,8 @@ from observability.links import DASHBOARDS
 from observability.promql import le_value, number
 
 _DECISIONS = "agent_runtime_routing_decisions_total"
+# Decisions that went to the fallback chain, fresh or served again from the decision cache.
+_FALLBACKS = "agent_runtime_routing_fallbacks_total"
 _CONFIDENCE = "agent_runtime_routing_confidence"
 # The stages that make up routing: task analysis, confidence scoring, the routing decision.
 _ROUTING_STAGES = ("analyse", "score", "route")
@@ -32,7 +34,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
     decisions = f"sum(rate({_DECISIONS}{{{sel()}}}[{RATE}]))"
     le = f'le="{le_value(routing.low_confidence_bound)}"'
     stages = "|".join(_ROUTING_STAGES)
-    decision_cache, hit, fallback = 'cache="decision"', 'result="hit"', 'source="fallback"'
+    decision_cache, hit = 'cache="decision"', 'result="hit"'
     cache_hits = f"sum by (layer) (rate(agent_runtime_cache_requests_total{{{sel(decision_cache, hit)}}}[{RATE}]))"
     stage_match = f'stage=~"{stages}"'
     return (
@@ -41,16 +43,22 @@ def build(config: ObservabilityConfig) -> Dashboard:
         .with_row(row("Decisions"))
         .with_panel(timeseries_panel(
             "Decisions by agent", "Routing decisions per second by the agent chosen.", "reqps",
-            [query(f"sum by (agent) (rate({_DECISIONS}{{{sel()}}}[{RATE}]))", "{{agent}}")], stacked=True))
+            [query(f"sum by (agent) (rate({_DECISIONS}{{{sel()}}}[{RATE}]))", "{{agent}}")], width=8, stacked=True))
         .with_panel(timeseries_panel(
             "Decisions by source", "Where decisions came from: exact cache, similar-task cache, fresh "
-            "scoring, or the fallback chain.", "reqps",
-            [query(f"sum by (source) (rate({_DECISIONS}{{{sel()}}}[{RATE}]))", "{{source}}")], stacked=True))
+            "scoring, or the fallback chain (a cached fallback decision counts as cache here).", "reqps",
+            [query(f"sum by (source) (rate({_DECISIONS}{{{sel()}}}[{RATE}]))", "{{source}}")], width=8,
+            stacked=True))
+        .with_panel(timeseries_panel(
+            "Fallbacks by agent", "Decisions per second that went to the fallback chain, fresh or served "
+            "from the decision cache, by the fallback agent that got the task.", "reqps",
+            [query(f"sum by (agent) (rate({_FALLBACKS}{{{sel()}}}[{RATE}]))", "{{agent}}")], width=8,
+            stacked=True, links=[runbook_link(config, alert_names.ROUTING_FALLBACKS_HIGH)]))
         .with_row(row("Quality"))
         .with_panel(timeseries_panel(
-            "Fallback ratio", f"Share of decisions from the fallback chain; dashed line at the "
-            f"{number(routing.fallback_ratio * 100)}% alert threshold.", "percentunit",
-            [query(f"sum(rate({_DECISIONS}{{{sel(fallback)}}}[{RATE}]))\n/ {decisions}", "fallback")],
+            "Fallback ratio", f"Share of decisions that went to the fallback chain, fresh or from the decision "
+            f"cache; dashed line at the {number(routing.fallback_ratio * 100)}% alert threshold.", "percentunit",
+            [query(f"sum(rate({_FALLBACKS}{{{sel()}}}[{RATE}]))\n/ {decisions}", "fallback")],
             width=8, max_val=1, steps=((None, GREEN), (routing.fallback_ratio, RED)),
             links=[runbook_link(config, alert_names.ROUTING_FALLBACKS_HIGH)]))
         .with_panel(timeseries_panel(

@@ -67,10 +67,12 @@ def _inputs(config: ObservabilityConfig) -> tuple[Series, ...]:
         # Tool cache: 3 hits and 1 miss per second.
         _series(config, cache, 3, cache="tool", layer="l0", result="hit"),
         _series(config, cache, 1, cache="tool", layer="l0", result="miss"),
-        # Routing: 2/s scored, 1/s cached, 1/s fallback; 1 of 4 decisions at confidence <= 0.5.
+        # Routing: 2/s scored, 1/s cached, 1/s fallback decisions served from the decision cache (source
+        # "cache", counted as fallbacks all the same); 1 of 4 decisions at confidence <= 0.5.
         _series(config, "agent_runtime_routing_decisions_total", 2, agent="writer", source="scored"),
         _series(config, "agent_runtime_routing_decisions_total", 1, agent="writer", source="cache"),
-        _series(config, "agent_runtime_routing_decisions_total", 1, agent="generalist", source="fallback"),
+        _series(config, "agent_runtime_routing_decisions_total", 1, agent="generalist", source="cache"),
+        _series(config, "agent_runtime_routing_fallbacks_total", 1, agent="generalist"),
         _series(config, "agent_runtime_routing_confidence_bucket", 1, agent="writer", le="0.5"),
         _series(config, "agent_runtime_routing_confidence_bucket", 4, agent="writer", le="+Inf"),
         _series(config, "agent_runtime_routing_confidence_count", 4, agent="writer"),

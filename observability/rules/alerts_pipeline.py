@@ -57,18 +57,27 @@ def fallbacks_high(config: ObservabilityConfig) -> Alert:
             severity="warning",
             expr=(f"{fallback_ratio(config)} > {number(routing.fallback_ratio)}\n"
                   f"and on (job)\n{routing_rate(config)} > {number(routing.min_rate)}"),
-            description=(f"{VALUE_PERCENT} of routing decisions on {label('job')} came from the fallback "
+            description=(f"{VALUE_PERCENT} of routing decisions on {label('job')} went to the fallback "
                          f"chain over the last {routing.window}."),
             for_=routing.fallback_for,
         ),),
         runbook=Runbook(
-            meaning=(f"More than {_pct(routing.fallback_ratio)} of routing decisions used the fallback chain "
+            meaning=(f"More than {_pct(routing.fallback_ratio)} of routing decisions went to the fallback chain "
                      f"over {routing.window} for {routing.fallback_for} (at least {number(routing.min_rate)} "
-                     "decisions/s): no agent scored above the router's `min_confidence` for those tasks."),
+                     "decisions/s): no agent scored above the router's `min_confidence` for those tasks. "
+                     "Decisions served again from the decision cache count too "
+                     "(`agent_runtime_routing_fallbacks_total`), so a question asked over and over that no "
+                     "specialist fits keeps the ratio up although its `source` label says `cache`."),
             impact=("Tasks go to a generic agent instead of a specialist: worse answers, and often "
                     "slower ones. Users notice quality before any error alert fires."),
-            panels=(PanelRef("routing", "Fallback ratio"), PanelRef("routing", "Decisions by source")),
-            diagnosis=_routing_diagnosis(config),
+            panels=(PanelRef("routing", "Fallback ratio"), PanelRef("routing", "Fallbacks by agent"),
+                    PanelRef("routing", "Decisions by source")),
+            diagnosis=(
+                Step("Fallback decisions per second by the agent that got them (fresh and cached):",
+                     promql=(f"sum by (agent) (rate(agent_runtime_routing_fallbacks_total"
+                             f"{{{config.selector}}}[5m]))")),
+                *_routing_diagnosis(config),
+            ),
             mitigation=_routing_mitigation(),
         ),
     )

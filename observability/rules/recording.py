@@ -90,7 +90,7 @@ def routing_rate(config: ObservabilityConfig) -> str:
 
 
 def fallback_ratio(config: ObservabilityConfig) -> str:
-    """Fraction of routing decisions that used the fallback chain, by job."""
+    """Fraction of routing decisions that went to the fallback chain (fresh or from the decision cache), by job."""
     return f"job:agent_runtime_routing_fallbacks:ratio_rate{config.routing.window}"
 
 
@@ -213,8 +213,10 @@ def _cache_and_routing_rules(config: ObservabilityConfig) -> tuple[RecordingRule
     rules += [
         RecordingRule(routing_rate(config),
                       f"sum by (job) (rate(agent_runtime_routing_decisions_total{{{sel}}}[{w}]))"),
+        # Counted apart from the source: a fallback decision served again from the decision cache
+        # has source "cache" but is still a task no specialist fits.
         RecordingRule(fallback_ratio(config), _ratio(
-            f'sum by (job) (rate(agent_runtime_routing_decisions_total{{{sel},source="fallback"}}[{w}]))',
+            f"sum by (job) (rate(agent_runtime_routing_fallbacks_total{{{sel}}}[{w}]))",
             routing_rate(config))),
         RecordingRule(low_confidence_ratio(config), (
             f'sum by (job) (rate(agent_runtime_routing_confidence_bucket{{{sel},le="{le}"}}[{w}]))\n'

@@ -3,23 +3,35 @@
 A scrape with ``Accept: application/openmetrics-text`` shows exemplars on
 ``agent_runtime_task_duration_seconds`` and ``agent_runtime_tool_duration_seconds``
 whose ``trace_id`` is a trace the OTLP receiver actually got; the classic text
-format (no exemplars) still parses.
+format (no exemplars) still parses. Under gunicorn with two workers
+(multiprocess mode, where prometheus_client itself keeps none), the merged
+scrape carries the workers' exemplars on the three latency histograms,
+GenAI's included (``exporters.exemplars``).
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-from prometheus_client.samples import Sample
+from prometheus_client.samples import Exemplar, Sample
 
 from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
+from exporters import exemplars as exemplar_module
+from exporters import multiprocess
+from exporters.exemplars import SampleKey, exemplar_files, merge_latest, read_file, sample_key
 from exporters.otlp import TracingHandle, configure_tracing_from_env
+from tests.integration.gunicorn_support import REPO_ROOT, gunicorn, scrape
+from tests.support.openai_server import Reply, ScriptedChatServer
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.telemetry_runtime import make_runtime
 from tests.support.wsgi_server import serving
@@ -100,3 +112,126 @@ def test_no_exemplars_without_tracing(otel_env: pytest.MonkeyPatch) -> None:
         runtime.close()
     assert exemplars(body, "agent_runtime_task_duration_seconds") == []
     assert exemplars(body, "agent_runtime_tool_duration_seconds") == []
+
+
+# --- several gunicorn workers (prometheus_client multiprocess mode) ---------------------------
+
+LATENCY_HISTOGRAMS = (
+    "agent_runtime_task_duration_seconds",
+    "agent_runtime_tool_duration_seconds",
+    "gen_ai_client_operation_duration_seconds",
+)
+GUNICORN_CONFIG = """
+agents:
+  - name: merger
+    tools: [merge_results]
+    specialties:
+      - domain: merging
+        keywords: {merge: 1.0}
+    plan:
+      - id: merged
+        tool: merge_results
+        args: {results: [], top_k: 3}
+  - name: asker
+    kind: llm
+    tool_call_mode: native
+    max_steps: 2
+    tools: [merge_results]
+    instructions: Answer in one word.
+    specialties:
+      - domain: questions
+        keywords: {ask: 1.0}
+tools:
+  merge_results: {cacheable: false, timeout_seconds: 1.0}
+"""
+
+
+def send_tasks(base_url: str, count: int) -> set[str]:
+    """``count`` tasks, eight at a time (so both workers get some); the trace ids of their results."""
+
+    def one(number: int) -> str:
+        agent = ("merger", "asker")[number % 2]
+        body = {"task": f"merge or ask {number} {uuid.uuid4().hex}", "agent": agent}
+        response = requests.post(f"{base_url}/v1/tasks", json=body, timeout=30)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["outcome"] == "success", result
+        assert result["trace_id"], result
+        return str(result["trace_id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return set(pool.map(one, range(count)))
+
+
+Seen = tuple[str, float, float]  # trace id, value, timestamp
+
+
+def seen(exemplar: Exemplar) -> Seen:
+    assert exemplar.timestamp is not None
+    return exemplar.labels["trace_id"], round(exemplar.value, 9), round(float(exemplar.timestamp), 6)
+
+
+def exemplars_by_sample(body: str) -> dict[SampleKey, Seen]:
+    found: dict[SampleKey, Seen] = {}
+    for family in parse_openmetrics(body):  # type: ignore[no-untyped-call]
+        for sample in family.samples:
+            if sample.exemplar is not None:
+                assert sample.name.endswith("_bucket"), sample
+                assert sample.exemplar.value <= float(sample.labels["le"]), sample
+                found[sample_key(sample.name, sample.labels)] = seen(sample.exemplar)
+    return found
+
+
+def published(directory: Path) -> list[dict[SampleKey, Exemplar]]:
+    return [entries for entries in map(read_file, exemplar_files(directory)) if entries]
+
+
+def latest_published(directory: Path) -> dict[SampleKey, Seen]:
+    return {key: seen(exemplar) for key, exemplar in merge_latest(published(directory)).items()}
+
+
+def test_a_multi_worker_openmetrics_scrape_carries_the_workers_exemplars(
+    otel_env: pytest.MonkeyPatch, tmp_path: Path, otlp_receiver: OtlpReceiver, openai_server: ScriptedChatServer
+) -> None:
+    config = tmp_path / "agents.yaml"
+    config.write_text(GUNICORN_CONFIG)
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    openai_server.default = Reply.text("done", prompt_tokens=12, completion_tokens=2)
+    for name, value in {
+        "AGENT_RUNTIME_CONFIG": str(config),
+        "PYTHONPATH": str(REPO_ROOT),
+        multiprocess.MULTIPROC_ENV: str(directory),
+        exemplar_module.PUBLISH_ENV: "0.2",
+        "AGENT_RUNTIME_LLM_BASE_URL": openai_server.base_url,
+        "AGENT_RUNTIME_LLM_MODEL": "scripted-model",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url,
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }.items():
+        otel_env.setenv(name, value)
+
+    with gunicorn(tmp_path, workers=2) as (base_url, _):
+        sent: set[str] = set()
+        # Until both workers have observed (and published) exemplars.
+        for _ in range(10):
+            sent |= send_tasks(base_url, 16)
+            time.sleep(0.5)
+            if len(published(directory)) == 2:
+                break
+        files = published(directory)
+        assert len(files) == 2, "one worker took every task"
+        for entries in files:
+            assert {e.labels["trace_id"] for e in entries.values()} <= sent, "a slot file has foreign trace ids"
+
+        # Whichever worker answers, the scrape shows the most recent exemplar of each bucket
+        # among all workers: the answering worker's own and the other's published ones.
+        for _ in range(4):
+            body = scrape(base_url, openmetrics=True)
+            found = exemplars_by_sample(body)
+            assert found == latest_published(directory)
+            for histogram in LATENCY_HISTOGRAMS:
+                ids = {trace_id for key, (trace_id, _, _) in found.items() if key[0] == f"{histogram}_bucket"}
+                assert ids, f"no exemplar on {histogram}"
+                assert ids <= sent, f"{histogram} exemplars {ids - sent} are not traces of the tasks sent"
+        # Classic text: no exemplars, and the same series.
+        assert "trace_id" not in scrape(base_url)

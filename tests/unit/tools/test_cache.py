@@ -13,7 +13,7 @@ import diskcache
 import pytest
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
-from agent_runtime.tools.cache import ToolCache
+from agent_runtime.tools.cache import HIT_SAMPLE, ToolCache, args_key
 from agent_runtime.tools.layers import DiskLayer
 from tests.unit.tools.conftest import FakeClock, RecordingListener
 
@@ -224,7 +224,8 @@ def test_stats_are_json_ready(tmp_path: Path) -> None:
 
 def test_warming_reruns_the_most_popular_calls(clock: FakeClock) -> None:
     cache = ToolCache(CacheSettings(), clock=clock)
-    popularity = {"a": 5, "b": 3, "c": 1}
+    # Hits are counted one in HIT_SAMPLE (with that weight): popularity shows over many look-ups.
+    popularity = {"a": 8 * HIT_SAMPLE, "b": 4 * HIT_SAMPLE, "c": 1}
     for query, times in popularity.items():
         remember(cache, SEARCH, {"q": query}, query.upper())
         for _ in range(times - 1):
@@ -317,3 +318,49 @@ def test_failing_disk_at_runtime_is_counted_skipped_and_logged_once(
     remember(cache, SEARCH, {"q": "after"}, 1)
     assert cache.stats()["layers"]["l1"]["degraded"] is False
     assert any("recovered" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+
+
+def test_l0_keys_are_equal_exactly_when_the_canonical_json_is() -> None:
+    from agent_runtime.tools.calls import canonical_args
+
+    samples: list[dict[str, Any]] = [
+        {"q": "a"},
+        {"q": 1},
+        {"q": 1.0},
+        {"q": True},
+        {"q": "1"},
+        {"q": None},
+        {"q": [1, 2]},
+        {"q": "a", "n": 2},
+        {"n": 2, "q": "a"},
+        {"q": "a", "n": 2.0},
+        {"q": ["a"], "n": 2},
+        {},
+    ]
+    for left in samples:
+        for right in samples:
+            assert (args_key(left) == args_key(right)) == (canonical_args(left) == canonical_args(right)), (left, right)
+
+
+def test_l0_is_bounded_in_bytes_as_well_as_entries(clock: FakeClock) -> None:
+    cache = ToolCache(CacheSettings(l0_max_entries=1000, l0_max_bytes=64 * 1024), clock=clock)
+    for i in range(100):
+        remember(cache, SEARCH, {"q": str(i)}, "x" * 4096)
+    stats = cache._l0.stats()
+    assert stats["bytes"] <= 64 * 1024
+    assert 5 < stats["entries"] < 16
+    assert cache.lookup(SEARCH, {"q": "99"}).hit, "the most recent entries stay"
+    assert not cache.lookup(SEARCH, {"q": "0"}).hit
+
+
+def test_peek_counts_nothing(listener: RecordingListener, clock: FakeClock) -> None:
+    cache = ToolCache(CacheSettings(), listener, clock=clock)
+    assert not cache.peek(SEARCH, {"q": "a"})
+    remember(cache, SEARCH, {"q": "a"}, 1)
+    events = list(listener.events)
+    assert cache.peek(SEARCH, {"q": "a"})
+    assert not cache.peek(SEND, {"to": "ops"})
+    assert listener.events == events
+    assert cache.stats()["hits"] == 0
+    clock.advance(61)
+    assert not cache.peek(SEARCH, {"q": "a"})
