@@ -227,20 +227,22 @@ class Runtime:
         stages[Stage.ANALYSE] = route_mark - mark
 
         if traced:
-            with tracing.route_span() as route_span:
+            route_span, route_token = tracing.start_child_span("route")
+            try:
                 decision = self._router.route(task, analysis, stages)
                 tracing.annotate_decision(route_span, decision, rename=False)
-            tracing.annotate_decision(span, decision)
+            finally:
+                tracing.end_child_span(route_span, route_token)
         else:
             decision = self._router.route(task, analysis, stages)
         mark = clock()
         stages[Stage.ROUTE] = mark - route_mark
-        listener.routing_decided(decision.agent, decision.source, decision.confidence, decision.fallback)
-
         spec = config.agent(decision.agent)
         assert spec is not None, "the router only returns configured agents"
         if traced:
-            tracing.annotate_kind(span, spec.kind)
+            tracing.annotate_decision(span, decision, kind=spec.kind)
+        listener.routing_decided(decision.agent, decision.source, decision.confidence, decision.fallback)
+
         run = TaskRun.starting(
             timeout_seconds=config.execution.task_timeout_seconds,
             token_budget=spec.token_budget,

@@ -191,18 +191,26 @@ def _execute(
 ) -> ToolCallOutcome:
     call_id = call.call_id or new_call_id()
     if traced:
-        with tracing.tool_span(call.tool, call_id, turn) as span:
+        span, token = tracing.start_child_span(
+            f"{tracing.EXECUTE_TOOL} {call.tool}", tracing.tool_span_attributes(call.tool, call_id, turn)
+        )
+        try:
             report = caller.call(call.tool, args, deadline)
             error = report.error
             error_type = type(error).__name__ if error is not None else None
             if span.is_recording():
-                span.set_attribute("agent_runtime.tool.attempts", report.attempts)
-                span.set_attribute("agent_runtime.tool.outcome", report.outcome)
+                attributes: dict[str, str | int] = {
+                    "agent_runtime.tool.attempts": report.attempts,
+                    "agent_runtime.tool.outcome": report.outcome,
+                }
                 if report.cache_layer:
-                    span.set_attribute("agent_runtime.cache.layer", report.cache_layer)
+                    attributes["agent_runtime.cache.layer"] = report.cache_layer
+                span.set_attributes(attributes)
             usable = report.outcome in _USABLE
             if not usable and error_type is not None:
                 tracing.mark_error(span, error_type, str(error))
+        finally:
+            tracing.end_child_span(span, token)
     else:
         report = caller.call(call.tool, args, deadline)
         error = report.error

@@ -7,14 +7,20 @@ with Zipf-distributed popularity, so a few are asked often (caches have
 something to find) and many rarely; the phrasing is drawn uniformly, so the
 router's similarity cache sees paraphrases. ``mix`` weights the families,
 named after the agent each is written for (diagnostics, researcher,
-fetcher, writer); the router still chooses the agent. The ``offtopic``
-family (hobbies, food, travel; hundreds of distinct questions) fits no
-agent and is not in the default mix: add it to exercise the router's
-fallback.
+fetcher, writer, investigator); the router still chooses the agent. Two
+families are not in the default mix: ``investigator`` (root-cause questions
+for the LLM agent, which is configured only with a model) and ``offtopic``
+(hobbies, food, travel; thousands of distinct questions that fit no agent:
+add it to exercise the router's fallback). ``fresh_share`` makes that
+share of tasks new text (an intent with a unique suffix), so caches miss
+them: with a model behind the runtime, that is the knob for how many
+model calls a workload causes.
 
 The generator is open-loop: request ``i`` is due at ``start + i / rate``
 whatever happened to earlier ones, so a slow service meets the same
-arrival rate (no coordinated omission). At most ``concurrency`` requests
+arrival rate (no coordinated omission). Given several service URLs (a list,
+or one string of comma-separated URLs), it sends request ``i`` to URL
+``i mod n``: replicas behind no load balancer each get an even share. At most ``concurrency`` requests
 are in flight; a request due while all are busy is counted as ``skipped``,
 not queued. The run ends after ``duration_seconds`` or ``max_requests``,
 whichever comes first.
@@ -38,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -55,6 +61,8 @@ _STAGES: Final = ("route", "score", "execute", "aggregate")
 _ALERTS: Final = ("ErrorBudgetBurn", "ToolLatencyHigh", "CacheHitRateDrop", "CircuitBreakerOpen", "Saturation")
 _TOPICS: Final = ("the tool cache", "the router", "the OTLP exporter", "the scoring matrix", "the plan executor")
 _PAGES: Final = ("status", "changelog", "incident-log", "deploys", "capacity")
+_INCIDENTS: Final = ("the cache hit rate drop", "the latency spike", "the error budget burn",
+                     "the breaker that kept opening", "the dropped spans")  # fmt: skip
 # Off-topic questions are many distinct combinations, as real ones are: few repeat, so the
 # router's decision cache cannot answer them and they reach the fallback.
 _OFFTOPIC: Final = tuple(
@@ -153,6 +161,18 @@ _TEMPLATES: Final[Mapping[str, Sequence[tuple[Sequence[str], Sequence[str]]]]] =
             _ALERTS,
         ),
     ),
+    # Root-cause questions for the LLM agent (the bundled `investigator`, present only with a model
+    # configured). Not in the default mix: every one that misses the caches is a model call.
+    "investigator": (
+        (
+            (
+                "dig into the root cause of {}",
+                "investigate the root cause of {} and correlate the signals",
+                "explain the incident: what was the root cause of {}?",
+            ),
+            _INCIDENTS,
+        ),
+    ),
     # Questions no agent is for: the router falls back. Not in the default mix.
     "offtopic": ((("{}",), _OFFTOPIC),),
 }
@@ -195,12 +215,22 @@ def parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
+class TaskSource(Protocol):
+    """What ``LoadGenerator`` draws request bodies from (``Workload``, or a test's own source)."""
+
+    def next_task(self) -> dict[str, Any]:
+        """The next request body for ``POST /v1/tasks``."""
+        ...
+
+
 class Workload:
     """Draws tasks: a family by ``mix``, an intent by Zipf popularity, a phrasing uniformly.
 
     ``fetch_base`` is the URL prefix of pages the fetcher family asks for
     (sent as the task context ``url``); without it that family is left out.
-    Thread-safe; the sequence is reproducible for a given ``seed``.
+    ``fresh_share`` (0..1) of the tasks get a unique suffix (``(#n)``), so no
+    cache has seen them. Thread-safe; the sequence is reproducible for a
+    given ``seed``.
     """
 
     def __init__(
@@ -210,7 +240,10 @@ class Workload:
         seed: int | None = None,
         fetch_base: str | None = None,
         zipf_exponent: float = ZIPF_EXPONENT,
+        fresh_share: float = 0.0,
     ) -> None:
+        if not 0.0 <= fresh_share <= 1.0:
+            raise ValueError(f"fresh_share must be between 0 and 1, got {fresh_share}")
         weights = dict(DEFAULT_MIX if mix is None else mix)
         if fetch_base is None:
             weights.pop("fetcher", None)
@@ -221,6 +254,8 @@ class Workload:
         self._family_weights = list(itertools.accumulate(weights[f] for f in self._families))
         self._fetch_base = (fetch_base or "").rstrip("/")
         self._rng = random.Random(seed)
+        self._fresh_share = fresh_share
+        self._fresh = itertools.count(1)
         self._lock = threading.Lock()
         self._intents: dict[str, list[Intent]] = {}
         self._cumulative: dict[str, list[float]] = {}
@@ -244,6 +279,8 @@ class Workload:
             family = self._rng.choices(self._families, cum_weights=self._family_weights)[0]
             intent = self._rng.choices(self._intents[family], cum_weights=self._cumulative[family])[0]
             text = self._rng.choice(intent.phrasings)
+            if self._fresh_share and self._rng.random() < self._fresh_share:
+                text = f"{text} (#{next(self._fresh)})"
         body: dict[str, Any] = {"task": text}
         if family == "fetcher":
             body["context"] = {"url": f"{self._fetch_base}/{intent.slot}"}
@@ -325,17 +362,28 @@ class LoadReport:
         )
 
 
+def split_urls(url: str | Sequence[str]) -> list[str]:
+    """Service base URLs from one URL, a comma-separated string of them, or a list; ``ValueError`` if none."""
+    parts = url.split(",") if isinstance(url, str) else list(url)
+    urls = [part.strip().rstrip("/") for part in parts if part.strip()]
+    if not urls:
+        raise ValueError("give at least one service URL")
+    return urls
+
+
 class LoadGenerator:
     """Sends ``workload`` tasks to ``url`` at ``rate`` per second, open-loop, bounded.
 
-    ``progress(report, in_flight)`` is called about once per ``progress_seconds``
-    from the scheduling thread; ``stop`` (an Event) ends a run early.
+    ``url`` is one service URL or several (a list or a comma-separated
+    string): request ``i`` goes to the ``i mod n``-th. ``progress(report,
+    in_flight)`` is called about once per ``progress_seconds`` from the
+    scheduling thread; ``stop`` (an Event) ends a run early.
     """
 
     def __init__(
         self,
-        url: str,
-        workload: Workload,
+        url: str | Sequence[str],
+        workload: TaskSource,
         *,
         rate: float,
         duration_seconds: float,
@@ -352,7 +400,7 @@ class LoadGenerator:
             raise ValueError(f"duration must be > 0 and <= {MAX_DURATION_SECONDS:g} seconds, got {duration_seconds}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self._endpoint = url.rstrip("/") + "/v1/tasks"
+        self._endpoints = [base + "/v1/tasks" for base in split_urls(url)]
         self._workload = workload
         self._rate = rate
         self._duration = duration_seconds
@@ -371,8 +419,8 @@ class LoadGenerator:
         """Run to the end (time, count or ``stop``) and return the report."""
         report = LoadReport(rate=self._rate, duration_seconds=self._duration)
         session = requests.Session()
-        # One pooled connection per worker thread, so connections are reused, never re-opened.
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._concurrency)
+        # One pooled connection per worker thread and URL, so connections are reused, never re-opened.
+        adapter = HTTPAdapter(pool_connections=len(self._endpoints), pool_maxsize=self._concurrency)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         started = time.monotonic()
@@ -389,7 +437,8 @@ class LoadGenerator:
                     with self._lock:
                         report.sent += 1
                         self._in_flight += 1
-                    pool.submit(self._send, session, self._workload.next_task(), report)
+                    endpoint = self._endpoints[index % len(self._endpoints)]
+                    pool.submit(self._send, session, endpoint, self._workload.next_task(), report)
                 now = time.monotonic()
                 if self._progress is not None and now >= next_progress:
                     next_progress = now + self._progress_seconds
@@ -400,13 +449,13 @@ class LoadGenerator:
             self._progress(report, 0)
         return report
 
-    def _send(self, session: requests.Session, body: Mapping[str, Any], report: LoadReport) -> None:
+    def _send(self, session: requests.Session, endpoint: str, body: Mapping[str, Any], report: LoadReport) -> None:
         started = time.perf_counter()
         status: str
         outcome: str | None = None
         agent: str | None = None
         try:
-            response = session.post(self._endpoint, json=body, timeout=self._timeout)
+            response = session.post(endpoint, json=body, timeout=self._timeout)
             status = str(response.status_code)
             payload = response.json() if response.ok else None
             if isinstance(payload, dict):

@@ -127,6 +127,10 @@ class DecisionCache:
         # differ only in stop words share a sketch, and are verified once.
         self._buckets: list[dict[int, set[int]]] = [{} for _ in self._bands]
         self._holders: dict[int, set[str]] = {}  # sketch -> fingerprints indexed under it
+        # Answers of get_similar by sketch, valid while the index generation holds: any change
+        # of what is indexed (or of the entries a hit may name) moves the generation.
+        self._index_generation = 0
+        self._answers: dict[int, tuple[int, SimilarHit | None]] = {}
 
     @property
     def max_entries(self) -> int:
@@ -165,11 +169,21 @@ class DecisionCache:
 
     def get(self, fingerprint: str, versions: CacheVersions) -> RoutingDecision | None:
         """The decision cached for exactly this fingerprint under ``versions``, or None."""
-        with self._lock:
-            self._sync(versions)
+        if versions is self._versions:
+            # The versions in force (the router hands the same object while they hold):
+            # a read needs no lock, the dictionary's operations are atomic.
             entry = self._entries.get(fingerprint)
             if entry is not None:
-                self._entries.move_to_end(fingerprint)
+                try:  # noqa: SIM105 (contextlib.suppress costs more than the hit)
+                    self._entries.move_to_end(fingerprint)
+                except KeyError:  # evicted meanwhile: it was current when read
+                    pass
+        else:
+            with self._lock:
+                self._sync(versions)
+                entry = self._entries.get(fingerprint)
+                if entry is not None:
+                    self._entries.move_to_end(fingerprint)
         self._listener.cache_looked_up("decision", "exact", entry is not None)
         return entry.decision if entry is not None else None
 
@@ -184,6 +198,14 @@ class DecisionCache:
         best: tuple[int, str] | None = None
         with self._lock:
             self._sync(versions)
+            remembered = self._answers.get(sketch)
+            if remembered is not None and remembered[0] == self._index_generation:
+                # The index has not changed since this sketch was answered: same answer.
+                hit = remembered[1]
+                if hit is not None:
+                    self._entries.move_to_end(hit.fingerprint)
+                self._listener.cache_looked_up("decision", "similar", hit is not None)
+                return hit
             seen: set[int] = set()
             for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
                 for candidate in buckets.get((sketch >> shift) & mask, ()):
@@ -201,6 +223,9 @@ class DecisionCache:
                 self._entries.move_to_end(key)
                 similarity = 1.0 - distance / SKETCH_BITS
                 hit = SimilarHit(self._entries[key].decision, similarity, key)
+            if len(self._answers) >= max(self._max_entries, 1):
+                self._answers.clear()
+            self._answers[sketch] = (self._index_generation, hit)
         self._listener.cache_looked_up("decision", "similar", hit is not None)
         return hit
 
@@ -218,6 +243,7 @@ class DecisionCache:
             return
         with self._lock:
             self._sync(versions)
+            self._index_generation += 1
             old = self._entries.pop(fingerprint, None)
             if old is not None and old.indexed:
                 self._unindex(fingerprint, old.sketch)
@@ -236,11 +262,14 @@ class DecisionCache:
 
     def _sync(self, versions: CacheVersions) -> None:
         """Drop everything when the versions moved (caller holds the lock)."""
-        if versions != self._versions:
-            self._drop_all()
+        if versions is not self._versions:
+            if versions != self._versions:
+                self._drop_all()
             self._versions = versions
 
     def _drop_all(self) -> None:
+        self._index_generation += 1
+        self._answers.clear()
         self._entries.clear()
         self._holders.clear()
         for buckets in self._buckets:

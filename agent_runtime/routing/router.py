@@ -57,11 +57,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from agent_runtime.config.models import RuntimeConfig
 from agent_runtime.errors import ConfigError, UnknownAgentError
 from agent_runtime.results import RoutingDecision, Task
-from agent_runtime.routing.decision_cache import CacheVersions, DecisionCache
+from agent_runtime.routing.decision_cache import CacheVersions, DecisionCache, SimilarHit
 from agent_runtime.scoring.analysis import TaskAnalyser, TaskAnalysis
 from agent_runtime.scoring.experience import ExperienceSnapshot, ExperienceTracker
 from agent_runtime.scoring.matrix import CapabilityMatrix
@@ -90,7 +91,7 @@ class _State:
     scorer: ConfidenceScorer
     analyser: TaskAnalyser
 
-    @property
+    @cached_property
     def cache_config(self) -> str:
         # The generation guards against a reload that keeps the version string.
         return f"{self.config.version}#{self.generation}"
@@ -125,6 +126,10 @@ class TaskRouter:
         self._similar_min_margin = similar_min_margin
         self._reload_lock = threading.Lock()
         self._state = _State(config, 0, scorer, analyser)
+        self._versions = CacheVersions(self._state.cache_config, -1, -1)
+        # Similar hits already restamped, by the hit's identity (the cache answers an unchanged
+        # index with the same hit object): (hit, decision); the hit is kept so the id stays its own.
+        self._restamped_hits: dict[int, tuple[SimilarHit, RoutingDecision]] = {}
 
     @classmethod
     def from_config(
@@ -220,15 +225,25 @@ class TaskRouter:
         experience = state.scorer.experience
         snapshot = experience.snapshot()
         health = self._health_version()
-        versions = CacheVersions(state.cache_config, health, snapshot.epoch)
+        versions = self._versions
+        if versions.health != health or versions.experience != snapshot.epoch or versions.config != state.cache_config:
+            # One object while they hold: the cache then checks them by identity.
+            versions = self._versions = CacheVersions(state.cache_config, health, snapshot.epoch)
 
         cached = self._cache.get(analysis.fingerprint, versions)
         if cached is not None:
             return cached  # filed with source "cache" already: a hit copies nothing
         hit = self._cache.get_similar(analysis.sketch, versions)
         if hit is not None:
+            restamped = self._restamped_hits.get(id(hit))
+            if restamped is not None and restamped[0] is hit:
+                return restamped[1]  # the same hit again (the index has not changed): the same decision
             note = f"paraphrase of a cached task (similarity {hit.similarity:.2f}); {hit.decision.explanation}"
-            return _restamped(hit.decision, "similar", note)
+            decision = _restamped(hit.decision, "similar", note)
+            if len(self._restamped_hits) >= 1024:
+                self._restamped_hits.clear()
+            self._restamped_hits[id(hit)] = (hit, decision)
+            return decision
 
         board = self._score(state, analysis, snapshot, timings)
         decision, margin = self._decide(state, analysis, board, health)

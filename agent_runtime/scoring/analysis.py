@@ -204,13 +204,15 @@ class TaskAnalyser:
 
     def analyse(self, text: str) -> TaskAnalysis:
         """The analysis of ``text``; the same object back for a repeated text."""
-        with self._lock:
-            known = self._by_text.get(text) if len(text) <= MAX_TEXT_KEY else None
-            if known is not None:
-                self._by_text.move_to_end(text)
-                if known.fingerprint in self._cache:  # keep both memos' recency in step
-                    self._cache.move_to_end(known.fingerprint)
+        # A byte-identical repeat: no lock (the memo's own operations are atomic; an
+        # entry evicted meanwhile was still valid when read).
+        known = self._by_text.get(text)
         if known is not None:
+            try:
+                self._by_text.move_to_end(text)
+                self._cache.move_to_end(known.fingerprint)  # keep both memos' recency in step
+            except KeyError:
+                pass
             self._listener.cache_looked_up("analysis", "exact", True)
             return known
 

@@ -162,6 +162,10 @@ class ExperienceTracker:
     def snapshot(self) -> ExperienceSnapshot:
         """The current quantised terms and their epoch (cheap when nothing changed)."""
         now = self._clock()
+        if not self._changed and now < self._valid_until:
+            # Nothing to publish (two attribute reads): an outcome recorded concurrently
+            # is seen by the next snapshot, exactly as if it had come a moment later.
+            return self._snapshot
         with self._lock:
             if now >= self._valid_until:
                 self._refresh(now)

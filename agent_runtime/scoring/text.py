@@ -192,12 +192,31 @@ _ONE_LANE = (1).to_bytes(_LANE_BYTES, "little")
 _ZERO_LANE = bytes(_LANE_BYTES)
 
 
-@lru_cache(maxsize=65536)
+# Lanes for each byte of a 64-bit hash, by byte position: lane 8*position + bit holds 1 when
+# that bit of the byte is set. A feature's lanes are the OR of its eight bytes' entries, so a
+# new feature costs one hash and eight look-ups, and the memo below can stay small.
+_BYTE_LANES: tuple[tuple[int, ...], ...] = tuple(
+    tuple(
+        sum(1 << (_LANE_BITS * (8 * position + bit)) for bit in range(8) if byte >> bit & 1) for byte in range(256)
+    )
+    for position in range(SKETCH_BITS // 8)
+)
+
+
+@lru_cache(maxsize=4096)
 def _feature_lanes(feature: str) -> int:
-    """The feature's 64-bit hash spread out: lane i holds 1 when hash bit i is set."""
-    digest = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=SKETCH_BITS // 8).digest(), "big")
-    bits = f"{digest:064b}"[::-1]  # bits[i] is hash bit i
-    return int.from_bytes(b"".join(_ONE_LANE if bit == "1" else _ZERO_LANE for bit in bits), "little")
+    """The feature's 64-bit hash spread out: lane i holds 1 when hash bit i is set.
+
+    Memoised for the frequent features (vocabulary words); the memo is small
+    because a miss is cheap, so memory does not grow with the variety of
+    texts seen.
+    """
+    digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=SKETCH_BITS // 8).digest()
+    value = int.from_bytes(digest, "big")
+    lanes = 0
+    for position, table in enumerate(_BYTE_LANES):
+        lanes |= table[value >> (8 * position) & 0xFF]
+    return lanes
 
 
 def simhash(features: Mapping[str, float]) -> int:

@@ -96,6 +96,39 @@ def end_agent_span(span: Span, tokens: _Tokens) -> None:
     span.end()
 
 
+def start_child_span(name: str, attributes: dict[str, str | int] | None = None) -> tuple[Span, object]:
+    """Start an INTERNAL child span of the current one and make it current; end it with ``end_child_span``.
+
+    What ``start_as_current_span`` does, without its two context managers.
+    """
+    span = _TRACER.start_span(
+        name,
+        kind=SpanKind.INTERNAL,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    )
+    return span, otel_context.attach(trace.set_span_in_context(span))
+
+
+def end_child_span(span: Span, token: object) -> None:
+    """Restore the context ``start_child_span`` replaced and end its span."""
+    otel_context.detach(token)  # type: ignore[arg-type]
+    span.end()
+
+
+def tool_span_attributes(tool: str, call_id: str, turn: int | None = None) -> dict[str, str | int]:
+    """The attributes an ``execute_tool {tool}`` span starts with."""
+    attributes: dict[str, str | int] = {
+        GEN_AI_OPERATION_NAME: EXECUTE_TOOL,
+        GEN_AI_TOOL_NAME: tool,
+        GEN_AI_TOOL_CALL_ID: call_id,
+    }
+    if turn is not None:
+        attributes[TURN_ATTRIBUTE] = turn
+    return attributes
+
+
 def task_unsampled() -> bool:
     """True inside a task whose span is not recording: nothing of it is traced (one ContextVar read)."""
     span = _TASK_SPAN.get()
@@ -143,20 +176,26 @@ def agent_span(parent: otel_context.Context | None = None) -> Iterator[Span]:
         yield span
 
 
-def annotate_decision(span: Span, decision: RoutingDecision, *, rename: bool = True) -> None:
-    """Record the routing decision on ``span``; ``rename`` names it ``invoke_agent {agent}``."""
+def annotate_decision(
+    span: Span, decision: RoutingDecision, *, rename: bool = True, kind: str | None = None
+) -> None:
+    """Record the routing decision on ``span``; ``rename`` names it ``invoke_agent {agent}``.
+
+    ``kind`` also records the agent's kind (as ``annotate_kind``), in the same call.
+    """
     if not span.is_recording():
         return
     if rename:
         span.update_name(f"{INVOKE_AGENT} {decision.agent}")
-    span.set_attributes(
-        {
-            GEN_AI_AGENT_NAME: decision.agent,
-            "agent_runtime.routing.confidence": decision.confidence,
-            "agent_runtime.routing.source": decision.source,
-            "agent_runtime.routing.gated": decision.gated,
-        }
-    )
+    attributes: dict[str, str | float | bool] = {
+        GEN_AI_AGENT_NAME: decision.agent,
+        "agent_runtime.routing.confidence": decision.confidence,
+        "agent_runtime.routing.source": decision.source,
+        "agent_runtime.routing.gated": decision.gated,
+    }
+    if kind is not None:
+        attributes[KIND_ATTRIBUTE] = kind
+    span.set_attributes(attributes)
 
 
 def annotate_kind(span: Span, kind: str) -> None:

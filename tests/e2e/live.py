@@ -13,16 +13,22 @@ from agent_runtime.ops.stack.launcher import Stack, StackInfo
 
 TIME_SCALE = 60
 WORKLOAD_RATE = 6.0
-# One gunicorn worker. With several, keep-alive connections can leave a worker without tasks, and such a
-# worker's breaker state gauge stays "open" forever: breakers change state lazily, on the next call, so an
-# idle worker never reports its breaker half-open and AgentRuntimeCircuitBreakerOpen never resolves
-# (reported with issue #6; multiprocess metrics are proven by the exporters' own tests).
-WORKERS = 1
+# Production shape: two replicas (two targets of the one runtime job), each a gunicorn master with two
+# workers (multiprocess metrics), sharing one Redis as the L2 tool cache; each has its own L1 directory.
+REPLICAS = 2
+WORKERS = 2
+# The background workload: the plan agents' families, spread over both replicas. No writer or
+# investigator tasks: they call the model, and model traffic is the model scenarios' (drill.py).
+WORKLOAD_MIX = {"diagnostics": 0.5, "researcher": 0.3, "fetcher": 0.2}
 # gunicorn threads per worker, and the runtime's in-flight limit per worker below it: the limit must be
 # reachable (or the saturation alert could never fire) and spare threads must remain, or a saturated
 # worker could not answer Prometheus's scrape and the runtime would look down instead of saturated.
-THREADS_PER_WORKER = 32
-IN_FLIGHT_PER_WORKER = 24
+THREADS_PER_WORKER = 16
+IN_FLIGHT_PER_WORKER = 8
+# What Gemma 3 270M is priced at in the e2e runtime (dollars per million tokens): a local model costs
+# nothing per token, but the spend alert needs a price; this one puts a busy model (a few hundred
+# tokens/s) well above the hourly budget at the drill's time scale and an idle one at zero.
+MODEL_PRICE = {"input": 20.0, "output": 60.0}
 
 
 @dataclass
@@ -50,6 +56,21 @@ class LiveStack:
         data: dict[str, Any] = body["data"]
         return data
 
+    @property
+    def instances(self) -> list[str]:
+        """The ``instance`` label of each runtime replica, in replica order."""
+        return [url.removeprefix("http://") for url in self.info.runtime_urls]
+
+    def query_range(self, promql: str, start: float, end: float, step: float = 1.0) -> list[dict[str, Any]]:
+        """The series of a range query; raises with Prometheus's error on a bad query."""
+        response = requests.post(f"{self.prometheus_url}/api/v1/query_range", timeout=20,
+                                 data={"query": promql, "start": str(start), "end": str(end), "step": str(step)})
+        body = response.json()
+        if body.get("status") != "success":
+            raise AssertionError(f"{promql!r}: {body.get('errorType')}: {body.get('error')}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
     def alerts(self) -> list[dict[str, Any]]:
         """Prometheus's active alerts (pending and firing)."""
         alerts: list[dict[str, Any]] = requests.get(f"{self.prometheus_url}/api/v1/alerts", timeout=5).json()["data"][
@@ -65,6 +86,11 @@ class LiveStack:
         ).json()["deliveries"]
         return found
 
+    def value(self, promql: str) -> float | None:
+        """The value of a one-series instant query (the first series), None when it has none."""
+        result = self.query(promql)["result"]
+        return float(result[0]["value"][1]) if result else None
+
     def inject(self, body: dict[str, Any]) -> str:
         """Inject a fault through the admin API; its id."""
         response = requests.post(f"{self.info.runtime_url}/v1/faults", json=body, headers=self.auth(), timeout=10)
@@ -79,16 +105,33 @@ class LiveStack:
         requests.put(f"{self.info.receiver_url}/control/otlp", json={"status": status}, timeout=5).raise_for_status()
 
 
-def e2e_config(root: Path, path: Path) -> Path:
+# llm_chat as the runtime registers it with a model (agent_runtime/builtin_tools), its breaker scaled.
+LLM_CHAT_TOOL = {
+    "description": "Ask the configured chat model (OpenAI-compatible API).",
+    "timeout_seconds": 64.0,
+    "ttl_seconds": 3600,
+    "cache_tags": ["llm"],
+    "retry": {"max_attempts": 3, "initial_backoff_seconds": 0.2, "max_backoff_seconds": 2.0},
+    "breaker": {"open_seconds": 2, "max_open_seconds": 5},
+}
+
+
+def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
     """The bundled agent configuration with the runtime's own timings scaled for the e2e run.
 
-    - ``execution.max_in_flight_tasks`` below gunicorn's threads per worker (see ``THREADS_PER_WORKER``);
-    - ``promql_query``'s breaker stays open at most 5 s (production: 120 s, i.e. 2 s scaled), so the
-      breaker closes within the scaled alert windows once Prometheus is back.
+    - ``execution.max_in_flight_tasks`` below gunicorn's threads per worker (see ``THREADS_PER_WORKER``),
+      low enough that the overload scenario saturates both replicas with a few more tasks per second;
+    - the breakers of ``promql_query`` and, with ``model``, ``llm_chat`` stay open at most 5 s (production:
+      up to 120 s and 60 s, i.e. 2 s and 1 s scaled), so they close within the scaled alert windows once
+      their dependency is back, and probe often enough while it is not;
+    - ``model`` (the served model's name) gets ``MODEL_PRICE``, so model calls cost dollars.
     """
     config = yaml.safe_load((root / "agent_runtime" / "config" / "default.yaml").read_text())
     config["execution"]["max_in_flight_tasks"] = IN_FLIGHT_PER_WORKER
     breaker = config["tools"]["promql_query"]["breaker"]
     breaker.update(open_seconds=2, max_open_seconds=5)
+    if model is not None:
+        config["tools"]["llm_chat"] = LLM_CHAT_TOOL
+        config["llm"] = {"prices": {model: MODEL_PRICE}}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

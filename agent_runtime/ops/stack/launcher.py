@@ -1,23 +1,33 @@
 """The local stack: runtime (gunicorn), Prometheus, Alertmanager, receiver and workload, on loopback.
 
-``Stack(options).up()`` starts, in order, the receiver, the local model
-server when ``options.local_llm`` is set and the ``local-llm`` extra is
-installed (llama.cpp's ``llama-server --metrics`` with Gemma 3 270M,
-``agent_runtime.ops.local_model``), the runtime (with fault injection on, an
-admin token, and ``AGENT_RUNTIME_LLM_*`` pointing at that server),
+``Stack(options).up()`` starts, in order, the receiver, Redis when
+``options.shared_cache`` is set and ``redis-server`` is installed (the L2
+tool cache every replica shares), the local model server when
+``options.local_llm`` is set and the ``local-llm`` extra is installed
+(llama.cpp's ``llama-server --metrics`` with Gemma 3 270M,
+``agent_runtime.ops.local_model``), ``options.replicas`` runtime replicas
+(each a gunicorn master with ``options.workers`` workers, fault injection on,
+an admin token, ``AGENT_RUNTIME_LLM_*`` pointing at that server and, with
+``shared_cache``, an L1 cache directory of its own and the shared Redis),
 Prometheus and Alertmanager with the repository's own configuration rendered
-for local ports (``agent_runtime.ops.stack.render``, plus a ``llama`` scrape
-job), and a background workload (``agent-runtime loadgen``); it waits for
-each to be healthy and records them in ``<state_dir>/stack.json``. ``down()``
-stops them, last started first. Missing Prometheus or Alertmanager binaries
-are reported in ``StackInfo.missing`` and the rest runs without them; a
-model server that is not started (the extra is not installed, or the
-runtime already has an ``AGENT_RUNTIME_LLM_BASE_URL``) is a note in
-``StackInfo.notes``, and the runtime then runs without a model.
+for local ports (``agent_runtime.ops.stack.render``: every replica a target
+of the runtime job, plus a ``llama`` scrape job), and a background workload
+(``agent-runtime loadgen``, spread over the replicas); it waits for each to
+be healthy and records them in ``<state_dir>/stack.json``. ``down()`` stops
+them, last started first; ``restart(name)`` starts one again (a drill that
+killed the model server or Redis). Missing Prometheus or Alertmanager
+binaries are reported in ``StackInfo.missing`` and the rest runs without
+them; a model server or Redis that is not started (the extra or the binary
+is not installed, or the runtime already has an ``AGENT_RUNTIME_LLM_BASE_URL``)
+is a note in ``StackInfo.notes``, and the runtime then runs without it.
+
+Replicas share the fault state (``faults.json``): a fault injected through
+any of them reaches all, as a failing dependency would.
 
 Everything the stack writes lives in ``state_dir`` (``.stack/`` by default):
-the token, rendered configs, data directories, logs, the fault state and the
-JSONL of received alerts. It is emptied on every ``up``.
+the token, rendered configs, data directories, logs, the fault state, the
+cache directories and the JSONL of received alerts. It is emptied on every
+``up``.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +54,7 @@ from agent_runtime.ops.stack.processes import (
     free_port,
     http_ok,
     port_in_use,
+    respawn,
     spawn,
     start_time,
     wait_healthy,
@@ -50,7 +62,9 @@ from agent_runtime.ops.stack.processes import (
 from agent_runtime.ops.stack.render import Ports, RenderError, format_duration, render_all
 
 INSTALL_HINT: Final = "apt-get install -y prometheus prometheus-alertmanager"
+REDIS_INSTALL_HINT: Final = "apt-get install -y redis-server"
 PREFERRED_PORTS: Final = Ports(runtime=8000, prometheus=9090, alertmanager=9093, receiver=9095, llama=8080)
+PREFERRED_REDIS_PORT: Final = 6379
 HEALTH_TIMEOUT_SECONDS: Final = 60.0
 # The stack's llama-server: two slots of 4k context each, so one long answer does not hold up every
 # other model call (on two cores they share the CPU either way), and answers capped at 128 tokens:
@@ -63,7 +77,10 @@ LLM_BASE_URL_ENV: Final = "AGENT_RUNTIME_LLM_BASE_URL"
 UNBOUNDED_WORKLOAD_SECONDS: Final = 7 * 86_400.0
 _PYTHON_CLI: Final = "from agent_runtime.cli.main import main; raise SystemExit(main())"
 _STATE_ENTRIES: Final = ("prometheus-data", "alertmanager-data", "metrics", "logs", "rules", "alerts.jsonl",
-                         "faults.json", "faults.lock", "token", "prometheus.yml", "alertmanager.yml")  # fmt: skip
+                         "faults.json", "faults.lock", "token", "prometheus.yml", "alertmanager.yml", "cache",
+                         "redis")  # fmt: skip
+# Ports the second, third, ... runtime replica prefers (else free ones).
+_MORE_RUNTIME_PORTS: Final = (8001, 8002, 8003, 8004, 8005, 8006, 8007)
 
 
 @dataclass(frozen=True)
@@ -73,17 +90,22 @@ class StackOptions:
     ``root`` is the checkout with ``prometheus/`` and ``alertmanager/``;
     ``time_scale`` > 1 loads rules with every window and ``for:`` divided by
     it (and scrapes, evaluates and groups notifications that much faster).
-    ``rate`` 0 runs no background workload. ``ports`` None takes the usual
-    ports (8000, 9090, 9093, 9095, and 8080 for the model server) where free
-    and free ports otherwise. ``local_llm`` starts the local model server when
-    the ``local-llm`` extra is installed (``agent-runtime stack up`` sets it
-    unless ``--no-llm``; off by default, so a programmatic stack such as the
-    e2e tests' keeps its timing without a model on the CPU).
+    ``rate`` 0 runs no background workload; ``mix`` is its family weights
+    (``agent-runtime loadgen --mix``; None: the loadgen's default). ``ports``
+    None takes the usual ports (8000, 8001.. for more replicas, 9090, 9093,
+    9095, 8080 for the model server, 6379 for Redis) where free and free ports
+    otherwise. ``replicas`` runtime replicas of ``workers`` gunicorn workers
+    each. ``shared_cache`` gives every replica an L1 cache directory of its
+    own and one Redis for all as L2. ``local_llm`` starts the local model
+    server when the ``local-llm`` extra is installed (``agent-runtime stack
+    up`` sets it unless ``--no-llm``; off by default, so a programmatic stack
+    keeps its timing without a model on the CPU unless it asks for one).
     """
 
     root: Path
     state_dir: Path
     workers: int = 2
+    replicas: int = 1
     time_scale: int = 1
     interval_seconds: float | None = None
     rate: float = 5.0
@@ -93,17 +115,29 @@ class StackOptions:
     ports: Ports | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     local_llm: bool = False
+    shared_cache: bool = False
+    mix: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1 or self.workers < 1:
+            raise ValueError(f"replicas and workers must be >= 1, got {self.replicas} and {self.workers}")
 
 
 @dataclass
 class StackInfo:
-    """Where everything is: URLs, the admin token, and what is not running and why."""
+    """Where everything is: URLs, the admin token, and what is not running and why.
+
+    ``runtime_url`` is the first replica's, ``runtime_urls`` every replica's;
+    ``redis_url`` the shared L2 cache's (None without ``shared_cache``).
+    """
 
     state_dir: Path
     ports: Ports
     token: str
     runtime_url: str
     receiver_url: str
+    runtime_urls: list[str] = field(default_factory=list)
+    redis_url: str | None = None
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     llm_url: str | None = None
@@ -118,6 +152,8 @@ class StackInfo:
             "state_dir": str(self.state_dir),
             "token_file": str(self.state_dir / "token"),
             "runtime_url": self.runtime_url,
+            "runtime_urls": self.runtime_urls or [self.runtime_url],
+            "redis_url": self.redis_url,
             "prometheus_url": self.prometheus_url,
             "alertmanager_url": self.alertmanager_url,
             "llm_url": self.llm_url,
@@ -135,18 +171,26 @@ def find_binary(*names: str) -> str | None:
     return next((path for path in map(shutil.which, names) if path is not None), None)
 
 
-def _choose_ports() -> Ports:
-    chosen = [
-        p if not port_in_use(p) else free_port()
-        for p in (
-            PREFERRED_PORTS.runtime,
-            PREFERRED_PORTS.prometheus,
-            PREFERRED_PORTS.alertmanager,
-            PREFERRED_PORTS.receiver,
-            PREFERRED_PORTS.llama or 8080,
-        )
-    ]
-    return Ports(*chosen)
+def _choose_ports(replicas: int = 1) -> Ports:
+    def pick(port: int) -> int:
+        return port if not port_in_use(port) else free_port()
+
+    more = tuple(pick(_MORE_RUNTIME_PORTS[i]) if i < len(_MORE_RUNTIME_PORTS) else free_port()
+                 for i in range(replicas - 1))  # fmt: skip
+    return Ports(
+        runtime=pick(PREFERRED_PORTS.runtime),
+        prometheus=pick(PREFERRED_PORTS.prometheus),
+        alertmanager=pick(PREFERRED_PORTS.alertmanager),
+        receiver=pick(PREFERRED_PORTS.receiver),
+        llama=pick(PREFERRED_PORTS.llama or 8080),
+        more_runtimes=more,
+        redis=pick(PREFERRED_REDIS_PORT),
+    )
+
+
+def replica_names(replicas: int) -> list[str]:
+    """The process names of the runtime replicas: ``runtime`` alone, else ``runtime-1``, ``runtime-2``, ..."""
+    return ["runtime"] if replicas == 1 else [f"runtime-{i}" for i in range(1, replicas + 1)]
 
 
 class Stack:
@@ -157,6 +201,8 @@ class Stack:
         self.children: list[Child] = []
         self.info: StackInfo | None = None
         self._pidfile = PidFile(options.state_dir / "stack.json")
+        # How to tell each component is healthy again after ``restart``.
+        self._health: dict[str, tuple[Callable[[], bool], str]] = {}
 
     def __enter__(self) -> Stack:
         self.up()
@@ -166,11 +212,17 @@ class Stack:
         self.down()
 
     def child(self, name: str) -> Child:
-        """The running process called ``name`` (receiver, llama-server, runtime, prometheus, alertmanager, loadgen)."""
+        """The running process called ``name`` (receiver, redis, llama-server, runtime or runtime-N,
+        prometheus, alertmanager, loadgen)."""
         for child in self.children:
             if child.name == name:
                 return child
         raise KeyError(f"no {name} in this stack; running: {', '.join(c.name for c in self.children)}")
+
+    def runtimes(self) -> list[Child]:
+        """The runtime replicas' gunicorn masters, in replica order."""
+        names = replica_names(self.options.replicas)
+        return [c for name in names for c in self.children if c.name == name]
 
     def up(self) -> StackInfo:
         """Start every component and wait until each is healthy; stops what started on failure."""
@@ -188,24 +240,43 @@ class Stack:
         opts = self.options
         state = opts.state_dir.resolve()
         _reset_state(state)
-        ports = opts.ports or _choose_ports()
+        ports = opts.ports or _choose_ports(opts.replicas)
+        if len(ports.runtimes) < opts.replicas:
+            ports = replace(ports, more_runtimes=(*ports.more_runtimes,
+                                                  *(free_port() for _ in range(opts.replicas - len(ports.runtimes)))))
+        ports = replace(ports, more_runtimes=ports.more_runtimes[: opts.replicas - 1])  # fmt: skip
         llama_note = self._llama_not_started()
         ports = replace(ports, llama=(ports.llama or free_port()) if llama_note is None else None)
+        redis_binary = find_binary("redis-server") if opts.shared_cache else None
+        ports = replace(ports, redis=(ports.redis or free_port()) if redis_binary else None)
         token = secrets.token_urlsafe(24)
         token_path = state / "token"
         token_path.write_text(token + "\n")
         token_path.chmod(0o600)
-        info = StackInfo(state, ports, token, f"http://127.0.0.1:{ports.runtime}", f"http://127.0.0.1:{ports.receiver}")
+        urls = [f"http://127.0.0.1:{port}" for port in ports.runtimes]
+        info = StackInfo(state, ports, token, urls[0], f"http://127.0.0.1:{ports.receiver}", runtime_urls=urls)
         self.info = info
         logs = state / "logs"
         if llama_note:
             info.llm_note = llama_note
             info.notes.append(llama_note)
+        if opts.shared_cache and redis_binary is None:
+            info.notes.append(f"redis-server is not installed, the replicas share no L2 cache: {REDIS_INSTALL_HINT}")
 
         receiver = self._start("receiver", [sys.executable, "-m", "agent_runtime.ops.stack.receiver",
                                             "--port", str(ports.receiver), "--log", str(state / "alerts.jsonl")],
-                               logs)  # fmt: skip
-        wait_healthy(receiver, http_ok(f"{info.receiver_url}/healthz"), HEALTH_TIMEOUT_SECONDS, "healthy")
+                               logs, health=(http_ok(f"{info.receiver_url}/healthz"), "healthy"))  # fmt: skip
+        self._wait(receiver)
+
+        if redis_binary is not None and ports.redis is not None:
+            redis_dir = state / "redis"
+            redis_dir.mkdir()
+            # No persistence: a killed and restarted Redis comes back empty, like a fresh cache.
+            redis = self._start("redis", [redis_binary, "--port", str(ports.redis), "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no", "--dir", str(redis_dir)],
+                                logs, health=(lambda: port_in_use(ports.redis or 0), "listening"))  # fmt: skip
+            self._wait(redis)
+            info.redis_url = f"redis://127.0.0.1:{ports.redis}/0"
 
         if ports.llama is not None:
             # Before the runtime, so its first model call finds the model loaded.
@@ -214,30 +285,60 @@ class Stack:
                                                   n_predict=LLAMA_N_PREDICT)  # fmt: skip
             except local_model.LocalModelUnavailableError as exc:
                 raise StackError(f"cannot start llama-server: {exc}") from None
-            llama = self._start("llama-server", argv, logs)
-            wait_healthy(llama, http_ok(f"http://127.0.0.1:{ports.llama}/health"), HEALTH_TIMEOUT_SECONDS, "healthy")
+            llama = self._start("llama-server", argv, logs,
+                                health=(http_ok(f"http://127.0.0.1:{ports.llama}/health"), "healthy"))
+            self._wait(llama)
             info.llm_url, info.llm_model = local_model.base_url(ports.llama), local_model.MODEL_ALIAS
 
-        runtime = self._start("runtime", [sys.executable, "-c", _PYTHON_CLI, "serve", "--workers", str(opts.workers),
-                                          "--bind", f"127.0.0.1:{ports.runtime}"], logs,
-                              env=self._runtime_env(state, ports, token))  # fmt: skip
-        wait_healthy(runtime, http_ok(f"{info.runtime_url}/healthz"), HEALTH_TIMEOUT_SECONDS, "healthy")
+        # Every replica starts at once, then each is waited for.
+        replicas = [
+            self._start(name, [sys.executable, "-c", _PYTHON_CLI, "serve", "--workers", str(opts.workers),
+                               "--bind", f"127.0.0.1:{port}"], logs,
+                        env=self._runtime_env(state, ports, token, name, info.redis_url),
+                        health=(http_ok(f"{url}/healthz"), "healthy"))
+            for name, port, url in zip(replica_names(opts.replicas), ports.runtimes, urls, strict=True)
+        ]  # fmt: skip
+        for replica in replicas:
+            self._wait(replica)
 
         self._start_monitoring(state, ports, info, logs)
 
         if opts.rate > 0:
-            self._start("loadgen", [sys.executable, "-m", "agent_runtime.cli.loadgen_cmd", "--url", info.runtime_url,
+            mix = ",".join(f"{family}={weight:g}" for family, weight in opts.mix.items()) if opts.mix else None
+            self._start("loadgen", [sys.executable, "-m", "agent_runtime.cli.loadgen_cmd", "--url", ",".join(urls),
                                     "--rate", f"{opts.rate:g}", "--duration", f"{UNBOUNDED_WORKLOAD_SECONDS:g}",
                                     "--concurrency", str(opts.concurrency), "--json",
                                     "--fetch-base", f"{info.receiver_url}/pages",
+                                    *(["--mix", mix] if mix else []),
                                     *(["--seed", str(opts.seed)] if opts.seed is not None else [])], logs)  # fmt: skip
         self._pidfile.write(self.children, info.to_dict())
         return info
 
-    def _start(self, name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None) -> Child:
+    def _start(self, name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None,
+               health: tuple[Callable[[], bool], str] | None = None) -> Child:  # fmt: skip
         child = spawn(name, argv, logs / f"{name}.log", env=env or {**os.environ, **self.options.extra_env})
         self.children.append(child)
+        if health is not None:
+            self._health[name] = health
         return child
+
+    def _wait(self, child: Child) -> None:
+        check, what = self._health[child.name]
+        wait_healthy(child, check, HEALTH_TIMEOUT_SECONDS, what)
+
+    def restart(self, name: str) -> Child:
+        """Start component ``name`` again with the same command (it was killed, or is stopped first) and
+        wait until it is healthy; the new process replaces the old one in ``children`` and the pid file."""
+        old = self.child(name)
+        if old.alive():
+            old.stop()
+        new = respawn(old)
+        self.children[self.children.index(old)] = new
+        if self.info is not None:
+            self._pidfile.write(self.children, self.info.to_dict())
+        if name in self._health:
+            self._wait(new)
+        return new
 
     def _llama_not_started(self) -> str | None:
         """None when the stack starts llama-server, else why not (a note; "" when it is turned off)."""
@@ -250,19 +351,26 @@ class Stack:
         reason = local_model.unavailable_reason()
         return None if reason is None else f"llama-server is not started, the runtime runs without a model: {reason}"
 
-    def _runtime_env(self, state: Path, ports: Ports, token: str) -> dict[str, str]:
+    def _runtime_env(self, state: Path, ports: Ports, token: str, replica: str = "runtime",
+                     redis_url: str | None = None) -> dict[str, str]:  # fmt: skip
         opts = self.options
         llm = {} if ports.llama is None else {
             LLM_BASE_URL_ENV: local_model.base_url(ports.llama),
             "AGENT_RUNTIME_LLM_MODEL": local_model.MODEL_ALIAS,
             "AGENT_RUNTIME_LLM_PROVIDER": local_model.PROVIDER,
         }  # fmt: skip
+        # L1 is per host: each replica (a host of its own in production) gets its own directory.
+        cache = {} if not opts.shared_cache else {
+            "AGENT_RUNTIME_CACHE_DIR": str(state / "cache" / replica),
+            **({"AGENT_RUNTIME_REDIS_URL": redis_url} if redis_url else {}),
+        }  # fmt: skip
         env = {
             **os.environ,
             "AGENT_RUNTIME_ADMIN_TOKEN": token,
             "AGENT_RUNTIME_FAULTS": "1",
+            # One fault state for every replica: a fault injected through any of them reaches all.
             "AGENT_RUNTIME_FAULTS_STATE": str(state / "faults.json"),
-            "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics"),
+            "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics" / replica),
             "AGENT_RUNTIME_PROMETHEUS_URL": f"http://127.0.0.1:{ports.prometheus}",
             "AGENT_RUNTIME_HTTP_ALLOWED_HOSTS": f"127.0.0.1:{ports.receiver}",
             "AGENT_RUNTIME_HTTP_ALLOW_PRIVATE": "1",
@@ -276,6 +384,7 @@ class Stack:
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_BSP_EXPORT_TIMEOUT": "2000",
             **llm,
+            **cache,
             **opts.extra_env,
         }
         if opts.config_path:

@@ -66,11 +66,13 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 @dataclass
 class Child:
-    """One running process of the stack, with its log file."""
+    """One running process of the stack, with its log file and what started it (to start it again)."""
 
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    argv: tuple[str, ...] = ()
+    env: Mapping[str, str] | None = None
 
     @property
     def pid(self) -> int:
@@ -110,7 +112,12 @@ def spawn(name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str]
             )
         except OSError as exc:
             raise StackError(f"cannot start {name} ({argv[0]}): {exc}") from None
-    return Child(name, process, log_path)
+    return Child(name, process, log_path, tuple(argv), env)
+
+
+def respawn(child: Child) -> Child:
+    """The same command started again (after it was killed or stopped), logging to the same file."""
+    return spawn(child.name, child.argv, child.log_path, child.env)
 
 
 def stop_group(pid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:

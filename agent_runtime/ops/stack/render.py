@@ -5,8 +5,8 @@ compose (service names such as ``runtime:8000``, ``alert-receiver:9095``).
 The stack runs the same configuration on 127.0.0.1, so this module rewrites
 only what is about *where* and *how fast*, never *what*:
 
-- Prometheus: scrape targets of the runtime, Prometheus and Alertmanager jobs
-  point at the local ports (jobs for components the stack does not run, such
+- Prometheus: scrape targets of the runtime (one target per replica, in one
+  job), Prometheus and Alertmanager jobs point at the local ports (jobs for components the stack does not run, such
   as the OTel Collector, are left out and reported); when the stack runs the
   local model server (``Ports.llama``) a ``llama`` job scrapes its
   ``/metrics`` (the repository's own ``llama`` job, if it has one, is pointed
@@ -56,13 +56,25 @@ class RenderError(Exception):
 
 @dataclass(frozen=True)
 class Ports:
-    """Loopback ports of the stack's components; ``llama`` None when no local model server runs."""
+    """Loopback ports of the stack's components.
+
+    ``runtime`` is the first runtime replica, ``more_runtimes`` the others
+    (every replica is a target of the one runtime scrape job); ``llama`` None
+    when no local model server runs, ``redis`` None when no Redis runs.
+    """
 
     runtime: int
     prometheus: int
     alertmanager: int
     receiver: int
     llama: int | None = None
+    more_runtimes: tuple[int, ...] = ()
+    redis: int | None = None
+
+    @property
+    def runtimes(self) -> tuple[int, ...]:
+        """Every runtime replica's port, the first one first."""
+        return (self.runtime, *self.more_runtimes)
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,10 @@ def render_prometheus_config(
     and notes on what was left out."""
     interval = format_duration(interval_seconds)
     notes: list[str] = []
-    targets = {"runtime": ports.runtime, "prometheus": ports.prometheus, "alertmanager": ports.alertmanager}
+    targets: dict[str, tuple[int, ...]] = {"runtime": ports.runtimes, "prometheus": (ports.prometheus,),
+                                            "alertmanager": (ports.alertmanager,)}  # fmt: skip
     if ports.llama is not None:
-        targets["llama"] = ports.llama
+        targets["llama"] = (ports.llama,)
     jobs = []
     for job in source.get("scrape_configs") or []:
         role = _job_role(job)
@@ -135,7 +148,7 @@ def render_prometheus_config(
             continue
         local = {k: v for k, v in job.items() if k not in ("scrape_interval", "scrape_timeout", "static_configs")}
         labels = next((sc.get("labels") for sc in job.get("static_configs", []) if sc.get("labels")), None)
-        static: dict[str, Any] = {"targets": [f"127.0.0.1:{targets[role]}"]}
+        static: dict[str, Any] = {"targets": [f"127.0.0.1:{port}" for port in targets[role]]}
         if labels:
             static["labels"] = labels
         local["static_configs"] = [static]
