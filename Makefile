@@ -7,8 +7,10 @@ demo:
 test:
 	scripts/test
 
+# Every benchmark (about 6 minutes on the standard machine), then docs/performance.md from their results.
 bench:
-	for b in bench/bench_*.py; do python $$b || exit 1; done
+	for b in bench/bench_*.py; do PYTHONPATH=. python $$b || exit 1; done
+	python bench/report.py
 
 generate:
 	python -m observability generate

@@ -50,6 +50,7 @@ import cachetools
 import cachetools.keys
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from profiles import profile_top  # bench/profiles.py (this script's directory is on sys.path)
 from prometheus_client import CollectorRegistry
 
 from agent_runtime.config.loader import parse_config
@@ -205,6 +206,29 @@ def per_task(tasks: int, rounds: int) -> dict[str, Any]:
     return {"tasks_per_round": tasks, "rounds": rounds, "agents": list(AGENTS), "modes": summary}
 
 
+def profile_tasks(ratio: str, tasks: int, *, cacheable: bool = True) -> list[dict[str, Any]]:
+    """Top functions of ``tasks`` tasks (mix, or echoer only when tools run) at sampling ``ratio``."""
+    runtime = Runtime(parse_config(config(cacheable=cacheable)), tools=tools(), metrics_registry=CollectorRegistry())
+    handle = _tracing(ratio, runtime.metrics)
+    agents = AGENTS if cacheable else ("echoer",)
+    streams = {agent: texts_for(agent) for agent in agents}
+    try:
+        for texts in streams.values():
+            for text in texts * 2:
+                runtime.handle(text)
+
+        def work() -> None:
+            for number in range(tasks):
+                agent = agents[number % len(agents)]
+                runtime.handle(streams[agent][number // 2 % TEXTS_PER_AGENT])
+
+        return profile_top(work)
+    finally:
+        if handle is not None:
+            handle.shutdown()
+        runtime.close()
+
+
 # --- 2. a task whose tool runs ------------------------------------------------------------------
 
 
@@ -253,14 +277,58 @@ def tool_runs(tasks: int, rounds: int) -> dict[str, Any]:
         for runtime in runtimes.values():
             runtime.close()
     handoff = _p50(collected["handoff"])
+    call = pipeline_call(tasks, rounds)
     return {
+        **call,
         "tasks_per_round": tasks,
         "rounds": rounds,
         "handoff_p50_us": round(handoff, 2),
         "inline_tool_task_p50_us": round(_p50(collected["inline"]), 2),
         "pool_tool_task_p50_us": round(_p50(collected["pool"]), 2),
         "inline_over_handoff": round(_p50(collected["inline"]) / handoff, 2),
+        "pipeline_inline_call_over_handoff": round(call["pipeline_inline_call_overhead_us"] / handoff, 2),
         "pool_over_handoff": round(_p50(collected["pool"]) / handoff, 2),
+    }
+
+
+def pipeline_call(count: int, rounds: int) -> dict[str, Any]:
+    """One uncached call through ``ToolPipeline.call`` (breaker, retry, metrics) minus calling the tool directly."""
+    from agent_runtime.tools.pipeline import ToolPipeline
+
+    registry = ToolRegistry()
+
+    def echo(text: str) -> str:
+        return text
+
+    registry.register(ToolSpec("inline_echo", cacheable=False, inline=True), echo)
+    registry.register(ToolSpec("pool_echo", cacheable=False), echo)
+    listener = ListenerSet(
+        [
+            PrometheusListener(LabelGuard(tools=("inline_echo", "pool_echo")), registry=CollectorRegistry()),
+            SpanEventListener(),
+        ]
+    )
+    pipeline = ToolPipeline(registry, ToolCache(CacheSettings(), listener), listener)
+    args = {"text": "hello"}
+    collected: dict[str, list[float]] = {"inline_echo": [], "pool_echo": [], "direct": []}
+    clock = time.perf_counter
+    try:
+        for _ in range(rounds):
+            for name in ("inline_echo", "pool_echo"):
+                for _ in range(count):
+                    started = clock()
+                    pipeline.call(name, args)
+                    collected[name].append(clock() - started)
+            for _ in range(count):
+                started = clock()
+                echo(**args)
+                collected["direct"].append(clock() - started)
+    finally:
+        pipeline.close()
+    direct = _p50(collected["direct"])
+    return {
+        "pipeline_inline_call_overhead_us": round(_p50(collected["inline_echo"]) - direct, 2),
+        "pipeline_pool_call_overhead_us": round(_p50(collected["pool_echo"]) - direct, 2),
     }
 
 
@@ -362,11 +430,16 @@ def memory_child(total: int, checkpoint: int) -> dict[str, Any]:
     texts = make_workload(total, random.Random(7), intents=2000)
     assert DOMAINS
     rss: dict[str, int] = {}
+    curve: dict[int, float] = {}
+    step = max(total // 10, 1)
     for number, text in enumerate(texts, start=1):
         runtime.handle(text)
         if number == checkpoint:
             gc.collect()
             rss["at_checkpoint"] = _rss_bytes()
+        if number % step == 0:
+            gc.collect()
+            curve[number] = round(_rss_bytes() / 2**20, 1)
     gc.collect()
     rss["at_total"] = _rss_bytes()
     if handle is not None:
@@ -379,6 +452,8 @@ def memory_child(total: int, checkpoint: int) -> dict[str, Any]:
         "rss_at_checkpoint_mb": round(rss["at_checkpoint"] / 2**20, 1),
         "rss_at_total_mb": round(rss["at_total"] / 2**20, 1),
         "growth_mb": round((rss["at_total"] - rss["at_checkpoint"]) / 2**20, 2),
+        "rss_mb_by_tasks": curve,
+        "caches": runtime.cache_sizes() if hasattr(runtime, "cache_sizes") else {},
     }
 
 
@@ -419,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = tool_runs(tasks // 2, rounds)
     hit = l0_hit(200, 20 if options.quick else 100, rounds * 2)
     mem = memory(20_000, 2_000) if options.quick else memory(100_000, 10_000)
+    profiles = {
+        "per_task_10pct": profile_tasks("0.1", tasks),
+        "per_task_100pct": profile_tasks("1.0", tasks),
+        "tool_runs_inline": profile_tasks("0.1", tasks, cacheable=False),
+    }
 
     print(f"Per task, every cache hit: {rounds} rounds x {tasks} tasks (p50, microseconds)")
     rows: list[tuple[str, ...]] = [("mode", "echoer", "pair", "mix", "mix p95", "mix / floor")]
@@ -457,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         "tool_runs": runs,
         "l0_hit": hit,
         "memory": mem,
+        "profiles": profiles,
     }
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -44,6 +44,8 @@ from typing import Any
 # The checkout this file is in, ahead of any installed copy of the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from profiles import profile_top  # bench/profiles.py (this script's directory is on sys.path)
+
 from agent_runtime.config.loader import load_config
 from agent_runtime.config.models import AgentSpec, RoutingSettings, RuntimeConfig, Specialty
 from agent_runtime.results import RoutingDecision, Task
@@ -506,6 +508,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [run(count, texts, args.seed, repeats) for count in args.agents]
     repeat = repeat_heavy(10, 800, 5000 if args.quick else 20000, args.seed, repeats)
     default = default_config_agreement(texts[:2000])
+    agents10 = build_agents(10, random.Random(args.seed))
+
+    def route_all(config: RuntimeConfig) -> Callable[[], None]:
+        def work() -> None:
+            route = via(TaskRouter.from_config(config))
+            for text in texts:
+                route(text)
+
+        return work
+
+    profiles = {
+        "cached_10_agents": profile_top(route_all(config_for(agents10, cached=True))),
+        "uncached_10_agents": profile_top(route_all(config_for(agents10, cached=False))),
+    }
     header = (
         f"{'agents':>6} {'ours cached':>11} {'ours uncached':>13} {'ref cached':>10} {'ref uncached':>12} "
         f"{'ref/ours cached':>15} {'ref/ours uncached':>17} {'hit rate':>8} {'similar':>8} {'para agree':>10} "
@@ -541,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "results": results,
         "repeat_heavy": repeat,
         "default_config": default,
+        "profiles": profiles,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -61,8 +61,8 @@ _STAGES: Final = ("route", "score", "execute", "aggregate")
 _ALERTS: Final = ("ErrorBudgetBurn", "ToolLatencyHigh", "CacheHitRateDrop", "CircuitBreakerOpen", "Saturation")
 _TOPICS: Final = ("the tool cache", "the router", "the OTLP exporter", "the scoring matrix", "the plan executor")
 _PAGES: Final = ("status", "changelog", "incident-log", "deploys", "capacity")
-_INCIDENTS: Final = ("the cache hit rate drop", "the latency spike", "the error budget burn",
-                     "the breaker that kept opening", "the dropped spans")  # fmt: skip
+_INCIDENTS: Final = ("the latency spike", "the breaker that kept opening", "the dropped spans", "the failed deploy",
+                     "yesterday's paging storm")  # fmt: skip
 # Off-topic questions are many distinct combinations, as real ones are: few repeat, so the
 # router's decision cache cannot answer them and they reach the fallback.
 _OFFTOPIC: Final = tuple(

@@ -44,6 +44,9 @@ from agent_runtime.results import RoutingDecision
 from agent_runtime.scoring.text import SKETCH_BITS, hamming, max_distance
 from agent_runtime.telemetry.listener import RuntimeListener
 
+MAX_BYTES = 3 * 1024 * 1024
+"""Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
+
 MAX_BANDS = 16
 """Most bands a sketch is cut into (4-bit bands: finer ones stop narrowing the search)."""
 
@@ -71,6 +74,13 @@ class _Entry:
     decision: RoutingDecision
     sketch: int
     indexed: bool
+    size: int = 0
+
+
+def decision_bytes(fingerprint: str, decision: RoutingDecision) -> int:
+    """About what a cached decision holds: the objects, the explanations, the index entries."""
+    explained = len(decision.explanation) + sum(len(c.explanation) for c in decision.candidates)
+    return 900 + len(fingerprint) + explained + 250 * len(decision.candidates)
 
 
 def band_layout(threshold: float) -> tuple[tuple[int, int], ...]:
@@ -103,10 +113,14 @@ class DecisionCache:
         max_entries: int = 4096,
         similarity_threshold: float = 0.9,
         listener: RuntimeListener | None = None,
+        *,
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self._listener = listener if listener is not None else RuntimeListener()
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._versions: CacheVersions | None = None
         self._configure(max_entries, similarity_threshold)
 
@@ -159,6 +173,7 @@ class DecisionCache:
         """Change capacity and threshold; drops every entry."""
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
             self._versions = None
             self._configure(max_entries, similarity_threshold)
 
@@ -223,7 +238,7 @@ class DecisionCache:
                 self._entries.move_to_end(key)
                 similarity = 1.0 - distance / SKETCH_BITS
                 hit = SimilarHit(self._entries[key].decision, similarity, key)
-            if len(self._answers) >= max(self._max_entries, 1):
+            if len(self._answers) >= min(max(self._max_entries, 1), 1024):
                 self._answers.clear()
             self._answers[sketch] = (self._index_generation, hit)
         self._listener.cache_looked_up("decision", "similar", hit is not None)
@@ -245,18 +260,23 @@ class DecisionCache:
             self._sync(versions)
             self._index_generation += 1
             old = self._entries.pop(fingerprint, None)
-            if old is not None and old.indexed:
-                self._unindex(fingerprint, old.sketch)
+            if old is not None:
+                self._bytes -= old.size
+                if old.indexed:
+                    self._unindex(fingerprint, old.sketch)
             indexed = similar and self._similar
-            self._entries[fingerprint] = _Entry(decision, sketch, indexed)
+            size = decision_bytes(fingerprint, decision)
+            self._entries[fingerprint] = _Entry(decision, sketch, indexed, size)
+            self._bytes += size
             if indexed:
                 holders = self._holders.setdefault(sketch, set())
                 if not holders:
                     for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
                         buckets.setdefault((sketch >> shift) & mask, set()).add(sketch)
                 holders.add(fingerprint)
-            while len(self._entries) > self._max_entries:
+            while len(self._entries) > self._max_entries or (self._bytes > self._max_bytes and len(self._entries) > 1):
                 key, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.size
                 if evicted.indexed:
                     self._unindex(key, evicted.sketch)
 
@@ -271,6 +291,7 @@ class DecisionCache:
         self._index_generation += 1
         self._answers.clear()
         self._entries.clear()
+        self._bytes = 0
         self._holders.clear()
         for buckets in self._buckets:
             buckets.clear()

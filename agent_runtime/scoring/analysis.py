@@ -79,6 +79,10 @@ CLAUSES_SATURATION = 4
 QUESTIONS_SATURATION = 3
 """Question words at which the question signal saturates."""
 
+MAX_MEMO_BYTES = 3 * 1024 * 1024
+"""Default byte bound of each memo (by fingerprint, by text), on top of ``cache_size``
+entries: analyses grow with their text, so a count alone does not bound memory."""
+
 MAX_TEXT_KEY = 4096
 """Longest text (in characters) the by-text memo keys on; longer texts, which
 rarely repeat byte for byte, go straight to the fingerprint memo."""
@@ -164,6 +168,8 @@ class TaskAnalyser:
         vocabulary: CapabilityMatrix | DomainKeywords,
         cache_size: int = 4096,
         listener: RuntimeListener | None = None,
+        *,
+        max_bytes: int = MAX_MEMO_BYTES,
     ) -> None:
         if cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}")
@@ -180,6 +186,9 @@ class TaskAnalyser:
         # byte-identical repeat without even normalising the text.
         self._cache: OrderedDict[str, TaskAnalysis] = OrderedDict()
         self._by_text: OrderedDict[str, TaskAnalysis] = OrderedDict()
+        self._max_bytes = max_bytes
+        # Approximate bytes held by each memo (see _analysis_bytes / _text_entry_bytes).
+        self._bytes = [0, 0]
         self._lock = threading.Lock()
 
     @property
@@ -201,6 +210,7 @@ class TaskAnalyser:
         with self._lock:
             self._cache.clear()
             self._by_text.clear()
+            self._bytes = [0, 0]
 
     def analyse(self, text: str) -> TaskAnalysis:
         """The analysis of ``text``; the same object back for a repeated text."""
@@ -231,10 +241,22 @@ class TaskAnalyser:
         if self._cache_size:
             with self._lock:
                 if cached is None:
-                    _remember(self._cache, key, analysis, self._cache_size)
+                    self._remember(0, self._cache, key, analysis)
                 if len(text) <= MAX_TEXT_KEY:
-                    _remember(self._by_text, text, analysis, self._cache_size)
+                    self._remember(1, self._by_text, text, analysis)
         return analysis
+
+    def _remember(self, which: int, memo: OrderedDict[str, TaskAnalysis], key: str, analysis: TaskAnalysis) -> None:
+        """Insert as most recent; evict the least recent beyond ``cache_size`` entries or ``max_bytes`` (lock held)."""
+        size = _analysis_bytes if which == 0 else _text_entry_bytes
+        old = memo.pop(key, None)
+        if old is not None:
+            self._bytes[which] -= size(key, old)
+        memo[key] = analysis
+        self._bytes[which] += size(key, analysis)
+        while len(memo) > self._cache_size or (self._bytes[which] > self._max_bytes and len(memo) > 1):
+            evicted_key, evicted = memo.popitem(last=False)
+            self._bytes[which] -= size(evicted_key, evicted)
 
     def _analyse(self, text: str, key: str, words: list[str], raw: list[str]) -> TaskAnalysis:
         tokens = content_tokens(words)
@@ -267,9 +289,11 @@ class TaskAnalyser:
         )
 
 
-def _remember(memo: OrderedDict[str, TaskAnalysis], key: str, analysis: TaskAnalysis, size: int) -> None:
-    """Insert as most recent and evict the least recent beyond ``size`` (caller holds the lock)."""
-    memo[key] = analysis
-    memo.move_to_end(key)
-    while len(memo) > size:
-        memo.popitem(last=False)
+def _analysis_bytes(key: str, analysis: TaskAnalysis) -> int:
+    """About what a memoised analysis holds: its text, tokens and the three small maps."""
+    return 700 + len(key) + len(analysis.text) + 180 * len(analysis.term_weights) + 120 * len(analysis.domain_weights)
+
+
+def _text_entry_bytes(key: str, analysis: TaskAnalysis) -> int:
+    """About what a by-text entry adds: its key (the analysis itself is shared, or a shallow copy)."""
+    return 200 + len(key)

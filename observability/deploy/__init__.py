@@ -6,7 +6,8 @@
     base/                   Namespace, ServiceAccount, the runtime Deployment, Service, PodDisruptionBudget
     components/autoscaling  HorizontalPodAutoscaler (in-flight tasks per pod, or CPU)
     components/redis        Redis for the shared L2 cache (absent when an external URL is configured)
-    components/monitoring   ServiceMonitor and PrometheusRule (the rules of prometheus/rules/)
+    components/monitoring   ServiceMonitor, PrometheusRule (the rules of prometheus/rules/), and a Role that
+                            lets kube-prometheus's Prometheus discover targets in the namespace
     components/dashboards   the Grafana dashboards as sidecar ConfigMaps
     components/alerting     AlertmanagerConfig (and the built-in receiver, unless webhooks go elsewhere)
     components/local-model  llama.cpp's llama-server with Gemma 3 270M
@@ -59,7 +60,7 @@ def layout(kit: Kit, rule_files: Mapping[str, str], dashboards: Mapping[str, str
                        runtime.runtime_service(kit), runtime.pod_disruption_budget(kit)),
         "components/autoscaling": _named(runtime.horizontal_pod_autoscaler(kit, facts)),
         "components/monitoring": _named(monitoring.runtime_service_monitor(kit),
-                                        monitoring.prometheus_rule(kit, rule_files)),
+                                        monitoring.prometheus_rule(kit, rule_files), *monitoring.prometheus_rbac(kit)),
         "components/dashboards": {f"configmap-dashboard-{stem}.yaml": obj
                                   for stem, obj in monitoring.dashboard_config_maps(kit, dashboards)},
         "components/alerting": _named(monitoring.alertmanager_config(kit),

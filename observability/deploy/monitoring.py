@@ -73,6 +73,33 @@ def runtime_service_monitor(kit: Kit) -> Obj:
     return service_monitor(kit, kit.kubernetes.name, runtime_labels(kit))
 
 
+def prometheus_rbac(kit: Kit) -> list[Obj]:
+    """A Role and RoleBinding letting Prometheus discover this namespace's targets (kube-prometheus grants
+    its ``prometheus-k8s`` account such a Role only in the namespaces it lists); none when not configured."""
+    settings = kit.kubernetes.prometheus
+    if settings.service_account is None:
+        return []
+    own, name = labels(kit, "monitoring"), f"{kit.kubernetes.name}-prometheus"
+    role: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": metadata(kit, name, own),
+        "rules": [
+            {"apiGroups": [""], "resources": ["services", "endpoints", "pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+        ],
+    }
+    binding: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": metadata(kit, name, own),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": settings.service_account,
+                      "namespace": settings.service_account_namespace}],
+    }  # fmt: skip
+    return [role, binding]
+
+
 def kubernetes_alert_labels(kit: Kit) -> dict[str, str]:
     """The labels every alert of the PrometheusRule carries: the kit's, and the namespace for routing."""
     extra = dict(kit.alert_labels)

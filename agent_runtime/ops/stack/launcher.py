@@ -79,6 +79,9 @@ _PYTHON_CLI: Final = "from agent_runtime.cli.main import main; raise SystemExit(
 _STATE_ENTRIES: Final = ("prometheus-data", "alertmanager-data", "metrics", "logs", "rules", "alerts.jsonl",
                          "faults.json", "faults.lock", "token", "prometheus.yml", "alertmanager.yml", "cache",
                          "redis")  # fmt: skip
+# Components whose exit does not end the stack (``Stack.wait``): the workload, and dependencies the
+# runtime degrades without.
+_MAY_EXIT: Final = frozenset({"loadgen", "redis", "llama-server"})
 # Ports the second, third, ... runtime replica prefers (else free ones).
 _MORE_RUNTIME_PORTS: Final = (8001, 8002, 8003, 8004, 8005, 8006, 8007)
 
@@ -99,7 +102,9 @@ class StackOptions:
     own and one Redis for all as L2. ``local_llm`` starts the local model
     server when the ``local-llm`` extra is installed (``agent-runtime stack
     up`` sets it unless ``--no-llm``; off by default, so a programmatic stack
-    keeps its timing without a model on the CPU unless it asks for one).
+    keeps its timing without a model on the CPU unless it asks for one);
+    ``llm_max_tokens`` caps the tokens it generates for a request that sets
+    no ``max_tokens`` (generation is the slow part on a busy CPU).
     """
 
     root: Path
@@ -117,6 +122,7 @@ class StackOptions:
     local_llm: bool = False
     shared_cache: bool = False
     mix: dict[str, float] | None = None
+    llm_max_tokens: int = LLAMA_N_PREDICT
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or self.workers < 1:
@@ -282,7 +288,7 @@ class Stack:
             # Before the runtime, so its first model call finds the model loaded.
             try:
                 argv = local_model.server_command(ports.llama, parallel=LLAMA_PARALLEL, ctx_size=LLAMA_CTX_SIZE,
-                                                  n_predict=LLAMA_N_PREDICT)  # fmt: skip
+                                                  n_predict=opts.llm_max_tokens)  # fmt: skip
             except local_model.LocalModelUnavailableError as exc:
                 raise StackError(f"cannot start llama-server: {exc}") from None
             llama = self._start("llama-server", argv, logs,
@@ -447,8 +453,9 @@ class Stack:
             if deadline is not None and time.monotonic() >= deadline:
                 return f"ran for {duration_seconds:g}s"
             for child in self.children:
-                # The workload ending on its own is not a failure of the stack.
-                if not child.alive() and child.name != "loadgen":
+                # The workload ending on its own is not a failure of the stack, nor is a dependency the
+                # runtime degrades without (Redis, the model server) going away: drills kill those.
+                if not child.alive() and child.name not in _MAY_EXIT:
                     return f"{child.name} exited with code {child.process.returncode} (see {child.log_path})"
         return "stopped"
 

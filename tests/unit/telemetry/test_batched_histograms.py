@@ -1,0 +1,57 @@
+"""Batched histogram observations read exactly as one observe per event."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Histogram
+
+from agent_runtime.telemetry import metrics
+from agent_runtime.telemetry.labels import LabelGuard
+from agent_runtime.telemetry.metrics import PrometheusListener
+
+VALUES = [0.0, 0.00005, 0.001, 0.0025, 0.0025000001, 0.05, 0.3, 7.0, 1e9]
+
+
+def test_stage_timings_read_the_same_as_direct_observations() -> None:
+    registry = CollectorRegistry()
+    listener = PrometheusListener(LabelGuard(), registry=registry)
+    reference_registry = CollectorRegistry()
+    buckets = listener.collectors["agent_runtime_stage_duration_seconds"]._upper_bounds  # type: ignore[attr-defined]
+    reference = Histogram("reference", "", ["stage"], registry=reference_registry, buckets=buckets)
+    for value in VALUES:
+        listener.stage_timed("route", value)
+        reference.labels("route").observe(value)
+    ours = {
+        (s.name.replace("agent_runtime_stage_duration_seconds", "h"), s.labels.get("le")): s.value
+        for family in registry.collect()
+        if family.name == "agent_runtime_stage_duration_seconds"
+        for s in family.samples
+        if s.labels.get("stage") == "route" and not s.name.endswith("_created")
+    }
+    theirs = {
+        (s.name.replace("reference", "h"), s.labels.get("le")): s.value
+        for family in reference_registry.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+    assert ours == theirs
+
+
+def test_pending_observations_are_folded_in_at_the_latest_after_flush_every() -> None:
+    registry = CollectorRegistry()
+    listener = PrometheusListener(LabelGuard(), registry=registry)
+    child = listener.collectors["agent_runtime_stage_duration_seconds"].labels("plan")  # type: ignore[attr-defined]
+    for _ in range(metrics.FLUSH_EVERY):
+        listener.stage_timed("plan", 0.001)
+    # Read the child's own values, without a collection (which would flush).
+    assert child._sum.get() == pytest.approx(0.001 * metrics.FLUSH_EVERY)
+
+
+def test_flush_pending_folds_everything_now() -> None:
+    registry = CollectorRegistry()
+    listener = PrometheusListener(LabelGuard(), registry=registry)
+    child = listener.collectors["agent_runtime_stage_duration_seconds"].labels("aggregate")  # type: ignore[attr-defined]
+    listener.stage_timed("aggregate", 0.5)
+    listener.stage_timed("aggregate", 0.25)
+    metrics.flush_pending()
+    assert child._sum.get() == 0.75

@@ -1,0 +1,52 @@
+"""docs/performance.md is generated from bench/results/*.json: the two must not drift apart."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_report", REPO_ROOT / "bench" / "report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_report", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_report_is_what_the_results_render() -> None:
+    report = _report()
+    rendered = report.render(report.load(REPO_ROOT / "bench" / "results"))
+    committed = (REPO_ROOT / "docs" / "performance.md").read_text()
+    assert committed == rendered, "docs/performance.md is out of date: run python bench/report.py (make bench does)"
+
+
+def test_every_target_is_listed_with_a_verdict(tmp_path: Path) -> None:
+    report = _report()
+    text = report.render({})
+    for target in report.TARGETS:
+        assert target.name in text
+    assert "not measured" in text
+
+
+def test_a_missed_target_brings_its_profile(tmp_path: Path) -> None:
+    report = _report()
+    data = {
+        "breaker": {"overhead": {"ours_over_circuitbreaker": 1.5}},
+        "http": {
+            "ours_over_bare_throughput": 0.5,
+            "in_process_us": {"profile": [{"function": "handle (agent_runtime/runtime.py:1)", "share": 0.4}]},
+        },
+    }
+    (tmp_path / "http.json").write_text(json.dumps(data["http"]))
+    (tmp_path / "breaker.json").write_text(json.dumps(data["breaker"]))
+    text = report.render(report.load(tmp_path))
+    assert "**missed**" in text
+    assert "Where the time goes" in text
+    assert "`handle (agent_runtime/runtime.py:1)` | 40.0%" in text
