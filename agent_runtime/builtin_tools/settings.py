@@ -132,6 +132,10 @@ class BuiltinToolSettings:
         # Running from a source checkout: the repository's own runbooks/ and docs/.
         if (checkout / "pyproject.toml").is_file() and any((checkout / p).exists() for p in self.corpus_paths):
             return checkout
+        # Installed from a wheel: the copies the build put into the package (setup.py).
+        shipped = Path(__file__).resolve().parents[1] / "corpus"
+        if any((shipped / p).exists() for p in self.corpus_paths):
+            return shipped
         return Path.cwd().resolve()
 
     def resolved_corpus_paths(self) -> tuple[Path, ...]:

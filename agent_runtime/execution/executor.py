@@ -123,13 +123,17 @@ class PlanExecutor:
             pending = blocked
             now: list[tuple[PlannedCall, dict[str, Any]]] = []
             later: list[tuple[PlannedCall, dict[str, Any]]] = []
+            runnable: list[PlannedCall] = []
             for call, failed_dep in ready:
                 if failed_dep is not None:
                     outcomes[call.id] = _skipped(call, failed_dep)
-                    continue
+                else:
+                    runnable.append(call)
+            lone = len(runnable) == 1 and not running
+            for call in runnable:
                 args = call.resolve_args(results)
-                if peek is not None and peek(call.tool, args):
-                    now.append((call, args))  # a cache hit: cheaper than any hand-off
+                if lone or (peek is not None and peek(call.tool, args)):
+                    now.append((call, args))  # a lone call, or a cache hit: cheaper than any hand-off
                 else:
                     later.append((call, args))
             if len(later) == 1 and not running:

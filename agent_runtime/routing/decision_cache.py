@@ -36,7 +36,7 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from agent_runtime.config.models import RoutingSettings
@@ -46,6 +46,9 @@ from agent_runtime.telemetry.listener import RuntimeListener
 
 MAX_BYTES = 3 * 1024 * 1024
 """Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
+
+_CHANGE_LOG = 512
+"""Index changes remembered for re-validating answered paraphrase look-ups."""
 
 MAX_BANDS = 16
 """Most bands a sketch is cut into (4-bit bands: finer ones stop narrowing the search)."""
@@ -141,10 +144,14 @@ class DecisionCache:
         # differ only in stop words share a sketch, and are verified once.
         self._buckets: list[dict[int, set[int]]] = [{} for _ in self._bands]
         self._holders: dict[int, set[str]] = {}  # sketch -> fingerprints indexed under it
-        # Answers of get_similar by sketch, valid while the index generation holds: any change
-        # of what is indexed (or of the entries a hit may name) moves the generation.
+        # Answers of get_similar by sketch, with the index generation they were given at. Every
+        # change of what is indexed (a fingerprint indexed or unindexed under a sketch) moves the
+        # generation and is logged with its sketch: a remembered answer still holds when no sketch
+        # changed since is within the threshold of the one asked about (the search would visit
+        # exactly the same candidates), so only those are searched again.
         self._index_generation = 0
         self._answers: dict[int, tuple[int, SimilarHit | None]] = {}
+        self._changes: deque[tuple[int, int]] = deque(maxlen=_CHANGE_LOG)
 
     @property
     def max_entries(self) -> int:
@@ -210,38 +217,64 @@ class DecisionCache:
         """
         if not self._similar:
             return None
-        best: tuple[int, str] | None = None
         with self._lock:
             self._sync(versions)
             remembered = self._answers.get(sketch)
-            if remembered is not None and remembered[0] == self._index_generation:
-                # The index has not changed since this sketch was answered: same answer.
-                hit = remembered[1]
-                if hit is not None:
-                    self._entries.move_to_end(hit.fingerprint)
-                self._listener.cache_looked_up("decision", "similar", hit is not None)
-                return hit
-            seen: set[int] = set()
-            for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
-                for candidate in buckets.get((sketch >> shift) & mask, ()):
-                    if candidate in seen:
-                        continue
-                    seen.add(candidate)
-                    distance = hamming(sketch, candidate)
-                    if distance <= self._max_distance and (best is None or distance <= best[0]):
-                        key = min(self._holders[candidate])
-                        if best is None or (distance, key) < best:
-                            best = (distance, key)
-            hit: SimilarHit | None = None
-            if best is not None:
-                distance, key = best
-                self._entries.move_to_end(key)
-                similarity = 1.0 - distance / SKETCH_BITS
-                hit = SimilarHit(self._entries[key].decision, similarity, key)
-            if len(self._answers) >= min(max(self._max_entries, 1), 1024):
-                self._answers.clear()
-            self._answers[sketch] = (self._index_generation, hit)
-        self._listener.cache_looked_up("decision", "similar", hit is not None)
+            if remembered is not None and self._still_holds(sketch, remembered[0]):
+                # Nothing near this sketch changed since it was answered: the same answer.
+                answered = remembered[1]
+                if answered is not None:
+                    self._entries.move_to_end(answered.fingerprint)
+            else:
+                answered = self._search(sketch)
+        self._listener.cache_looked_up("decision", "similar", answered is not None)
+        return answered
+
+    def _still_holds(self, sketch: int, generation: int) -> bool:
+        """True when no sketch indexed or unindexed since ``generation`` is within the threshold of ``sketch``."""
+        current = self._index_generation
+        if generation == current:
+            return True
+        changes = self._changes
+        if not changes or changes[0][0] > generation + 1:
+            return False  # the log no longer reaches back that far
+        limit = self._max_distance
+        for changed_at, changed in reversed(changes):
+            if changed_at <= generation:
+                break
+            if (sketch ^ changed).bit_count() <= limit:
+                return False
+        self._answers[sketch] = (current, self._answers[sketch][1])
+        return True
+
+    def _changed(self, sketch: int) -> None:
+        """Log a change of what is indexed under ``sketch`` (caller holds the lock)."""
+        self._index_generation += 1
+        self._changes.append((self._index_generation, sketch))
+
+    def _search(self, sketch: int) -> SimilarHit | None:
+        """The closest indexed decision within the threshold (caller holds the lock), remembered by sketch."""
+        best: tuple[int, str] | None = None
+        seen: set[int] = set()
+        for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
+            for candidate in buckets.get((sketch >> shift) & mask, ()):
+                if candidate in seen:
+                    continue
+                seen.add(candidate)
+                distance = hamming(sketch, candidate)
+                if distance <= self._max_distance and (best is None or distance <= best[0]):
+                    key = min(self._holders[candidate])
+                    if best is None or (distance, key) < best:
+                        best = (distance, key)
+        hit: SimilarHit | None = None
+        if best is not None:
+            distance, key = best
+            self._entries.move_to_end(key)
+            similarity = 1.0 - distance / SKETCH_BITS
+            hit = SimilarHit(self._entries[key].decision, similarity, key)
+        if len(self._answers) >= min(max(self._max_entries, 1), 1024):
+            self._answers.clear()
+        self._answers[sketch] = (self._index_generation, hit)
         return hit
 
     def put(
@@ -258,7 +291,6 @@ class DecisionCache:
             return
         with self._lock:
             self._sync(versions)
-            self._index_generation += 1
             old = self._entries.pop(fingerprint, None)
             if old is not None:
                 self._bytes -= old.size
@@ -274,6 +306,7 @@ class DecisionCache:
                     for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
                         buckets.setdefault((sketch >> shift) & mask, set()).add(sketch)
                 holders.add(fingerprint)
+                self._changed(sketch)
             while len(self._entries) > self._max_entries or (self._bytes > self._max_bytes and len(self._entries) > 1):
                 key, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.size
@@ -290,6 +323,7 @@ class DecisionCache:
     def _drop_all(self) -> None:
         self._index_generation += 1
         self._answers.clear()
+        self._changes.clear()
         self._entries.clear()
         self._bytes = 0
         self._holders.clear()
@@ -297,6 +331,7 @@ class DecisionCache:
             buckets.clear()
 
     def _unindex(self, fingerprint: str, sketch: int) -> None:
+        self._changed(sketch)
         holders = self._holders[sketch]
         holders.discard(fingerprint)
         if holders:

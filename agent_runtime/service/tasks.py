@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 from opentelemetry import propagate
+from opentelemetry.context import Context
 
 from agent_runtime.service.state import current_state
 from agent_runtime.service.validation import json_object, parse_task
@@ -26,6 +27,9 @@ def create_task() -> Response:
     agents = [agent.name for agent in state.runtime.config.agents]
     task = parse_task(json_object(required=True), state.settings, agents=agents)
     # A missing or malformed traceparent yields an empty context: the task starts a new trace.
-    parent = propagate.extract(request.headers)
+    # Without any header the propagators read there is nothing to extract (and no cost to pay).
+    headers = request.headers
+    fields = propagate.get_global_textmap().fields
+    parent = propagate.extract(headers) if any(field in headers for field in fields) else Context()
     result = state.runtime.handle(task, parent=parent)
     return jsonify(result.to_dict())

@@ -11,6 +11,7 @@ runtime settings the e2e run changes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from agent_runtime.ops.local_model import MODEL_ALIAS
 from agent_runtime.ops.stack.launcher import Stack, StackOptions
 from agent_runtime.ops.stack.processes import free_port
 from agent_runtime.ops.stack.render import Ports
-from tests.e2e.drill import DrillResult, run_drill
+from tests.e2e.drill import HEALTHY_SECONDS, LONG_HEALTHY_SECONDS, DrillResult, run_drill
 from tests.e2e.live import (
     INTERVAL_SECONDS,
     LLM_MAX_TOKENS,
@@ -77,5 +78,7 @@ def live_stack(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="session")
 def drill(live_stack: LiveStack) -> DrillResult:
-    """Every fault scenario, run once against the shared stack (healthy run first)."""
-    return run_drill(live_stack)
+    """Every fault scenario, run once against the shared stack (healthy run first: ten minutes of it with
+    ``AGENT_RUNTIME_E2E_LONG=1``)."""
+    long_run = os.environ.get("AGENT_RUNTIME_E2E_LONG") == "1"
+    return run_drill(live_stack, LONG_HEALTHY_SECONDS if long_run else HEALTHY_SECONDS)

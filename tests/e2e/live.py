@@ -26,7 +26,7 @@ WORKLOAD_MIX = {"diagnostics": 0.5, "researcher": 0.3, "fetcher": 0.2}
 # reachable (or the saturation alert could never fire) and spare threads must remain, or a saturated
 # worker could not answer Prometheus's scrape and the runtime would look down instead of saturated.
 THREADS_PER_WORKER = 16
-IN_FLIGHT_PER_WORKER = 8
+IN_FLIGHT_PER_WORKER = 6
 # What Gemma 3 270M is priced at in the e2e runtime (dollars per million tokens). A local model costs
 # nothing per token, but the spend alert needs a price: at this one a writer call (about 600 tokens in,
 # 16 out) costs $0.13, and a model answering a call every ten seconds costs about $45 an hour at the

@@ -92,7 +92,9 @@ def resolve_variables(live: LiveStack, dashboard: dict[str, Any]) -> dict[str, s
                               "start": str(time.time() - RANGE_SECONDS)}, timeout=10).json()["data"]  # fmt: skip
         options = sorted({s[label] for s in series if label in s})
         assert options, f"variable ${name} ({query}) has no values"
-        values[name] = options[0] if len(options) == 1 else "(" + "|".join(map(re.escape, options)) + ")"
+        # Grafana escapes regex metacharacters, then backslashes again for the PromQL string literal.
+        escaped = [re.escape(option).replace("\\", "\\\\") for option in options]
+        values[name] = options[0] if len(options) == 1 else "(" + "|".join(escaped) + ")"
     return values
 
 

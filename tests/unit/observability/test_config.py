@@ -90,7 +90,7 @@ def _with(**changes: object) -> ObservabilityConfig:
         ({"model__agent_window": "half an hour"}, "not a Prometheus duration"),
         ({"cache__layer_down_for": "5 minutes"}, "not a Prometheus duration"),
         ({"routing__low_confidence_bound": 0.55}, "not a bucket boundary"),
-        ({"cache__baseline_window": "30m"}, "longer than the cache window"),
+        ({"cache__baseline_window": "5m"}, "longer than the cache window"),
         ({"platform__down_for": "five minutes"}, "not a Prometheus duration"),
         ({"components__quantile": 1.0}, "quantiles"),
     ],

@@ -77,7 +77,7 @@ def test_cli_time_scale_writes_only_scaled_rules(tmp_path: Path, capsys: pytest.
     assert sorted(p.name for p in out.iterdir()) == ["alerts.yml", "recording.yml"]
     text = (out / "alerts.yml").read_text()
     assert "job:agent_runtime_task_errors:ratio_rate1h > 0.144" in text  # names keep their windows
-    assert "for: 2s" in text and "[5s]" in (out / "recording.yml").read_text()
+    assert "for: 500ms" in text and "[5s]" in (out / "recording.yml").read_text()
     assert str(out / "alerts.yml") in capsys.readouterr().out
 
 

@@ -41,3 +41,36 @@ def test_the_analysis_memo_is_bounded_in_bytes() -> None:
     for number in range(500):
         analyser.analyse(f"cache problem number {number} " + "filler " * 200)
     assert 5 < len(analyser) < 100
+
+
+def test_a_remembered_answer_survives_changes_far_from_it_and_not_near_it() -> None:
+    cache = DecisionCache(64, 0.9)
+    cache.put("a", 0b1011, decision("writer"), V1)
+    first = cache.get_similar(0b1001, V1)
+    cache.put("far", (1 << 64) - 1, decision("other"), V1)  # 60+ bits away: cannot change the answer
+    assert cache.get_similar(0b1001, V1) is first
+    cache.put("near", 0b1001, decision("closer"), V1)  # distance 0: the answer changes
+    fresh = cache.get_similar(0b1001, V1)
+    assert fresh is not None and fresh.fingerprint == "near"
+
+
+def test_remembered_answers_agree_with_a_fresh_search_on_a_random_stream() -> None:
+    import random
+
+    rng = random.Random(3)
+    remembering = DecisionCache(200, 0.9)
+    centers = [rng.getrandbits(64) for _ in range(20)]
+    for step in range(3000):
+        sketch = rng.choice(centers) ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64))
+        if rng.random() < 0.3:
+            remembering.put(f"fp{step}", sketch, decision(f"agent{step % 7}"), V1, similar=rng.random() < 0.8)
+        got = remembering.get_similar(sketch, V1)
+        with remembering._lock:
+            expected = remembering._search(sketch)
+        assert (got is None) == (expected is None)
+        if got is not None and expected is not None:
+            assert (got.fingerprint, got.decision, got.similarity) == (
+                expected.fingerprint,
+                expected.decision,
+                expected.similarity,
+            )
