@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from agent_runtime.telemetry.metrics import flush_pending
 from exporters import multiprocess
 from exporters.otlp import configure_tracing_from_env, current_handle
 
@@ -90,7 +91,10 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Worker, on its way out (recycled or stopped): publish its exemplars, export queued spans, within a bound."""
+    """Worker, on its way out (recycled or stopped): fold in batched observations, publish its exemplars,
+    export queued spans, within a bound."""
+    # Histogram observations are batched (up to a second): write the last ones before the slot is released.
+    flush_pending()
     if _slot(worker) is not None:
         multiprocess.release_slot()
     handle = current_handle()

@@ -138,7 +138,8 @@ def task_unsampled() -> bool:
 def sampled_trace_id() -> str | None:
     """The current trace id when it is sampled (for exemplars), else None; cheap inside an unsampled task."""
     span = _TASK_SPAN.get()
-    if span is not None and not span.is_recording():
+    # The sampled flag, not is_recording(): with no SDK installed a sampled caller's trace is still the exemplar.
+    if span is not None and not span.get_span_context().trace_flags.sampled:
         return None
     context = trace.get_current_span().get_span_context()
     if context.is_valid and context.trace_flags.sampled:
