@@ -185,6 +185,13 @@ TARGETS: tuple[Target, ...] = (
         True,
         "MB",
     ),
+    Target(
+        "LLM agent (20 ms model, 5 ms tools, 3 turns, 2 calls): runtime / the SDK and tools in a loop",
+        lambda d: dig(d, "agents", "ratio"),
+        1.10,
+        True,
+        "x",
+    ),
 )
 
 
