@@ -24,6 +24,7 @@ PACKAGES = {
     "amtool": "prometheus-alertmanager",
     "redis-server": "redis-server",
     "gunicorn": "gunicorn (pip install -e '.[test]')",
+    "kubectl": "kubernetes-client",
 }
 
 

@@ -12,17 +12,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from observability.deploy import DEFAULT_OVERLAY, ROOT
 from observability.generate import KIT_FILE, drift
 from observability.kit import DEFAULT_KIT
+from tests.support.binaries import require_binary
 from tests.unit.deploy.conftest import Manifest, is_manifest, manifests_of, written
 
 
@@ -83,9 +82,7 @@ def _key(manifest: Manifest) -> tuple[str, str, str]:
 
 
 def test_kubectl_kustomize_builds_exactly_the_listed_objects(kit_artifacts: dict[str, str], tmp_path: Path) -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (its kustomize builds the overlay; the layout checks above still ran)")
+    kubectl = require_binary("kubectl")
     root = written(tmp_path, kit_artifacts)
     built = subprocess.run([kubectl, "kustomize", str(root / ROOT / DEFAULT_OVERLAY)], capture_output=True,
                            text=True, timeout=120, check=False)  # fmt: skip
