@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_runtime.vocabulary import AgentKind, StopReason, ToolOutcome
+from agent_runtime.vocabulary import AgentKind, RoutingSource, StopReason, ToolOutcome
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RoutingDecision:
 
     agent: str
     confidence: float
-    source: str
+    source: RoutingSource
     explanation: str
     gated: bool = False
     fallback: bool = False

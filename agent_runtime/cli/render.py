@@ -14,7 +14,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-_MARKS: Final = {"success": "✓", "fallback": "↺"}
+from agent_runtime.vocabulary import ToolOutcome
+
+_MARKS: Final = {ToolOutcome.SUCCESS: "✓", ToolOutcome.FALLBACK: "↺"}
 MAX_OUTPUT_LINES: Final = 60
 SNIPPET_CHARS: Final = 160
 

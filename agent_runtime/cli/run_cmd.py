@@ -13,6 +13,7 @@ from agent_runtime.cli.common import CliError, add_config_option, add_json_optio
 from agent_runtime.cli.registry import Command
 from agent_runtime.errors import PlanError, RejectedError, UnknownAgentError
 from agent_runtime.results import Task
+from agent_runtime.vocabulary import TaskOutcome
 
 
 def context_pair(text: str) -> tuple[str, str]:
@@ -62,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         print(render.task_result(result.to_dict()))
-    return 0 if result.outcome == "success" else 1
+    return 0 if result.outcome == TaskOutcome.SUCCESS else 1
 
 
 COMMANDS = (Command("run", "Run one task in this process and print the result.", _configure, _run, order=20),)

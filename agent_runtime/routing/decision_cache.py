@@ -43,6 +43,7 @@ from agent_runtime.config.models import RoutingSettings
 from agent_runtime.results import RoutingDecision
 from agent_runtime.scoring.text import SKETCH_BITS, hamming, max_distance
 from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.vocabulary import CacheLayer, CacheName
 
 MAX_BYTES = 3 * 1024 * 1024
 """Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
@@ -206,7 +207,7 @@ class DecisionCache:
                 entry = self._entries.get(fingerprint)
                 if entry is not None:
                     self._entries.move_to_end(fingerprint)
-        self._listener.cache_looked_up("decision", "exact", entry is not None)
+        self._listener.cache_looked_up(CacheName.DECISION, CacheLayer.EXACT, entry is not None)
         return entry.decision if entry is not None else None
 
     def get_similar(self, sketch: int, versions: CacheVersions) -> SimilarHit | None:
@@ -227,7 +228,7 @@ class DecisionCache:
                     self._entries.move_to_end(answered.fingerprint)
             else:
                 answered = self._search(sketch)
-        self._listener.cache_looked_up("decision", "similar", answered is not None)
+        self._listener.cache_looked_up(CacheName.DECISION, CacheLayer.SIMILAR, answered is not None)
         return answered
 
     def _still_holds(self, sketch: int, generation: int) -> bool:

@@ -43,11 +43,11 @@ Example::
     >>> router = TaskRouter.from_config(config)
     >>> task = Task("Why did the cache hit rate drop?")
     >>> first = router.route(task, router.analyse(task.text))
-    >>> first.agent, first.source
+    >>> first.agent, str(first.source)
     ('cache-expert', 'scored')
-    >>> router.route(task, router.analyse(task.text)).source
+    >>> str(router.route(task, router.analyse(task.text)).source)
     'cache'
-    >>> router.route(Task("sing me a song"), router.analyse("sing me a song")).source
+    >>> str(router.route(Task("sing me a song"), router.analyse("sing me a song")).source)
     'fallback'
 """
 
@@ -68,6 +68,7 @@ from agent_runtime.scoring.experience import ExperienceSnapshot, ExperienceTrack
 from agent_runtime.scoring.matrix import CapabilityMatrix
 from agent_runtime.scoring.scorer import ConfidenceScorer, ScoreBoard, always_healthy
 from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.vocabulary import RoutingSource
 
 SIMILAR_MIN_MARGIN = 0.08
 """How far (in confidence or complexity) a decision must sit from every
@@ -242,7 +243,7 @@ class TaskRouter:
             if restamped is not None and restamped[0] is hit:
                 return restamped[1]  # the same hit again (the index has not changed): the same decision
             note = f"paraphrase of a cached task (similarity {hit.similarity:.2f}); {hit.decision.explanation}"
-            decision = _restamped(hit.decision, "similar", note)
+            decision = _restamped(hit.decision, RoutingSource.SIMILAR, note)
             if len(self._restamped_hits) >= 1024:
                 self._restamped_hits.clear()
             self._restamped_hits[id(hit)] = (hit, decision)
@@ -254,7 +255,7 @@ class TaskRouter:
         # Store only if nothing moved while scoring; otherwise the entry would
         # be filed under versions it was not made with.
         if self._cache.max_entries and self._health_version() == health and experience.epoch == snapshot.epoch:
-            filed = _restamped(decision, "cache", decision.explanation)
+            filed = _restamped(decision, RoutingSource.CACHE, decision.explanation)
             self._cache.put(analysis.fingerprint, analysis.sketch, filed, versions, similar=stable)
         return decision
 
@@ -274,7 +275,7 @@ class TaskRouter:
         return RoutingDecision(
             agent=agent,
             confidence=score.confidence,
-            source="scored",
+            source=RoutingSource.SCORED,
             explanation=f"requested by the task; {score.explanation}",
             config_version=state.config.version,
             health_version=health,
@@ -312,7 +313,7 @@ class TaskRouter:
         # ``gaps``: distances from every threshold (and the runner-up) that
         # decided the outcome; the smallest says how easily a paraphrase flips it.
         gaps = [abs(best.confidence - routing.min_confidence)]
-        agent, confidence, source, explanation, gated = best.agent, best.confidence, "scored", "", False
+        agent, confidence, source, explanation, gated = best.agent, best.confidence, RoutingSource.SCORED, "", False
         planner = routing.planning_agent if routing.planning_agent and config.agent(routing.planning_agent) else None
 
         if best.confidence < routing.min_confidence:
@@ -322,7 +323,7 @@ class TaskRouter:
                 explanation = f"{below}, no fallback agent configured; {best.explanation}"
                 gaps.append(margin)
             else:
-                agent, confidence, source = fallback, board.confidence(fallback), "fallback"
+                agent, confidence, source = fallback, board.confidence(fallback), RoutingSource.FALLBACK
                 explanation = f"{below}; fallback to {fallback}"
         else:
             reasons = []
@@ -348,7 +349,7 @@ class TaskRouter:
             source=source,
             explanation=explanation,
             gated=gated,
-            fallback=source == "fallback",
+            fallback=source is RoutingSource.FALLBACK,
             config_version=config.version,
             health_version=health,
             candidates=candidates,
@@ -356,7 +357,7 @@ class TaskRouter:
         return decision, min(gaps)
 
 
-def _restamped(decision: RoutingDecision, source: str, explanation: str) -> RoutingDecision:
+def _restamped(decision: RoutingDecision, source: RoutingSource, explanation: str) -> RoutingDecision:
     """A copy with another source and explanation (direct construction: ``dataclasses.replace`` costs 3x more)."""
     return RoutingDecision(
         agent=decision.agent,

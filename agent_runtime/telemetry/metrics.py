@@ -47,7 +47,7 @@ from agent_runtime.telemetry import catalog, tracing
 from agent_runtime.telemetry.catalog import CATALOG, MetricSpec, MetricType
 from agent_runtime.telemetry.labels import LabelGuard
 from agent_runtime.telemetry.listener import ModelCall, RuntimeListener
-from agent_runtime.vocabulary import BreakerState, TaskOutcome, TokenType
+from agent_runtime.vocabulary import BreakerState, CacheLayer, CacheName, TaskOutcome, TokenType
 
 _BREAKER_STATES = frozenset(catalog.BREAKER_STATES)
 _collectors_lock = threading.Lock()
@@ -345,14 +345,14 @@ class PrometheusListener(RuntimeListener):
         self._cache_requests = counters(
             "agent_runtime_cache_requests_total",
             [
-                ("tool", layer, result)
-                for layer in ("l0", "l1", "l2")
+                (CacheName.TOOL, layer, result)
+                for layer in (CacheLayer.L0, CacheLayer.L1, CacheLayer.L2)
                 for result in catalog.CACHE_RESULTS
             ]
             + [
                 (cache, layer, result)
-                for cache in ("decision", "analysis")
-                for layer in ("exact", "similar")
+                for cache in (CacheName.DECISION, CacheName.ANALYSIS)
+                for layer in (CacheLayer.EXACT, CacheLayer.SIMILAR)
                 for result in catalog.CACHE_RESULTS
             ],
         )

@@ -37,7 +37,7 @@ Example::
     >>> for _ in range(2):
     ...     ticket = breaker.allow()
     ...     breaker.record_failure(ticket)
-    >>> breaker.state
+    >>> str(breaker.state)
     'open'
     >>> breaker.allow() is None
     True
@@ -54,10 +54,11 @@ from typing import Any, Final
 
 from agent_runtime.config.models import BreakerSettings
 from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.vocabulary import BreakerState
 
-CLOSED: Final = "closed"
-HALF_OPEN: Final = "half_open"
-OPEN: Final = "open"
+CLOSED: Final = BreakerState.CLOSED
+HALF_OPEN: Final = BreakerState.HALF_OPEN
+OPEN: Final = BreakerState.OPEN
 
 
 @dataclass(frozen=True, slots=True)

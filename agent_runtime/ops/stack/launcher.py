@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import requests
+import yaml
 
 from agent_runtime.ops import local_model
 from agent_runtime.ops.stack.processes import (
@@ -105,6 +106,9 @@ class StackOptions:
     keeps its timing without a model on the CPU unless it asks for one);
     ``llm_max_tokens`` caps the tokens it generates for a request that sets
     no ``max_tokens`` (generation is the slow part on a busy CPU).
+    ``model_proxy`` sends the runtime's model calls through the receiver's
+    pass-through (``/model``), which a drill can slow down
+    (``PUT /control/model``); off, the runtime calls the server directly.
     """
 
     root: Path
@@ -123,6 +127,7 @@ class StackOptions:
     shared_cache: bool = False
     mix: dict[str, float] | None = None
     llm_max_tokens: int = LLAMA_N_PREDICT
+    model_proxy: bool = False
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or self.workers < 1:
@@ -149,6 +154,8 @@ class StackInfo:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_note: str | None = None
+    # Where the runtime sends its model calls when they go through the receiver (StackOptions.model_proxy).
+    llm_proxy_url: str | None = None
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -165,6 +172,7 @@ class StackInfo:
             "llm_url": self.llm_url,
             "llm_model": self.llm_model,
             "llm_note": self.llm_note,
+            "llm_proxy_url": self.llm_proxy_url,
             "alerts_url": f"{self.receiver_url}/alerts",
             "receiver_url": self.receiver_url,
             "missing": self.missing,
@@ -269,9 +277,13 @@ class Stack:
         if opts.shared_cache and redis_binary is None:
             info.notes.append(f"redis-server is not installed, the replicas share no L2 cache: {REDIS_INSTALL_HINT}")
 
+        proxy = ["--model-upstream", f"http://127.0.0.1:{ports.llama}"] if opts.model_proxy and ports.llama else []
         receiver = self._start("receiver", [sys.executable, "-m", "agent_runtime.ops.stack.receiver",
-                                            "--port", str(ports.receiver), "--log", str(state / "alerts.jsonl")],
+                                            "--port", str(ports.receiver), "--log", str(state / "alerts.jsonl"),
+                                            *proxy],
                                logs, health=(http_ok(f"{info.receiver_url}/healthz"), "healthy"))  # fmt: skip
+        if proxy:
+            info.llm_proxy_url = f"{info.receiver_url}/model/v1"
         self._wait(receiver)
 
         if redis_binary is not None and ports.redis is not None:
@@ -300,7 +312,8 @@ class Stack:
         replicas = [
             self._start(name, [sys.executable, "-c", _PYTHON_CLI, "serve", "--workers", str(opts.workers),
                                "--bind", f"127.0.0.1:{port}"], logs,
-                        env=self._runtime_env(state, ports, token, name, info.redis_url),
+                        env=self._runtime_env(state, ports, token, replica=name, redis_url=info.redis_url,
+                                               llm_url=info.llm_proxy_url),
                         health=(http_ok(f"{url}/healthz"), "healthy"))
             for name, port, url in zip(replica_names(opts.replicas), ports.runtimes, urls, strict=True)
         ]  # fmt: skip
@@ -357,11 +370,11 @@ class Stack:
         reason = local_model.unavailable_reason()
         return None if reason is None else f"llama-server is not started, the runtime runs without a model: {reason}"
 
-    def _runtime_env(self, state: Path, ports: Ports, token: str, replica: str = "runtime",
-                     redis_url: str | None = None) -> dict[str, str]:  # fmt: skip
+    def _runtime_env(self, state: Path, ports: Ports, token: str, *, replica: str = "runtime",
+                     redis_url: str | None = None, llm_url: str | None = None) -> dict[str, str]:  # fmt: skip
         opts = self.options
         llm = {} if ports.llama is None else {
-            LLM_BASE_URL_ENV: local_model.base_url(ports.llama),
+            LLM_BASE_URL_ENV: llm_url or local_model.base_url(ports.llama),
             "AGENT_RUNTIME_LLM_MODEL": local_model.MODEL_ALIAS,
             "AGENT_RUNTIME_LLM_PROVIDER": local_model.PROVIDER,
         }  # fmt: skip
@@ -421,6 +434,12 @@ class Stack:
                 "--log.level=warn"], logs)  # fmt: skip
             info.alertmanager_url = f"http://127.0.0.1:{ports.alertmanager}"
             wait_healthy(child, http_ok(f"{info.alertmanager_url}/-/ready"), HEALTH_TIMEOUT_SECONDS, "ready")
+        # Prometheus starts without its rules and gets them once every target has been scraped: it applies its
+        # scrape targets seconds after it is ready, and until then absent() is true, which a time-scaled
+        # AgentRuntimeTargetMissing (`for: 3m`, 3 s at scale 60) would page for.
+        config = yaml.safe_load(rendered.prometheus_config.read_text())
+        targets = sum(len(sc.get("targets", [])) for job in config["scrape_configs"] for sc in job["static_configs"])
+        rendered.prometheus_config.write_text(yaml.safe_dump({**config, "rule_files": []}, sort_keys=False))
         child = self._start("prometheus", [
             prometheus, f"--config.file={rendered.prometheus_config}",
             f"--storage.tsdb.path={state / 'prometheus-data'}",
@@ -435,13 +454,17 @@ class Stack:
             "--storage.tsdb.retention.time=2d", "--log.level=warn"], logs)  # fmt: skip
         info.prometheus_url = f"http://127.0.0.1:{ports.prometheus}"
         wait_healthy(child, http_ok(f"{info.prometheus_url}/-/ready"), HEALTH_TIMEOUT_SECONDS, "ready")
-        # Prometheus applies its scrape targets a few seconds after it is ready: until the runtime has been
-        # scraped, absent(up) is true and the stack is not yet what the URLs promise.
-        scraped = f'up{{job="{rendered.runtime_job}"}} == 1'
-        wait_healthy(child, lambda: bool(requests.get(f"{info.prometheus_url}/api/v1/query", params={"query": scraped},
+        api = f"{info.prometheus_url}/api/v1"
+        runtime_up = f'count(up{{job="{rendered.runtime_job}"}} == 1) >= {len(ports.runtimes)}'
+        scraped = f"{runtime_up} and on () count(up) >= {targets}"
+        wait_healthy(child, lambda: bool(requests.get(f"{api}/query", params={"query": scraped},
                                                       timeout=2).json()["data"]["result"]),
-                     HEALTH_TIMEOUT_SECONDS, "the runtime scraped")  # fmt: skip
-        # Two rule evaluations later, alerts pending only because there was no data yet have cleared
+                     HEALTH_TIMEOUT_SECONDS, "every target scraped")  # fmt: skip
+        rendered.prometheus_config.write_text(yaml.safe_dump(config, sort_keys=False))
+        child.process.send_signal(signal.SIGHUP)
+        wait_healthy(child, lambda: bool(requests.get(f"{api}/rules", timeout=2).json()["data"]["groups"]),
+                     HEALTH_TIMEOUT_SECONDS, "its rules loaded")  # fmt: skip
+        # Two rule evaluations later, alerts pending only because a window was not full yet have cleared
         # (bounded: at production intervals they could never fire anyway).
         time.sleep(min(2 * rendered.interval_seconds, 3.0))
 

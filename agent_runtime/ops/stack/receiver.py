@@ -14,8 +14,18 @@ One small HTTP server on 127.0.0.1 plays every outside party of a local stack:
                                answers ``otlp_status`` to play a collector
                                that is down
 ``PUT /control/otlp``          ``{"status": 503}`` sets that status (200 heals)
+``/model/...`` (any method)    with ``--model-upstream URL``: a pass-through to
+                               the model server (``/model/v1/...`` is
+                               ``URL/v1/...``) that can play a slow one
+``PUT /control/model``         ``{"delay_seconds": 8, "share": 0.5}``: that
+                               share of model requests waits that long first
+                               (``{"delay_seconds": 0}`` heals)
 ``GET /healthz``               ``ok``
 =============================  ===============================================
+
+When the model server cannot be reached, the pass-through closes the
+connection without an answer, as the server itself would have: the client
+sees a connection error, not a 502.
 
 Every alert delivered is also printed as one line (``describe``), which is
 what ``docker compose logs -f alert-receiver`` shows. Run it with
@@ -26,7 +36,9 @@ what ``docker compose logs -f alert-receiver`` shows. Run it with
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,6 +48,11 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+MODEL_PREFIX: Final = "/model"
+# How long the pass-through waits for the model server's answer (a generous bound on one model call).
+MODEL_TIMEOUT_SECONDS: Final = 300.0
+# Request and response headers the pass-through relays (hop-by-hop ones are the proxy's own business).
+_RELAYED: Final = frozenset({"content-type", "authorization", "accept", "user-agent", "x-request-id"})
 PAGES: Final[Mapping[str, str]] = {
     "status": "All systems operational. The agent runtime serves tasks within its latency SLO.\n",
     "changelog": "v0.1.0: routing with a decision cache, cached tools, circuit breakers and retries.\n",
@@ -50,7 +67,8 @@ class AlertReceiver(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, log_path: Path, *, host: str = "127.0.0.1", echo: bool = False) -> None:
+    def __init__(self, port: int, log_path: Path, *, host: str = "127.0.0.1", echo: bool = False,
+                 model_upstream: str | None = None) -> None:  # fmt: skip
         super().__init__((host, port), _Handler)
         self.log_path = log_path
         self.echo = echo
@@ -58,6 +76,24 @@ class AlertReceiver(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._deliveries: list[dict[str, Any]] = _read_log(log_path)
         self.otlp_status = 200
+        self.model_upstream = urlsplit(model_upstream) if model_upstream else None
+        self.model_delay_seconds = 0.0
+        self.model_delay_share = 1.0
+        self._random = random.Random(0)
+        # Set when the delay is changed, so requests waiting on the old one are released at once.
+        self._delay_changed = threading.Event()
+
+    def set_model_delay(self, seconds: float, share: float = 1.0) -> None:
+        """Delay ``share`` (0..1) of the model requests by ``seconds`` from now on (0 heals)."""
+        self.model_delay_seconds, self.model_delay_share = seconds, share
+        changed, self._delay_changed = self._delay_changed, threading.Event()
+        changed.set()
+
+    def model_delay(self) -> None:
+        """Wait the configured delay, for the configured share of requests (cut short when it changes)."""
+        seconds, changed = self.model_delay_seconds, self._delay_changed
+        if seconds > 0 and self._random.random() < self.model_delay_share:
+            changed.wait(seconds)
 
     @property
     def port(self) -> int:
@@ -133,7 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        if url.path == "/healthz":
+        if url.path.startswith(MODEL_PREFIX + "/"):
+            self._relay_model(None)
+        elif url.path == "/healthz":
             self._reply(200, b"ok\n", "text/plain")
         elif url.path == "/alerts":
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
@@ -158,7 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if body is None:
             return
-        if path.startswith("/hooks/") and len(path) > len("/hooks/"):
+        if path.startswith(MODEL_PREFIX + "/"):
+            self._relay_model(body)
+        elif path.startswith("/hooks/") and len(path) > len("/hooks/"):
             try:
                 payload = json.loads(body)
             except ValueError:
@@ -177,8 +217,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if body is None:
             return
-        if urlsplit(self.path).path != "/control/otlp":
-            self._json(404, {"error": "only /control/otlp accepts PUT"})
+        path = urlsplit(self.path).path
+        if path == "/control/model":
+            self._control_model(body)
+            return
+        if path != "/control/otlp":
+            self._json(404, {"error": "only /control/otlp and /control/model accept PUT"})
             return
         try:
             status = json.loads(body)["status"]
@@ -189,6 +233,46 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.server.otlp_status = status
         self._json(200, {"otlp_status": status})
+
+    def _control_model(self, body: bytes) -> None:
+        try:
+            request = json.loads(body)
+            seconds, share = float(request["delay_seconds"]), float(request.get("share", 1.0))
+        except (ValueError, KeyError, TypeError):
+            seconds = share = -1.0
+        if not 0 <= seconds <= MODEL_TIMEOUT_SECONDS or not 0 <= share <= 1:
+            self._json(400, {"error": f'send {{"delay_seconds": <0..{MODEL_TIMEOUT_SECONDS:g}>, "share": <0..1>}}'})
+            return
+        self.server.set_model_delay(seconds, share)
+        self._json(200, {"delay_seconds": seconds, "share": share})
+
+    def _relay_model(self, body: bytes | None) -> None:
+        upstream = self.server.model_upstream
+        if upstream is None:
+            self._json(404, {"error": "no model server behind this receiver (--model-upstream)"})
+            return
+        self.server.model_delay()
+        path = self.path[len(MODEL_PREFIX) :]
+        headers = {k: v for k, v in self.headers.items() if k.lower() in _RELAYED}
+        connection = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port or 80,
+                                                timeout=MODEL_TIMEOUT_SECONDS)  # fmt: skip
+        try:
+            connection.request(self.command, path, body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+        except OSError:
+            # As the server itself would: no answer at all, so the client sees a connection error.
+            self.close_connection = True
+            return
+        finally:
+            connection.close()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() in _RELAYED:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _body(self) -> bytes | None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -220,8 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, required=True, help="port to listen on")
     parser.add_argument("--log", type=Path, required=True, help="JSONL file of webhook deliveries")
+    parser.add_argument("--model-upstream", metavar="URL",
+                        help="the model server to pass /model/... through to (and slow down on request)")  # fmt: skip
     args = parser.parse_args(argv)
-    server = AlertReceiver(args.port, args.log, host=args.host, echo=True)
+    server = AlertReceiver(args.port, args.log, host=args.host, echo=True, model_upstream=args.model_upstream)
     print(f"alert receiver on http://{args.host}:{server.port}, recording to {args.log}", flush=True)
     try:
         server.serve_forever()
