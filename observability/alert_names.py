@@ -6,7 +6,7 @@ constants, so renaming an alert is a one-line change here (plus the
 hand-written files that cannot import Python: ``alertmanager/alertmanager.yml``
 names the Watchdog, and the docs list every alert; a unit test checks both).
 
-Names are CamelCase with the shared ``AgentRuntime`` prefix (DESIGN.md §5).
+Names are CamelCase with the shared ``AgentRuntime`` prefix (docs/observability.md).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from agent_runtime import durations
+
 _UNIT_MS: Final[dict[str, int]] = {
     "y": 365 * 24 * 3600 * 1000,
     "w": 7 * 24 * 3600 * 1000,
@@ -29,17 +31,16 @@ _UNIT_MS: Final[dict[str, int]] = {
 # Largest unit first; weeks and years are left out on output because
 # ``1w`` reads worse than ``7d`` in an alert window.
 _OUTPUT_UNITS: Final = ("d", "h", "m", "s", "ms")
-_DURATION_PART = re.compile(r"(\d+)(ms|[smhdwy])")
 _DURATION = r"(?:\d+(?:ms|[smhdwy]))+"
 # A range selector ``[5m]`` or a subquery ``[1h:1m]`` / ``[1h:]``.
 _RANGE = re.compile(rf"\[(?P<range>{_DURATION})(?P<sub>:(?P<step>{_DURATION})?)?\]")
 
 
 def parse_duration(text: str) -> int:
-    """Milliseconds in a Prometheus duration such as ``5m`` or ``1h30m``."""
-    if not text or _DURATION_PART.sub("", text):
-        raise ValueError(f"not a Prometheus duration: {text!r}")
-    return sum(int(amount) * _UNIT_MS[unit] for amount, unit in _DURATION_PART.findall(text))
+    """Milliseconds in a Prometheus duration such as ``5m`` or ``1h30m`` (whole numbers, as PromQL wants)."""
+    if "." in text:
+        raise ValueError(f"not a Prometheus duration: {text!r} (PromQL durations are whole numbers)")
+    return round(durations.parse_duration(text) * 1000)
 
 
 def format_duration(milliseconds: int) -> str:

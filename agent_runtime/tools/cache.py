@@ -1,4 +1,4 @@
-"""The tool cache: L0 in-process LRU → L1 diskcache → L2 Redis (DESIGN §3).
+"""The tool cache: L0 in-process LRU → L1 diskcache → L2 Redis (docs/architecture.md).
 
 Keys come from canonical arguments: the tool name plus the arguments as
 JSON with sorted keys (so ``{"a": 1, "b": 2}`` and ``{"b": 2, "a": 1}`` are

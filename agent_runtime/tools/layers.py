@@ -10,7 +10,7 @@ ever raises into the caller, and neither stays broken:
   failure is counted and backs the layer off exponentially, from
   ``retry_after_seconds`` doubling up to ``max_retry_after_seconds``; a
   success resets the back-off;
-- the outage is logged once and the recovery once (DESIGN §7), and both
+- the outage is logged once and the recovery once (docs/security.md), and both
   are reported to the listener as ``cache_layer_changed(cache, layer, up)``
   (``agent_runtime_cache_layer_up``): up when the layer is built, down when
   it degrades, up again when it recovers, only on changes;

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
+from agent_runtime.config.loader import parse_config
 from agent_runtime.config.models import AgentSpec, PlanStep, Specialty
 from agent_runtime.errors import ConfigError, RejectedError, UnknownAgentError
+from agent_runtime.registry import ToolRegistry
 from agent_runtime.results import Task
 from agent_runtime.runtime import Runtime
 from agent_runtime.telemetry.listener import RuntimeListener
@@ -156,3 +158,32 @@ def test_partial_results_reach_the_user_when_one_sink_fails() -> None:
     assert result.outcome == "success"
     assert result.output == {"docs": "doc about cache"}
     assert [c.outcome for c in result.tool_calls] == ["success", "error"]
+
+
+def test_the_runtime_never_mutates_the_registry_it_is_given() -> None:
+    tools = ToolRegistry()
+
+    @tools.tool(timeout_seconds=2.0)
+    def echo(text: str) -> str:
+        return text
+
+    before = tools.get("echo")
+    config = parse_config(
+        {
+            "agents": [
+                {"name": "parrot", "tools": ["echo"], "plan": [{"id": "a", "tool": "echo", "args": {"text": "x"}}]}
+            ],
+            "tools": {"echo": {"timeout_seconds": 9.0, "cacheable": False}},
+        }
+    )
+    runtime = Runtime(config, tools=tools, metrics_registry=None)
+    try:
+        runtime.wrap_tools(lambda name, func: lambda **args: "wrapped")
+        assert runtime.handle("x").output == "wrapped"
+        assert {spec.name: spec.timeout_seconds for spec in runtime.tool_specs()} == {"echo": 9.0}
+    finally:
+        runtime.close()
+    # The caller's registry still holds its own settings and callable.
+    assert tools.get("echo") is before
+    assert tools.get("echo").spec.timeout_seconds == 2.0 and tools.get("echo").func(text="y") == "y"
+    assert tools.names() == ("echo",)
