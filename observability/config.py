@@ -48,7 +48,7 @@ from observability.promql import number, parse_duration
 
 Severity = Literal["critical", "warning", "info"]
 
-DEFAULT_RUNBOOK_BASE_URL: Final = "https://github.com/agent-runtime/agent-runtime/blob/main/runbooks"
+DEFAULT_RUNBOOK_BASE_URL: Final = "./runbooks"
 # Grafana as published by docker-compose.yml; runbooks link dashboards under it.
 DEFAULT_GRAFANA_URL: Final = "http://localhost:3000"
 
@@ -201,7 +201,7 @@ class ModelConfig:
     errors_for: str = "10m"
     # p95 of one model call, on a GenAI duration bucket boundary.
     latency_threshold_seconds: float = 10.24
-    latency_for: str = "10m"
+    latency_for: str = "5m"
     # The model call as a pipeline tool: registered (with a breaker series) only when a model is configured.
     tool: str = "llm_chat"
     # The local model server's Prometheus job (llama.cpp `llama-server --metrics`);

@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
@@ -375,9 +376,14 @@ class LoadGenerator:
     """Sends ``workload`` tasks to ``url`` at ``rate`` per second, open-loop, bounded.
 
     ``url`` is one service URL or several (a list or a comma-separated
-    string): request ``i`` goes to the ``i mod n``-th. ``progress(report,
-    in_flight)`` is called about once per ``progress_seconds`` from the
-    scheduling thread; ``stop`` (an Event) ends a run early.
+    string): request ``i`` goes to the ``i mod n``-th. The requests come
+    from ``clients`` clients taking turns, each with its own keep-alive
+    connection per URL: a server with several worker processes (gunicorn)
+    then sees them spread over its workers, as it would real clients, rather
+    than every request on the one connection a single client reuses.
+    ``progress(report, in_flight)`` is called about once per
+    ``progress_seconds`` from the scheduling thread; ``stop`` (an Event)
+    ends a run early.
     """
 
     def __init__(
@@ -393,6 +399,7 @@ class LoadGenerator:
         progress: Callable[[LoadReport, int], None] | None = None,
         progress_seconds: float = 1.0,
         stop: threading.Event | None = None,
+        clients: int = 16,
     ) -> None:
         if not 0 < rate <= MAX_RATE:
             raise ValueError(f"rate must be > 0 and <= {MAX_RATE:g} per second, got {rate}")
@@ -400,6 +407,9 @@ class LoadGenerator:
             raise ValueError(f"duration must be > 0 and <= {MAX_DURATION_SECONDS:g} seconds, got {duration_seconds}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if clients < 1:
+            raise ValueError(f"clients must be >= 1, got {clients}")
+        self._clients = clients
         self._endpoints = [base + "/v1/tasks" for base in split_urls(url)]
         self._workload = workload
         self._rate = rate
@@ -418,14 +428,13 @@ class LoadGenerator:
     def run(self) -> LoadReport:
         """Run to the end (time, count or ``stop``) and return the report."""
         report = LoadReport(rate=self._rate, duration_seconds=self._duration)
-        session = requests.Session()
-        # One pooled connection per worker thread and URL, so connections are reused, never re-opened.
-        adapter = HTTPAdapter(pool_connections=len(self._endpoints), pool_maxsize=self._concurrency)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        sessions = [self._session() for _ in range(self._clients)]
         started = time.monotonic()
         next_progress = started + self._progress_seconds
-        with session, ThreadPoolExecutor(self._concurrency, thread_name_prefix="loadgen") as pool:
+        with contextlib.ExitStack() as resources:
+            for session in sessions:
+                resources.enter_context(session)
+            pool = resources.enter_context(ThreadPoolExecutor(self._concurrency, thread_name_prefix="loadgen"))
             for index in range(self._max_requests):
                 due = started + index / self._rate
                 if due - started >= self._duration or self._stop.wait(max(0.0, due - time.monotonic())):
@@ -438,6 +447,7 @@ class LoadGenerator:
                         report.sent += 1
                         self._in_flight += 1
                     endpoint = self._endpoints[index % len(self._endpoints)]
+                    session = sessions[index % len(sessions)]
                     pool.submit(self._send, session, endpoint, self._workload.next_task(), report)
                 now = time.monotonic()
                 if self._progress is not None and now >= next_progress:
@@ -448,6 +458,15 @@ class LoadGenerator:
         if self._progress is not None:
             self._progress(report, 0)
         return report
+
+    def _session(self) -> requests.Session:
+        # Connections are pooled and reused, never re-opened per request: a client's requests in flight
+        # at once each get one, at most the concurrency limit per URL.
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=len(self._endpoints), pool_maxsize=self._concurrency)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
     def _send(self, session: requests.Session, endpoint: str, body: Mapping[str, Any], report: LoadReport) -> None:
         started = time.perf_counter()

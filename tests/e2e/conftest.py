@@ -65,6 +65,8 @@ def live_stack(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         local_llm=True,
         shared_cache=True,
         llm_max_tokens=LLM_MAX_TOKENS,
+        # Model calls through the receiver's pass-through, which the drill can slow down.
+        model_proxy=True,
     )
     stack = Stack(options)
     info = stack.up()

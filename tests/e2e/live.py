@@ -104,29 +104,43 @@ class LiveStack:
         result = self.query(promql)["result"]
         return float(result[0]["value"][1]) if result else None
 
+    @property
+    def admin_url(self) -> str:
+        """The replica the drill sends admin calls to: the last one (the drill freezes the first); the
+        replicas share their faults, so a fault injected through one reaches all."""
+        return self.info.runtime_urls[-1]
+
     def inject(self, body: dict[str, Any]) -> str:
         """Inject a fault through the admin API; its id."""
-        response = requests.post(f"{self.info.runtime_url}/v1/faults", json=body, headers=self.auth(), timeout=10)
+        response = requests.post(f"{self.admin_url}/v1/faults", json=body, headers=self.auth(), timeout=10)
         assert response.status_code == 201, response.text
         fault_id: str = response.json()["fault"]["id"]
         return fault_id
 
     def clear(self, fault_id: str) -> None:
-        requests.delete(f"{self.info.runtime_url}/v1/faults/{fault_id}", headers=self.auth(), timeout=10)
+        requests.delete(f"{self.admin_url}/v1/faults/{fault_id}", headers=self.auth(), timeout=10)
+
+    def set_model_delay(self, seconds: float, share: float = 1.0) -> None:
+        """Hold ``share`` of the runtime's model requests ``seconds`` at the receiver's pass-through."""
+        requests.put(f"{self.info.receiver_url}/control/model", json={"delay_seconds": seconds, "share": share},
+                     timeout=5).raise_for_status()  # fmt: skip
 
     def set_otlp_status(self, status: int) -> None:
         requests.put(f"{self.info.receiver_url}/control/otlp", json={"status": status}, timeout=5).raise_for_status()
 
 
 # llm_chat as the runtime registers it with a model (agent_runtime/builtin_tools), its breaker scaled.
-LLM_CHAT_TOOL = {
+LLM_CHAT_BREAKER = {"consecutive_failures": 3, "minimum_calls": 5}
+LLM_CHAT_TOOL: dict[str, Any] = {
     "description": "Ask the configured chat model (OpenAI-compatible API).",
     "timeout_seconds": 64.0,
     "ttl_seconds": 3600,
     "cache_tags": ["llm"],
     "retry": {"max_attempts": 3, "initial_backoff_seconds": 0.2, "max_backoff_seconds": 2.0},
-    "breaker": {"open_seconds": 2, "max_open_seconds": 5},
 }
+# Every breaker's open time, scaled like the rules (production: 5-10 s, backing off up to 60-120 s, i.e. up
+# to 2 s scaled; 2-5 s here, so a breaker probes often enough to keep the breaker gauge steady).
+SCALED_BREAKER = {"open_seconds": 2, "max_open_seconds": 5}
 
 
 def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
@@ -134,19 +148,21 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
 
     - ``execution.max_in_flight_tasks`` below gunicorn's threads per worker (see ``THREADS_PER_WORKER``),
       low enough that the overload scenario saturates both replicas with a few more tasks per second;
-    - the breakers of ``promql_query`` and, with ``model``, ``llm_chat`` stay open at most 5 s (production:
-      up to 120 s and 60 s, i.e. 2 s and 1 s scaled), so they close within the scaled alert windows once
-      their dependency is back, and probe often enough while it is not;
+    - every tool's breaker (``llm_chat``'s too, with ``model``) stays open at most 5 s (production: up to
+      60-120 s, i.e. 1-2 s scaled), so breakers close within the scaled alert windows once their dependency
+      is back, and probe often enough while it is not;
     - ``model`` (the served model's name) gets ``MODEL_PRICE``, so model calls cost dollars, and the
       writer answers from its two best passages instead of six: a prompt of about 500 tokens, which Gemma
       3 270M reads in seconds on two busy cores (1.5k tokens took it 25-40 s).
     """
     config = yaml.safe_load((root / "agent_runtime" / "config" / "default.yaml").read_text())
     config["execution"]["max_in_flight_tasks"] = IN_FLIGHT_PER_WORKER
-    breaker = config["tools"]["promql_query"]["breaker"]
-    breaker.update(open_seconds=2, max_open_seconds=5)
+    for tool in config["tools"].values():
+        tool["breaker"] = {**tool.get("breaker", {}), **SCALED_BREAKER}
     if model is not None:
-        config["tools"]["llm_chat"] = LLM_CHAT_TOOL
+        # A model server that is down stops costing calls after three failures (as promql_query's breaker
+        # does for Prometheus).
+        config["tools"]["llm_chat"] = {**LLM_CHAT_TOOL, "breaker": {**LLM_CHAT_BREAKER, **SCALED_BREAKER}}
         config["llm"] = {"prices": {model: MODEL_PRICE}}
         writer = next(agent for agent in config["agents"] if agent["name"] == "writer")
         next(step for step in writer["plan"] if step["tool"] == "knowledge_search")["args"]["top_k"] = 2

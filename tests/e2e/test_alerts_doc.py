@@ -23,7 +23,8 @@ def test_the_results_cover_every_drilled_alert_with_measured_times(repo_root: Pa
         assert alert["detected_after_seconds"] is not None, alert
         assert alert["resolved_after_clear_seconds"] is not None, alert
         counts = alert["transitions"]
-        assert (counts["pending"], counts["firing"], counts["resolved"]) == (1, 1, 1), alert
+        assert (counts["firing"], counts["resolved"], counts["notified_firing"], counts["notified_resolved"]) == (
+            1, 1, 1, 1), alert
         # An alert over its detection target (or without one) says why.
         minutes = alert["detected_after_seconds"] * results["time_scale"] / 60
         if alert["target_minutes"] is None or minutes > alert["target_minutes"]:
