@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import shutil
 import subprocess
 import sys
@@ -37,14 +36,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from agent_runtime import durations
+
 RUNTIME_JOB: Final = "agent-runtime"
 # The job of llama.cpp's llama-server (what observability's ModelConfig.server_job expects).
 LLAMA_JOB: Final = "llama"
 # Floors for scaled Alertmanager timings: below them notifications would only churn.
 MIN_GROUP_SECONDS: Final = 1.0
 MIN_REPEAT_SECONDS: Final = 10.0
-_DURATION: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNITS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _TIMINGS: Final = {"group_wait": MIN_GROUP_SECONDS, "group_interval": MIN_GROUP_SECONDS,
                    "repeat_interval": MIN_REPEAT_SECONDS}  # fmt: skip
 _AM_DEFAULTS: Final = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"}
@@ -90,11 +89,11 @@ class Rendered:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (``90s``, ``1h30m``)."""
-    parts = _DURATION.findall(text.strip())
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise RenderError(f"invalid duration {text!r}")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    """Seconds in a Prometheus duration (``90s``, ``1h30m``); ``RenderError`` when it is not one."""
+    try:
+        return durations.parse_duration(text)
+    except ValueError:
+        raise RenderError(f"invalid duration {text!r}") from None
 
 
 def format_duration(seconds: float) -> str:
