@@ -148,7 +148,8 @@ def test_values_in_redis_are_json_and_a_planted_pickle_is_never_run(
     marker = tmp_path / "pwned"
     planted = second.lookup(SEARCH, {"q": "planted"})
     assert planted.key is not None and not planted.hit
-    client.set("agent_runtime:tool_cache:" + planted.key, pickle.dumps(_Exploit(marker)))
+    assert planted.shared_key is not None  # the L1/L2 key; the L0 key is a tuple
+    client.set("agent_runtime:tool_cache:" + planted.shared_key, pickle.dumps(_Exploit(marker)))
     client.close()
     fresh = ToolCache(CacheSettings(redis_url=redis_url), generation_refresh_seconds=0)
     try:
