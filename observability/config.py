@@ -241,9 +241,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class RoutingConfig:
-    """Routing quality: fallback share and share of low-confidence decisions."""
+    """Routing quality: fallback share and share of low-confidence decisions (over 10m: shares of a few
+    hundred decisions, steady enough to hold an alert through its ``for:``)."""
 
-    window: str = "5m"
+    window: str = "10m"
     min_rate: float = 0.05
     fallback_ratio: float = 0.2
     fallback_for: str = "10m"

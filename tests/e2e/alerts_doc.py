@@ -168,8 +168,9 @@ def render(data: dict[str, Any]) -> str:
         "",
         "The runtime runs the bundled agents with the settings `tests/e2e/live.py` explains: gunicorn threads "
         "above a low in-flight limit (so a saturated runtime still answers its scrape and a few more tasks "
-        "saturate it), the promql_query and llm_chat breakers' open times scaled like the rules, the writer "
-        "answering from two passages, and a price for the local model "
+        "saturate it), every breaker's open time scaled like the rules, the writer answering from one passage "
+        "(a short prompt), model calls through the receiver's pass-through (which a drill can slow down), and "
+        "a price for the local model "
         f"(${model['price_per_million_tokens']['input']:g} / ${model['price_per_million_tokens']['output']:g} per "
         "million input / output tokens) so its calls cost something to alert on.",
         "",

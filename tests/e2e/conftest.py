@@ -21,7 +21,14 @@ from agent_runtime.ops.local_model import MODEL_ALIAS
 from agent_runtime.ops.stack.launcher import Stack, StackOptions
 from agent_runtime.ops.stack.processes import free_port
 from agent_runtime.ops.stack.render import Ports
-from tests.e2e.drill import HEALTHY_SECONDS, LONG_HEALTHY_SECONDS, DrillResult, run_drill
+from tests.e2e.drill import (
+    HEALTHY_SECONDS,
+    LONG_HEALTHY_SECONDS,
+    REPEATED_QUESTION,
+    WARMUP_QUESTION,
+    DrillResult,
+    run_drill,
+)
 from tests.e2e.live import (
     INTERVAL_SECONDS,
     LLM_MAX_TOKENS,
@@ -67,6 +74,10 @@ def live_stack(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         llm_max_tokens=LLM_MAX_TOKENS,
         # Model calls through the receiver's pass-through, which the drill can slow down.
         model_proxy=True,
+        # One model call on each replica before Prometheus starts: the series of answered model calls and
+        # their cost exist from the start (a first call would otherwise create them unseen by rate()),
+        # and the repeated question is in the shared model cache.
+        warmup=({"task": REPEATED_QUESTION}, {"task": WARMUP_QUESTION}),
     )
     stack = Stack(options)
     info = stack.up()

@@ -28,9 +28,9 @@ WORKLOAD_MIX = {"diagnostics": 0.5, "researcher": 0.3, "fetcher": 0.2}
 THREADS_PER_WORKER = 16
 IN_FLIGHT_PER_WORKER = 6
 # What Gemma 3 270M is priced at in the e2e runtime (dollars per million tokens). A local model costs
-# nothing per token, but the spend alert needs a price: at this one a writer call (about 600 tokens in,
-# 16 out) costs $0.13, and a model answering a call every ten seconds costs about $45 an hour at the
-# drill's time scale, 9x the $5 hourly budget. The background workload calls no model: it spends nothing.
+# nothing per token, but the spend alert needs a price: at this one a writer call (a few hundred tokens
+# in, 16 out) costs about $0.07, so a model answering a call every few seconds costs many times the $5
+# hourly budget at the drill's time scale. The background workload calls no model: it spends nothing.
 MODEL_PRICE = {"input": 200.0, "output": 600.0}
 # Tokens the model server generates for a request that does not say (the writer's answer): generating is
 # what is slow on two busy cores (5-10 tokens/s with everything else running).
@@ -152,8 +152,8 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
       60-120 s, i.e. 1-2 s scaled), so breakers close within the scaled alert windows once their dependency
       is back, and probe often enough while it is not;
     - ``model`` (the served model's name) gets ``MODEL_PRICE``, so model calls cost dollars, and the
-      writer answers from its two best passages instead of six: a prompt of about 500 tokens, which Gemma
-      3 270M reads in seconds on two busy cores (1.5k tokens took it 25-40 s).
+      writer answers from its best passage instead of six: a prompt of a few hundred tokens, which Gemma 3
+      270M reads in a second or two on two busy cores (1.5k tokens took it 25-40 s).
     """
     config = yaml.safe_load((root / "agent_runtime" / "config" / "default.yaml").read_text())
     config["execution"]["max_in_flight_tasks"] = IN_FLIGHT_PER_WORKER
@@ -165,6 +165,6 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
         config["tools"]["llm_chat"] = {**LLM_CHAT_TOOL, "breaker": {**LLM_CHAT_BREAKER, **SCALED_BREAKER}}
         config["llm"] = {"prices": {model: MODEL_PRICE}}
         writer = next(agent for agent in config["agents"] if agent["name"] == "writer")
-        next(step for step in writer["plan"] if step["tool"] == "knowledge_search")["args"]["top_k"] = 2
+        next(step for step in writer["plan"] if step["tool"] == "knowledge_search")["args"]["top_k"] = 1
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -67,6 +67,7 @@ REDIS_INSTALL_HINT: Final = "apt-get install -y redis-server"
 PREFERRED_PORTS: Final = Ports(runtime=8000, prometheus=9090, alertmanager=9093, receiver=9095, llama=8080)
 PREFERRED_REDIS_PORT: Final = 6379
 HEALTH_TIMEOUT_SECONDS: Final = 60.0
+WARMUP_TIMEOUT_SECONDS: Final = 120.0
 # The stack's llama-server: two slots of 4k context each, so one long answer does not hold up every
 # other model call (on two cores they share the CPU either way), and answers capped at 128 tokens:
 # the runtime's write_answer sets no max_tokens, and its prompts (search passages) are 1-2k tokens.
@@ -109,6 +110,10 @@ class StackOptions:
     ``model_proxy`` sends the runtime's model calls through the receiver's
     pass-through (``/model``), which a drill can slow down
     (``PUT /control/model``); off, the runtime calls the server directly.
+    ``warmup`` are task bodies sent once, the i-th to replica ``i mod
+    replicas``, before Prometheus starts: they fill caches and create the
+    series their paths count (a series that first appears with a count of
+    one hides that first event from ``rate()``), unseen by the rules.
     """
 
     root: Path
@@ -128,6 +133,7 @@ class StackOptions:
     mix: dict[str, float] | None = None
     llm_max_tokens: int = LLAMA_N_PREDICT
     model_proxy: bool = False
+    warmup: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.replicas < 1 or self.workers < 1:
@@ -287,14 +293,7 @@ class Stack:
         self._wait(receiver)
 
         if redis_binary is not None and ports.redis is not None:
-            redis_dir = state / "redis"
-            redis_dir.mkdir()
-            # No persistence: a killed and restarted Redis comes back empty, like a fresh cache.
-            redis = self._start("redis", [redis_binary, "--port", str(ports.redis), "--bind", "127.0.0.1",
-                                          "--save", "", "--appendonly", "no", "--dir", str(redis_dir)],
-                                logs, health=(lambda: port_in_use(ports.redis or 0), "listening"))  # fmt: skip
-            self._wait(redis)
-            info.redis_url = f"redis://127.0.0.1:{ports.redis}/0"
+            info.redis_url = self._start_redis(redis_binary, ports.redis, state)
 
         if ports.llama is not None:
             # Before the runtime, so its first model call finds the model loaded.
@@ -319,6 +318,7 @@ class Stack:
         ]  # fmt: skip
         for replica in replicas:
             self._wait(replica)
+        self._warm_up(info)
 
         self._start_monitoring(state, ports, info, logs)
 
@@ -332,6 +332,25 @@ class Stack:
                                     *(["--seed", str(opts.seed)] if opts.seed is not None else [])], logs)  # fmt: skip
         self._pidfile.write(self.children, info.to_dict())
         return info
+
+    def _start_redis(self, binary: str, port: int, state: Path) -> str:
+        redis_dir = state / "redis"
+        redis_dir.mkdir()
+        # No persistence: a killed and restarted Redis comes back empty, like a fresh cache.
+        redis = self._start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(redis_dir)],
+                            state / "logs", health=(lambda: port_in_use(port), "listening"))  # fmt: skip
+        self._wait(redis)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _warm_up(self, info: StackInfo) -> None:
+        """Send the warm-up tasks, the i-th to replica i mod replicas, one after the other."""
+        for index, task in enumerate(self.options.warmup):
+            url = info.runtime_urls[index % len(info.runtime_urls)]
+            try:
+                requests.post(f"{url}/v1/tasks", json=task, timeout=WARMUP_TIMEOUT_SECONDS).raise_for_status()
+            except requests.RequestException as exc:
+                info.notes.append(f"warm-up task {index} to {url} failed: {exc}")
 
     def _start(self, name: str, argv: list[str], logs: Path, env: dict[str, str] | None = None,
                health: tuple[Callable[[], bool], str] | None = None) -> Child:  # fmt: skip
@@ -393,7 +412,9 @@ class Stack:
             "AGENT_RUNTIME_PROMETHEUS_URL": f"http://127.0.0.1:{ports.prometheus}",
             "AGENT_RUNTIME_HTTP_ALLOWED_HOSTS": f"127.0.0.1:{ports.receiver}",
             "AGENT_RUNTIME_HTTP_ALLOW_PRIVATE": "1",
-            "AGENT_RUNTIME_CORPUS_INDEX": str(state / "corpus.sqlite"),
+            # One search index per replica, as each host of a deployment has: a replica frozen while it
+            # holds the index's write lock must not stall the others' searches.
+            "AGENT_RUNTIME_CORPUS_INDEX": str(state / f"corpus-{replica}.sqlite"),
             # Spans go to the receiver's OTLP sink, through a small queue, so a "collector down"
             # drill drops spans within seconds.
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{ports.receiver}",
