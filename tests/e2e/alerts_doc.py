@@ -100,6 +100,7 @@ def results(drill: DrillResult, previous: Mapping[str, Any] | None = None) -> di
                 "seconds": round(wave.ended - wave.started, 1),
                 "other_alerts": {key: counts.to_dict() for key, counts in sorted(wave.others.items())},
                 "traffic": _traffic_summary(wave.traffic),
+                "model_cache": dict(wave.model_cache),
             }
             for wave in drill.waves
         ],

@@ -193,6 +193,8 @@ class Wave:
     observations: list[Observation] = field(default_factory=list)
     others: dict[str, Transitions] = field(default_factory=dict)
     traffic: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Model cache look-ups during the faults, by result (hit, miss).
+    model_cache: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -328,19 +330,23 @@ class _Fixed:
         return dict(self._body)
 
 
-def _repeat_task(body: dict[str, Any], rate: float) -> Callable[[LiveStack], Callable[[], None]]:
-    """The same task at ``rate`` per second to the last replica (the drill freezes the first)."""
+def _repeat_task(body: dict[str, Any], rate: float, name: str = "") -> Callable[[LiveStack], Callable[[], None]]:
+    """The same task at ``rate`` per second to the last replica (the drill freezes the first); its load
+    report in ``live.traffic[name]`` when ``name`` is given."""
 
     def start(live: LiveStack) -> Callable[[], None]:
         stop = threading.Event()
         generator = LoadGenerator(live.admin_url, _Fixed(body), rate=rate, duration_seconds=600, concurrency=4,
                                   timeout_seconds=40, stop=stop)  # fmt: skip
-        thread = threading.Thread(target=generator.run, name="repeat-task", daemon=True)
+        reports: list[LoadReport] = []
+        thread = threading.Thread(target=lambda: reports.append(generator.run()), name="repeat-task", daemon=True)
         thread.start()
 
         def stop_traffic() -> None:
             stop.set()
             thread.join(timeout=45)
+            if name and reports:
+                live.traffic[name] = reports[0].to_dict()
 
         return stop_traffic
 
@@ -457,7 +463,7 @@ SCENARIOS = (
                   _extra_traffic({"writer": 1.0}, 0.4, fresh=1.0, name="model-slow", replicas=(2,))),
             # A repeated question then misses write_answer's cache but hits the model's (cache="llm").
             Fault("one question asked again every 4 s, its write_answer cache flushed every second",
-                  _compose_starts(_repeat_task({"task": REPEATED_QUESTION}, 0.25),
+                  _compose_starts(_repeat_task({"task": REPEATED_QUESTION}, 0.25, name="model-repeated"),
                                   _inject({"kind": "cache_flush", "tools": ["write_answer"], "every_seconds": 1.0}))),
         ),
         (
@@ -547,6 +553,11 @@ def run_scenario(live: LiveStack, scenario: Scenario) -> Wave:
     cleared = time.time()
     for obs in observations:
         obs.cleared = cleared
+    # What the model's cache answered during the faults (cache="llm" look-ups, every layer).
+    span = f"{max(1, round(cleared - started))}s"
+    wave.model_cache = {series["metric"].get("result", "?"): round(float(series["value"][1]))
+                        for series in live.query(f'sum by (result) (increase(agent_runtime_cache_requests_total'
+                                                 f'{{cache="llm"}}[{span}]))')["result"]}  # fmt: skip
     _poll(live, observations, started, scenario.resolve_timeout, lambda o: o.resolved_at is not None)
     wave.ended = time.time()
     wave.observations = observations

@@ -4,6 +4,7 @@ with the local-llm extra, llama-server runs too and the runtime uses it."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import pytest
 import requests
 
 from agent_runtime.cli import stack_cmd
+from agent_runtime.ops import local_model
 from agent_runtime.ops.stack import launcher
 from agent_runtime.ops.stack.launcher import INSTALL_HINT, Stack, StackOptions
-from agent_runtime.ops.stack.processes import free_port
+from agent_runtime.ops.stack.processes import StackError, free_port
 from agent_runtime.ops.stack.render import Ports
 from tests.support.binaries import require_binary
 from tests.support.llama import require_local_model
@@ -57,7 +59,7 @@ def test_without_prometheus_the_runtime_and_workload_run_and_say_what_is_missing
 
 def test_a_second_stack_in_the_same_directory_is_refused(stack: Stack) -> None:
     assert stack.info is not None
-    with pytest.raises(launcher.StackError, match="already running"):
+    with pytest.raises(StackError, match="already running"):
         Stack(stack.options).up()
 
 
@@ -79,7 +81,7 @@ def test_up_runs_for_its_duration_then_stops_and_summarises(tmp_path: Path, monk
     require_binary("gunicorn")
     monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
     # As on a machine without the local-llm extra: `stack up` says so and runs without a model.
-    monkeypatch.setattr(launcher.local_model, "unavailable_reason", lambda: NO_EXTRA)
+    monkeypatch.setattr(local_model, "unavailable_reason", lambda: NO_EXTRA)
     # Ports of its own, free right now, so the run does not depend on 8000 or 9095 being free.
     monkeypatch.setattr(launcher, "PREFERRED_PORTS", Ports(free_port(), free_port(), free_port(), free_port()))
     code = stack_cmd.main(["up", "--duration", "3", "--workers", "1", "--rate", "5", "--root", str(tmp_path),
@@ -134,7 +136,7 @@ def test_the_local_model_is_not_started_when_missing_or_already_configured(
     require_binary("gunicorn")
     monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
     monkeypatch.delenv("AGENT_RUNTIME_LLM_BASE_URL", raising=False)
-    monkeypatch.setattr(launcher.local_model, "unavailable_reason", lambda: NO_EXTRA)
+    monkeypatch.setattr(local_model, "unavailable_reason", lambda: NO_EXTRA)
     configured = {"AGENT_RUNTIME_LLM_BASE_URL": "http://model:1/v1"}
     cases = [
         ("missing", {}, f"llama-server is not started, the runtime runs without a model: {NO_EXTRA}"),
@@ -151,3 +153,39 @@ def test_the_local_model_is_not_started_when_missing_or_already_configured(
             assert info.ports.llama is None and info.llm_url is None
             assert info.llm_note == note and note in info.notes, name
             assert info.to_dict()["llm_note"] == note
+
+
+def test_replicas_share_a_redis_each_with_its_own_l1_and_a_killed_component_is_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_binary("gunicorn")
+    redis_server = require_binary("redis-server")
+    # Prometheus and Alertmanager as if not installed; Redis the real one.
+    monkeypatch.setattr(launcher, "find_binary", lambda *names: redis_server if "redis-server" in names else None)
+    options = StackOptions(root=tmp_path, state_dir=tmp_path / "state", workers=1, replicas=2, rate=0, ports=_ports(),
+                           shared_cache=True, warmup=({"task": "explain how the router works"},))  # fmt: skip
+    with Stack(options) as stack:
+        info = stack.info
+        assert info is not None and info.redis_url is not None and info.ports.redis is not None
+        assert [c.name for c in stack.children] == ["receiver", "redis", "runtime-1", "runtime-2"]
+        assert [c.name for c in stack.runtimes()] == ["runtime-1", "runtime-2"]
+        assert len(info.runtime_urls) == 2 and info.runtime_urls[0] == info.runtime_url
+        assert info.to_dict()["runtime_urls"] == info.runtime_urls
+        for url in info.runtime_urls:
+            layers = requests.get(f"{url}/v1/cache/stats", timeout=5).json()["layers"]
+            assert set(layers) == {"l0", "l1", "l2"}
+        # Each replica has an L1 directory of its own; the warm-up task reached the first replica.
+        assert sorted(p.name for p in (info.state_dir / "cache").iterdir()) == ["runtime-1", "runtime-2"]
+        first = requests.get(f"{info.runtime_urls[0]}/metrics", timeout=5).text
+        assert 'agent_runtime_tasks_total{agent="researcher",outcome="success"} 1.0' in first
+        redis = stack.child("redis")
+        redis.signal_group(signal.SIGKILL)
+        redis.process.wait(timeout=10)
+        restarted = stack.restart("redis")
+        assert restarted is stack.child("redis") and restarted.alive() and restarted.pid != redis.pid
+        assert restarted.argv == redis.argv
+        # A dependency the drills kill does not end the stack.
+        assert stack.wait(0.6) == "ran for 0.6s"
+        recorded = json.loads((info.state_dir / "stack.json").read_text())
+        assert {p["name"]: p["pid"] for p in recorded["processes"]}["redis"] == restarted.pid
+    assert not stack.children

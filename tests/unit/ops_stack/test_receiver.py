@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from agent_runtime.ops.stack.processes import free_port
 from agent_runtime.ops.stack.receiver import PAGES, AlertReceiver, alert_names, describe
 
 
@@ -109,3 +112,86 @@ def test_describe_prints_one_line_per_alert_with_its_runbook() -> None:
         " | An instance is down. https://x/AgentRuntimeDown.md",
         "receiver=page status=resolved alertname=AgentRuntimeWatchdog severity=info  |",
     ]
+
+
+class _Model(ThreadingHTTPServer):
+    """A stand-in model server: answers every request with what it got."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ModelHandler)
+
+
+class _ModelHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self._echo(b"")
+
+    def do_POST(self) -> None:
+        self._echo(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def _echo(self, body: bytes) -> None:
+        payload = json.dumps({"method": self.command, "path": self.path, "body": body.decode(),
+                              "authorization": self.headers.get("Authorization")}).encode()  # fmt: skip
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def model() -> Iterator[_Model]:
+    server = _Model()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@contextlib.contextmanager
+def _proxy(tmp_path: Path, upstream: str) -> Iterator[AlertReceiver]:
+    server = AlertReceiver(0, tmp_path / "alerts.jsonl", model_upstream=upstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_model_pass_through_relays_requests_and_can_slow_them_down(model: _Model, tmp_path: Path) -> None:
+    with _proxy(tmp_path, f"http://127.0.0.1:{model.server_address[1]}") as proxy:
+        response = requests.post(url(proxy, "/model/v1/chat/completions"), json={"x": 1},
+                                 headers={"Authorization": "Bearer k"}, timeout=5)  # fmt: skip
+        assert response.status_code == 201
+        assert response.json() == {"method": "POST", "path": "/v1/chat/completions", "body": '{"x": 1}',
+                                   "authorization": "Bearer k"}  # fmt: skip
+        assert requests.get(url(proxy, "/model/props"), timeout=5).json()["path"] == "/props"
+        assert requests.put(url(proxy, "/control/model"), json={"delay_seconds": 0.5}).json() == {
+            "delay_seconds": 0.5, "share": 1.0}
+        started = time.monotonic()
+        requests.get(url(proxy, "/model/health"), timeout=5)
+        assert time.monotonic() - started >= 0.5
+        # Changing the delay releases requests held by the old one at once.
+        requests.put(url(proxy, "/control/model"), json={"delay_seconds": 30})
+        held = threading.Thread(target=requests.get, args=(url(proxy, "/model/health"),), kwargs={"timeout": 10})
+        started = time.monotonic()
+        held.start()
+        time.sleep(0.2)
+        requests.put(url(proxy, "/control/model"), json={"delay_seconds": 0})
+        held.join()
+        assert time.monotonic() - started < 5
+        assert requests.put(url(proxy, "/control/model"), json={"delay_seconds": -1}).status_code == 400
+        assert requests.put(url(proxy, "/control/model"), json={"delay_seconds": 1, "share": 2}).status_code == 400
+
+
+def test_a_model_server_that_is_down_looks_down_through_the_pass_through(tmp_path: Path) -> None:
+    # No answer at all, as from the server itself: a connection error, not a 502.
+    with _proxy(tmp_path, f"http://127.0.0.1:{free_port()}") as proxy, pytest.raises(requests.ConnectionError):
+        requests.post(url(proxy, "/model/v1/chat/completions"), json={}, timeout=5)
+
+
+def test_without_an_upstream_there_is_no_pass_through(receiver: AlertReceiver) -> None:
+    assert requests.get(url(receiver, "/model/v1/models")).status_code == 404

@@ -155,3 +155,12 @@ def test_the_repositorys_own_llama_job_points_at_the_local_server_or_is_left_out
     config, notes = render_prometheus_config(source, ports=PORTS, rule_files=[], interval_seconds=1)
     assert "llama" not in {j["job_name"] for j in config["scrape_configs"]}
     assert any("'llama' left out" in note for note in notes)
+
+
+def test_every_runtime_replica_is_a_target_of_the_one_runtime_job() -> None:
+    ports = Ports(runtime=18000, prometheus=19090, alertmanager=19093, receiver=19095, more_runtimes=(18001, 18002))
+    assert ports.runtimes == (18000, 18001, 18002)
+    config, _ = render_prometheus_config(PROMETHEUS, ports=ports, rule_files=[], interval_seconds=1)
+    runtime = [j for j in config["scrape_configs"] if j["job_name"] == "agent-runtime"]
+    assert len(runtime) == 1
+    assert runtime[0]["static_configs"][0]["targets"] == ["127.0.0.1:18000", "127.0.0.1:18001", "127.0.0.1:18002"]
