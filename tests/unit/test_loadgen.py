@@ -15,9 +15,17 @@ from typing import Any
 import pytest
 
 from agent_runtime.bootstrap import build_runtime
-from agent_runtime.builtin_tools import BuiltinToolSettings
+from agent_runtime.builtin_tools import BuiltinToolSettings, LlmSettings
 from agent_runtime.cli import loadgen_cmd
-from agent_runtime.ops.loadgen import LoadGenerator, LoadReport, Workload, build_intents, parse_mix, progress_line
+from agent_runtime.ops.loadgen import (
+    LoadGenerator,
+    LoadReport,
+    Workload,
+    build_intents,
+    parse_mix,
+    progress_line,
+    split_urls,
+)
 
 DEFAULT_CONFIG = str(Path(__file__).resolve().parents[2] / "agent_runtime" / "config" / "default.yaml")
 
@@ -237,5 +245,76 @@ def test_each_family_routes_to_the_agent_it_is_written_for(tmp_path: Path) -> No
         for intent in build_intents("offtopic")[::37]:
             decision = runtime.route(intent.phrasings[0])
             assert decision.confidence < 0.5, intent.phrasings[0]
+    finally:
+        runtime.close()
+
+
+def test_several_urls_share_the_requests_in_turn(server: TaskServer) -> None:
+    other = TaskServer()
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        report = LoadGenerator(f"{server.url}, {other.url}/", Workload(seed=1), rate=40, duration_seconds=0.5).run()
+        assert report.sent == 20 == report.completed
+        assert len(server.bodies) == len(other.bodies) == 10
+        # A list works as well as a comma-separated string.
+        LoadGenerator([server.url, other.url], Workload(seed=1), rate=40, duration_seconds=0.1).run()
+        assert len(server.bodies) == len(other.bodies) == 12
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert split_urls(" http://a:1/ ,http://b:2") == ["http://a:1", "http://b:2"]
+    with pytest.raises(ValueError, match="at least one service URL"):
+        split_urls(" , ")
+
+
+def test_requests_come_from_several_clients_each_with_its_own_connection(
+    server: TaskServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four clients, one request at a time: the server sees four connections (a multi-process server
+    # spreads them over its workers), where one client would reuse a single one.
+    ports: set[int] = set()
+    original = TaskHandler.do_POST
+
+    def record(handler: TaskHandler) -> None:
+        ports.add(handler.client_address[1])
+        original(handler)
+
+    monkeypatch.setattr(TaskHandler, "do_POST", record)
+    monkeypatch.setattr(TaskHandler, "protocol_version", "HTTP/1.1")  # keep-alive, as the service
+    LoadGenerator(server.url, Workload(seed=1), rate=20, duration_seconds=0.5, concurrency=1, clients=4).run()
+    assert len(ports) == 4
+    ports.clear()
+    LoadGenerator(server.url, Workload(seed=1), rate=20, duration_seconds=0.5, concurrency=1, clients=1).run()
+    assert len(ports) == 1
+    with pytest.raises(ValueError, match="clients"):
+        LoadGenerator(server.url, Workload(seed=1), rate=1, duration_seconds=1, clients=0)
+
+
+def test_a_share_of_fresh_tasks_is_new_text_every_time() -> None:
+    known = {p for intent in build_intents("writer") for p in intent.phrasings}
+    half = Workload({"writer": 1}, seed=2, fresh_share=0.5)
+    tasks = [half.next_task()["task"] for _ in range(400)]
+    fresh = [t for t in tasks if t not in known]
+    assert 150 < len(fresh) < 250
+    assert len(set(fresh)) == len(fresh)
+    assert all(any(t.startswith(p) for p in known) for t in fresh)
+    every = Workload({"writer": 1}, seed=2, fresh_share=1.0)
+    assert all(every.next_task()["task"] not in known for _ in range(20))
+    with pytest.raises(ValueError, match="fresh_share"):
+        Workload(fresh_share=1.5)
+
+
+def test_investigator_tasks_route_to_the_llm_agent_when_a_model_is_configured(tmp_path: Path) -> None:
+    # The bundled investigator is an llm agent: it is configured only with a model (never called here).
+    settings = BuiltinToolSettings(index_path=str(tmp_path / "index.sqlite"),
+                                   llm=LlmSettings(base_url="http://127.0.0.1:9/v1", model="m"))  # fmt: skip
+    runtime = build_runtime(DEFAULT_CONFIG, metrics_registry=None, builtin_settings=settings)
+    try:
+        for intent in build_intents("investigator"):
+            for text in intent.phrasings:
+                decision = runtime.route(text)
+                assert decision.agent == "investigator", (text, decision.explanation)
+                assert decision.confidence > 0.5, text
     finally:
         runtime.close()
