@@ -44,9 +44,13 @@ from agent_runtime.telemetry.catalog import (
     TOOL_LATENCY_TARGET_SECONDS,
     TOOL_OUTCOMES,
 )
+from agent_runtime.vocabulary import ToolOutcome
 from observability.promql import number, parse_duration
 
 Severity = Literal["critical", "warning", "info"]
+
+# Outcomes of tool calls that never reached the tool itself: the tool error ratio counts them on neither side.
+UNREACHED_TOOL_OUTCOMES: Final[tuple[str, ...]] = (ToolOutcome.SHORT_CIRCUITED, ToolOutcome.FALLBACK)
 
 DEFAULT_RUNBOOK_BASE_URL: Final = "./runbooks"
 # Grafana as published by docker-compose.yml; runbooks link dashboards under it.
@@ -204,6 +208,9 @@ class ModelConfig:
     latency_for: str = "5m"
     # The model call as a pipeline tool: registered (with a breaker series) only when a model is configured.
     tool: str = "llm_chat"
+    # Other tools that call the model (seconds per call even when healthy): like the model tool, they are
+    # held to the model latency alert, not the tool latency target.
+    backed_tools: tuple[str, ...] = ("write_answer",)
     # The local model server's Prometheus job (llama.cpp `llama-server --metrics`);
     # None for a hosted model: no server alerts or panels.
     server_job: str | None = "llama"
@@ -232,6 +239,11 @@ class ModelConfig:
     cache_baseline_factor: float = 0.5
     cache_min_rate: float = 0.01
     cache_for: str = "30m"
+
+    @property
+    def latency_tools(self) -> tuple[str, ...]:
+        """The tools whose latency is the model's: the model tool and the tools backed by it."""
+        return (self.tool, *self.backed_tools)
 
     @property
     def server_selector(self) -> str:
@@ -328,6 +340,10 @@ def _validate(config: ObservabilityConfig) -> None:
         raise ValueError(f"error outcomes {slo.error_outcomes} must be a subset of {TASK_OUTCOMES}")
     if set(comp.tool_error_outcomes) - set(TOOL_OUTCOMES) or not comp.tool_error_outcomes:
         raise ValueError(f"tool error outcomes {comp.tool_error_outcomes} must be a subset of {TOOL_OUTCOMES}")
+    reached = tuple(o for o in TOOL_OUTCOMES if o not in UNREACHED_TOOL_OUTCOMES)
+    if set(comp.tool_error_outcomes) - set(reached):
+        raise ValueError(f"tool error outcomes {comp.tool_error_outcomes} must be outcomes of calls that reached "
+                         f"the tool, a subset of {reached}: open breakers have their own alert")
     unknown = sorted(set(comp.stage_targets_seconds) - set(STAGES))
     if unknown or not comp.stage_targets_seconds:
         raise ValueError(f"stage targets must name stages of {STAGES}, got {unknown or 'none'}")

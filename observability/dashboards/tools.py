@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observability import alert_names
-from observability.config import ObservabilityConfig
+from observability.config import UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
     RATE,
@@ -37,6 +37,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
     """The Tools, cache and breakers dashboard."""
     comp, cache = config.components, config.cache
     failed = f'outcome=~"{regex_alternation(comp.tool_error_outcomes)}"'
+    reached = f'outcome!~"{regex_alternation(UNREACHED_TOOL_OUTCOMES)}"'
     not_success, hit = 'outcome!="success"', 'result="hit"'
     target = comp.tool_latency_target_seconds
     return (
@@ -52,10 +53,11 @@ def build(config: ObservabilityConfig) -> Dashboard:
             [query(f"sum by (tool, outcome) (rate({_CALLS}{{{sel(not_success)}}}[{RATE}]))",
                    "{{tool}} {{outcome}}")], width=8, links=[runbook_link(config, alert_names.TOOL_ERRORS_HIGH)]))
         .with_panel(timeseries_panel(
-            "Tool error ratio", f"Share of calls ending {' or '.join(comp.tool_error_outcomes)}; dashed line at "
-            f"the {number(comp.tool_error_ratio * 100)}% alert threshold.", "percentunit",
+            "Tool error ratio", f"Share of the calls that reached the tool ending "
+            f"{' or '.join(comp.tool_error_outcomes)} (short-circuited and fallback calls left out); dashed "
+            f"line at the {number(comp.tool_error_ratio * 100)}% alert threshold.", "percentunit",
             [query(f"sum by (tool) (rate({_CALLS}{{{sel(failed)}}}[{RATE}]))\n"
-                   f"/ sum by (tool) (rate({_CALLS}{{{sel()}}}[{RATE}]))", "{{tool}}")],
+                   f"/ sum by (tool) (rate({_CALLS}{{{sel(reached)}}}[{RATE}]))", "{{tool}}")],
             width=8, max_val=1, steps=((None, GREEN), (comp.tool_error_ratio, RED)),
             links=[runbook_link(config, alert_names.TOOL_ERRORS_HIGH)]))
         .with_row(row("Tool latency and retries"))

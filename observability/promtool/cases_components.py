@@ -85,6 +85,13 @@ def _tool_latency(config: ObservabilityConfig) -> tuple[Scenario, ...]:
             *_tool_calls(config, "search", {"success": 60}),
             *histogram(duration, _target(config, tool="search"), {"1.0": 0, "2.5": 60, "+Inf": 60}, 40),
         ), (AlertCheck(name, "25m", (Firing({"job": config.job, "tool": "search"}, 2.425),)),)),
+        # The model's tools take seconds when healthy: held to the model latency alert, not this target.
+        Scenario(f"{name} leaves the tools that call the model out", tuple(
+            series for tool in config.model.latency_tools for series in (
+                *_tool_calls(config, tool, {"success": 60}),
+                *histogram(duration, _target(config, tool=tool), {"1.0": 0, "2.5": 60, "+Inf": 60}, 40),
+            )
+        ), (AlertCheck(name, "25m"),)),
     )
 
 
@@ -99,6 +106,12 @@ def _tool_errors(config: ObservabilityConfig) -> tuple[Scenario, ...]:
         Scenario(f"{name} fires at 25% failed calls", _tool_calls(
             config, "search", {"success": 45, "error": 10, "timeout": 5},
         ), (AlertCheck(name, "20m", (Firing({"job": config.job, "tool": "search"}, 0.25),)),)),
+        # An open breaker: 50 calls/min short-circuited, 5 answered by the fallback, and the 5 half-open
+        # probes that reach the tool all fail. Only those 5 count: 100%, so the alert holds (it would read
+        # 5 / 60 = 8% and resolve if the short-circuited calls counted).
+        Scenario(f"{name} holds while the breaker is open and its probes fail", _tool_calls(
+            config, "search", {"short_circuited": 50, "fallback": 5, "error": 5},
+        ), (AlertCheck(name, "20m", (Firing({"job": config.job, "tool": "search"}, 1),)),)),
     )
 
 

@@ -61,6 +61,8 @@ def _inputs(config: ObservabilityConfig) -> tuple[Series, ...]:
         # Tool search: 3/s succeed, 1/s time out, all in (1.0, 2.5].
         _series(config, "agent_runtime_tool_calls_total", 3, tool="search", outcome="success"),
         _series(config, "agent_runtime_tool_calls_total", 1, tool="search", outcome="timeout"),
+        # Short-circuited calls count in the call rate but not in the calls that reached the tool.
+        _series(config, "agent_runtime_tool_calls_total", 2, tool="search", outcome="short_circuited"),
         _series(config, f"{tool_h}_bucket", 0, tool="search", le="1.0"),
         _series(config, f"{tool_h}_bucket", 4, tool="search", le="2.5"),
         _series(config, f"{tool_h}_bucket", 4, tool="search", le="+Inf"),
@@ -125,7 +127,8 @@ def _component_checks(config: ObservabilityConfig) -> list[ExprCheck]:
         _check(rec.stage_quantile(config), bucket_quantile(q, [(0.25, 0.0), (0.5, 1.0), (float("inf"), 1.0)]),
                job=job, stage="score"),
         _check(rec.stage_share(config), 0.25, job=job, stage="score"),
-        _check(rec.tool_rate(config), 4, job=job, tool="search"),
+        _check(rec.tool_rate(config), 6, job=job, tool="search"),
+        _check(rec.tool_reached_rate(config), 4, job=job, tool="search"),
         _check(rec.tool_error_ratio(config), 0.25, job=job, tool="search"),
         _check(rec.tool_quantile(config), bucket_quantile(q, [(1.0, 0.0), (2.5, 4.0), (float("inf"), 4.0)]),
                job=job, tool="search"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from observability import alert_names
 from observability.config import ObservabilityConfig
-from observability.promql import number
+from observability.promql import number, regex_alternation
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
 from observability.rules.recording import (
     cache_hit_ratio,
@@ -94,7 +94,7 @@ def tool_latency(config: ObservabilityConfig) -> Alert:
         summary="A tool is slower than its latency target.",
         rules=(AlertRule(
             severity="warning",
-            expr=(f"{tool_quantile(config)} > {target}\n"
+            expr=(f'{tool_quantile(config)}{{tool!~"{regex_alternation(config.model.latency_tools)}"}} > {target}\n'
                   f"and on (job, tool)\n{tool_rate(config)} > {number(comp.min_rate)}"),
             description=(f"Tool {label('tool')} on {label('job')} has a p{q} of {VALUE_DURATION} over "
                          f"{comp.window}, above the {target}s target."),
@@ -103,7 +103,9 @@ def tool_latency(config: ObservabilityConfig) -> Alert:
         runbook=Runbook(
             meaning=(f"The tool's p{q} call duration through the pipeline (cache hits included) has been "
                      f"above {target}s over {comp.window} for {comp.tool_latency_for}, with at least "
-                     f"{number(comp.min_rate)} calls/s."),
+                     f"{number(comp.min_rate)} calls/s. Tools that call the model "
+                     f"({', '.join(f'`{t}`' for t in config.model.latency_tools)}) take seconds even when "
+                     f"healthy: they are left out here and held to {alert_names.MODEL_LATENCY_HIGH}."),
             impact="Tasks using the tool are slower; near its timeout, calls start failing and retrying.",
             panels=(PanelRef("tools", "Tool p95 latency"), PanelRef("tools", "Tool retries")),
             diagnosis=(
@@ -150,10 +152,12 @@ def tool_errors(config: ObservabilityConfig) -> Alert:
             for_=comp.tool_errors_for,
         ),),
         runbook=Runbook(
-            meaning=(f"More than {_pct(comp.tool_error_ratio)} of the tool's calls ended in {bad} over "
-                     f"{comp.window} for {comp.tool_errors_for}, with at least {number(comp.min_rate)} "
-                     "calls/s. Short-circuited calls (open breaker) are covered by "
-                     f"{alert_names.CIRCUIT_BREAKER_OPEN}, not counted here."),
+            meaning=(f"More than {_pct(comp.tool_error_ratio)} of the calls that reached the tool ended in "
+                     f"{bad} over {comp.window} for {comp.tool_errors_for}, with at least "
+                     f"{number(comp.min_rate)} calls/s. Calls short-circuited by an open breaker or answered "
+                     f"by the fallback are covered by {alert_names.CIRCUIT_BREAKER_OPEN} and counted on neither "
+                     "side of the ratio, so the alert holds steady while the breaker is open and its "
+                     "half-open probes fail."),
             impact=("Tasks that need the tool fail unless it has a fallback; the task error budget "
                     f"burns ({alert_names.TASK_ERROR_BUDGET_BURN})."),
             panels=(PanelRef("tools", "Tool error ratio"), PanelRef("tools", "Tool failures by tool and outcome")),

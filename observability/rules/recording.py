@@ -13,9 +13,11 @@ alerts and promtool tests import them.
 
 from __future__ import annotations
 
-from observability.config import ObservabilityConfig
+from observability.config import UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
 from observability.promql import le_value, number, regex_alternation, selector
 from observability.rules.model import RecordingGroup, RecordingRule
+
+_UNREACHED = regex_alternation(UNREACHED_TOOL_OUTCOMES)
 
 
 def _quantile_tag(quantile: float) -> str:
@@ -63,8 +65,18 @@ def tool_rate(config: ObservabilityConfig) -> str:
     return f"job_tool:agent_runtime_tool_calls:rate{config.components.window}"
 
 
+def tool_reached_rate(config: ObservabilityConfig) -> str:
+    """Tool calls per second that reached the tool and ended on their own, by job and tool.
+
+    Calls short-circuited by an open breaker, and those answered by the fallback, are left out: they say
+    nothing about the tool's own health, and counting them would pull the error ratio down while the
+    breaker is open (the alert would resolve, then fire again on the next failed half-open probe).
+    """
+    return f"job_tool:agent_runtime_tool_calls_reached:rate{config.components.window}"
+
+
 def tool_error_ratio(config: ObservabilityConfig) -> str:
-    """Fraction of failed tool calls, by job and tool."""
+    """Fraction of the tool calls that reached the tool and failed, by job and tool."""
     return f"job_tool:agent_runtime_tool_errors:ratio_rate{config.components.window}"
 
 
@@ -189,9 +201,11 @@ def _component_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
             f"(sum by (job) (rate(agent_runtime_task_duration_seconds_sum{{{sel}}}[{w}])) > 0)"
         )),
         RecordingRule(tool_rate(config), f"sum by (job, tool) (rate(agent_runtime_tool_calls_total{{{sel}}}[{w}]))"),
+        RecordingRule(tool_reached_rate(config), (
+            f'sum by (job, tool) (rate(agent_runtime_tool_calls_total{{{sel},outcome!~"{_UNREACHED}"}}[{w}]))')),
         RecordingRule(tool_error_ratio(config), _ratio(
             f'sum by (job, tool) (rate(agent_runtime_tool_calls_total{{{sel},outcome=~"{tool_bad}"}}[{w}]))',
-            tool_rate(config))),
+            tool_reached_rate(config))),
         RecordingRule(tool_quantile(config), (
             f"histogram_quantile({q}, "
             f"sum by (job, tool, le) (rate(agent_runtime_tool_duration_seconds_bucket{{{sel}}}[{w}])))"

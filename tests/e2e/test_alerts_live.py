@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from observability import alert_names
 from tests.e2e import alerts_doc
-from tests.e2e.drill import LONG_HEALTHY_SECONDS, SCENARIOS, WATCHDOG, DrillResult, Expect, Wave
+from tests.e2e.drill import LONG_HEALTHY_SECONDS, SCENARIOS, WATCHDOG, DrillResult, Expect
 from tests.e2e.live import LiveStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -92,25 +91,8 @@ def test_no_alert_flaps_in_any_wave(drill: DrillResult) -> None:
     # Alerts a wave raised besides the expected ones (side effects of its faults) may fire, but once.
     flapping = {f"{wave.scenario.name}: {key}": counts.to_dict() for wave in drill.waves
                 for key, counts in wave.others.items()
-                if counts.flapping and not known_rule_flap(key, wave)}  # fmt: skip
+                if counts.flapping}  # fmt: skip
     assert not flapping, flapping
-
-
-def known_rule_flap(key: str, wave: Wave) -> bool:
-    """AgentRuntimeToolErrorsHigh for a tool whose breaker opened in the wave: a known defect of the rule.
-
-    Its ratio divides failed calls by all calls, short-circuited ones included, so while the breaker is
-    open the ratio falls under the threshold and the alert resolves, then fires again when a probe fails
-    (docs/e2e-alerts.md; the fix is to divide by the calls that reached the tool).
-    """
-    labels = dict(part.split("=", 1) for part in key.split(","))
-    if labels.get("alertname") != alert_names.TOOL_ERRORS_HIGH:
-        return False
-    breaker = f"alertname={alert_names.CIRCUIT_BREAKER_OPEN},breaker={labels.get('tool')},"
-    tool = labels.get("tool")
-    expected = [o for o in wave.observations if o.expect.alert == alert_names.CIRCUIT_BREAKER_OPEN
-                and o.expect.labels.get("breaker") == tool]  # fmt: skip
-    return bool(expected) or any(k.startswith(breaker) for k in wave.others)
 
 
 def test_model_calls_fail_while_the_model_server_is_down(drill: DrillResult) -> None:

@@ -77,6 +77,7 @@ def _with(**changes: object) -> ObservabilityConfig:
         ({"slo__latency_threshold_seconds": 2.0}, "not a bucket boundary"),
         ({"slo__error_outcomes": ("error", "crashed")}, "subset"),
         ({"components__tool_error_outcomes": ()}, "subset"),
+        ({"components__tool_error_outcomes": ("error", "short_circuited")}, "reached the tool"),
         ({"components__stage_targets_seconds": {"analyze": 0.01}}, "must name stages"),
         ({"components__stage_targets_seconds": {}}, "must name stages"),
         ({"components__stage_targets_seconds": {"execute": 20.0}}, "STAGE_BUCKETS"),
