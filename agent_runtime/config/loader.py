@@ -65,6 +65,8 @@ _POSITIVE = {
     "analysis_cache_size",
     "experience_half_life_seconds",
     "redis_timeout_seconds",
+    "layer_initial_backoff_seconds",
+    "layer_max_backoff_seconds",
     "l1_size_limit_bytes",
     "max_steps",
     "token_budget",
@@ -149,6 +151,16 @@ class _Reader:
         if breaker.max_open_seconds < breaker.open_seconds:
             raise self.fail(f"{key}.breaker.max_open_seconds", "must be >= open_seconds")
         return self.record(ToolSpec, data, key, name=name, retry=retry, breaker=breaker)
+
+    def cache(self, value: Any) -> CacheSettings:
+        cache = self.record(CacheSettings, value, "cache")
+        if cache.layer_max_backoff_seconds < cache.layer_initial_backoff_seconds:
+            raise self.fail(
+                "cache.layer_max_backoff_seconds",
+                f"must be >= layer_initial_backoff_seconds ({cache.layer_initial_backoff_seconds:g}), "
+                f"got {cache.layer_max_backoff_seconds:g}; raise it or lower layer_initial_backoff_seconds",
+            )
+        return cache
 
     def agent(self, index: int, value: Any) -> AgentSpec:
         data = dict(self.mapping(value, f"agents[{index}]"))
@@ -277,7 +289,7 @@ def parse_config(data: Any, *, source: str | None = None) -> RuntimeConfig:
         agents=agents,
         tools=tools,
         routing=routing,
-        cache=reader.record(CacheSettings, top.get("cache"), "cache"),
+        cache=reader.cache(top.get("cache")),
         execution=reader.record(ExecutionSettings, top.get("execution"), "execution"),
         stage_targets_seconds=targets,
         model_prices=reader.prices(llm.get("prices"), "llm.prices"),

@@ -166,6 +166,10 @@ class CacheSettings:
 
     The in-process L0 is bounded twice: ``l0_max_entries`` entries and about
     ``l0_max_bytes`` bytes of keys and results (results vary in size).
+
+    A failing L1 or L2 is skipped for ``layer_initial_backoff_seconds``,
+    doubled by each further failure up to ``layer_max_backoff_seconds``;
+    when the period ends it is re-opened and probed, with or without calls.
     """
 
     l0_max_entries: int = 2048
@@ -174,6 +178,8 @@ class CacheSettings:
     l1_size_limit_bytes: int = 256 * 1024 * 1024
     redis_url: str | None = None
     redis_timeout_seconds: float = 0.25
+    layer_initial_backoff_seconds: float = 5.0
+    layer_max_backoff_seconds: float = 60.0
     warm_top_n: int = 50
 
 

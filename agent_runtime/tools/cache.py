@@ -64,7 +64,6 @@ from agent_runtime.config.models import CacheSettings, ToolSpec
 from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.tools.calls import CallFrequency, canonical_args, hash_canonical
 from agent_runtime.tools.layers import (
-    DEFAULT_RETRY_AFTER_SECONDS,
     CacheEntry,
     DiskLayer,
     RedisLayer,
@@ -145,7 +144,9 @@ class ToolCache:
     travel between processes through L1/L2); inject one in tests.
     ``generation_refresh_seconds`` bounds how long another process's
     invalidation may go unnoticed here (0 re-reads generations on every
-    look-up).
+    look-up). ``retry_after_seconds`` replaces the configured
+    ``layer_initial_backoff_seconds`` (tests pass 0: a failed layer is tried
+    again on the next call).
     """
 
     def __init__(
@@ -157,7 +158,7 @@ class ToolCache:
         generation_refresh_seconds: float = 1.0,
         frequency_capacity: int = 1024,
         namespace: str = "agent_runtime:tool_cache:",
-        retry_after_seconds: float = DEFAULT_RETRY_AFTER_SECONDS,
+        retry_after_seconds: float | None = None,
     ) -> None:
         self._settings = settings
         self._listener = listener or RuntimeListener()
@@ -166,6 +167,8 @@ class ToolCache:
         self._l0: LRUCache[Hashable, CacheEntry] = LRUCache(
             settings.l0_max_entries, clock=clock, on_evict=self._forget_l0_key, max_bytes=settings.l0_max_bytes
         )
+        if retry_after_seconds is None:
+            retry_after_seconds = settings.layer_initial_backoff_seconds
         shared: list[SharedLayer] = []
         if settings.directory is not None:
             shared.append(
@@ -173,6 +176,7 @@ class ToolCache:
                     settings.directory,
                     size_limit_bytes=settings.l1_size_limit_bytes,
                     retry_after_seconds=retry_after_seconds,
+                    max_retry_after_seconds=settings.layer_max_backoff_seconds,
                     cache=CacheName.TOOL,
                     listener=self._listener,
                 )
@@ -184,6 +188,7 @@ class ToolCache:
                     timeout_seconds=settings.redis_timeout_seconds,
                     namespace=namespace,
                     retry_after_seconds=retry_after_seconds,
+                    max_retry_after_seconds=settings.layer_max_backoff_seconds,
                     cache=CacheName.TOOL,
                     listener=self._listener,
                 )

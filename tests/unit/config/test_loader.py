@@ -75,6 +75,12 @@ def test_version_changes_with_content(tmp_path: Path) -> None:
         (("cache_tags: [corpus]", "cache_tags: corpus"), "tools.search.cache_tags", "list of strings"),
         (("{find: 1.0, look: 0.5}", "{find: -1}"), "agents.researcher.specialties[0].keywords.find", "weight"),
         (("- {id: s, tool", "- {tool"), "agents.researcher.plan[0].id", "non-empty string"),
+        (("routing:", "cache: {layer_initial_backoff_seconds: 0}\nrouting:"), "cache.layer_initial_backoff_seconds",
+         "must be > 0"),
+        (("routing:", "cache: {layer_max_backoff_seconds: -1}\nrouting:"), "cache.layer_max_backoff_seconds",
+         "must be > 0"),
+        (("routing:", "cache: {layer_initial_backoff_seconds: 10, layer_max_backoff_seconds: 5}\nrouting:"),
+         "cache.layer_max_backoff_seconds", "must be >= layer_initial_backoff_seconds (10), got 5; raise it or lower"),
     ],
 )
 def test_bad_values_name_file_key_and_problem(
@@ -117,3 +123,12 @@ def test_default_file_is_valid() -> None:
         pytest.fail("the packaged default configuration is missing")
     config = load_config(DEFAULT_CONFIG_PATH)
     assert config.agents, "the default configuration declares agents"
+
+
+def test_cache_layer_back_off_is_configured_in_the_cache_section() -> None:
+    default = parse_config({}).cache
+    assert (default.layer_initial_backoff_seconds, default.layer_max_backoff_seconds) == (5.0, 60.0)
+    cache = parse_config({"cache": {"layer_initial_backoff_seconds": 0.5, "layer_max_backoff_seconds": 2}}).cache
+    assert (cache.layer_initial_backoff_seconds, cache.layer_max_backoff_seconds) == (0.5, 2.0)
+    packaged = load_config(DEFAULT_CONFIG_PATH).cache
+    assert (packaged.layer_initial_backoff_seconds, packaged.layer_max_backoff_seconds) == (5.0, 60.0)

@@ -320,6 +320,19 @@ def test_failing_disk_at_runtime_is_counted_skipped_and_logged_once(
     assert any("recovered" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
 
 
+def test_the_layers_back_off_comes_from_the_settings(tmp_path: Path) -> None:
+    settings = CacheSettings(
+        directory=str(tmp_path / "l1"), layer_initial_backoff_seconds=0.5, layer_max_backoff_seconds=2
+    )
+    cache = ToolCache(settings)
+    health = cache._shared[0].health
+    assert health.backoff_seconds == 0.5
+    for _ in range(4):
+        health.failed("get", OSError("test"))
+    assert health.backoff_seconds == 2.0
+    cache.close()
+
+
 def test_l0_keys_are_equal_exactly_when_the_canonical_json_is() -> None:
     from agent_runtime.tools.calls import canonical_args
 
