@@ -8,8 +8,16 @@ ever raises into the caller, and neither stays broken:
   back-off period is skipped; the first attempt after a failure re-opens
   the layer (a new diskcache handle, a new Redis client) before trying; a
   failure is counted and backs the layer off exponentially, from
-  ``retry_after_seconds`` doubling up to ``max_retry_after_seconds``; a
-  success resets the back-off;
+  ``retry_after_seconds`` doubling up to ``max_retry_after_seconds``
+  (``cache.layer_initial_backoff_seconds`` and
+  ``cache.layer_max_backoff_seconds``); a success resets the back-off;
+- while a layer is degraded it also probes itself: a thread of its own
+  wakes when the back-off expires, re-opens the layer and makes one cheap
+  read (``_ping``) through the same guard, and ends once the layer is up
+  (or closed). A process that gets no calls after an outage so still
+  reports the recovery, and a healthy layer runs no thread at all. The
+  prober is started where the failure happens; a process forked while a
+  layer is degraded starts its own (threads do not survive ``fork``);
 - the outage is logged once and the recovery once (docs/security.md), and both
   are reported to the listener as ``cache_layer_changed(cache, layer, up)``
   (``agent_runtime_cache_layer_up``): up when the layer is built, down when
@@ -47,6 +55,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
@@ -54,6 +63,7 @@ from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 import diskcache
 from diskcache.core import MODE_PICKLE, UNKNOWN
 
+from agent_runtime.config.models import CacheSettings
 from agent_runtime.errors import ConfigError
 from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.vocabulary import CacheName
@@ -63,8 +73,12 @@ logger = logging.getLogger(__name__)
 # How long a failing layer is first skipped before it is re-opened and tried
 # again: an unreachable Redis then costs one connect timeout per period, not
 # one per call. Each further failure doubles the period, up to the maximum.
-DEFAULT_RETRY_AFTER_SECONDS = 5.0
-DEFAULT_MAX_RETRY_AFTER_SECONDS = 60.0
+# The configuration's defaults, so the two cannot drift apart.
+DEFAULT_RETRY_AFTER_SECONDS: Final = CacheSettings.layer_initial_backoff_seconds
+DEFAULT_MAX_RETRY_AFTER_SECONDS: Final = CacheSettings.layer_max_backoff_seconds
+# The shortest wait between two probes: a zero back-off (re-try on every
+# call) must not turn a degraded layer's prober into a busy loop.
+MIN_PROBE_SECONDS = 0.05
 # SQLite's busy timeout for L1: diskcache's default (60 s) would let a locked
 # database stall tool calls; a miss is cheaper than waiting.
 DISK_TIMEOUT_SECONDS = 0.5
@@ -74,6 +88,7 @@ DISK_CHECK_SECONDS = 1.0
 ENTRY_FORMAT: Final = 1
 
 _GENERATION_PREFIX = "gen:"
+_PROBE_KEY = "probe"
 _DISK_DATABASE = diskcache.core.DBNAME
 _MAX_LOGGED_TOOLS = 1024
 
@@ -258,6 +273,10 @@ class LayerHealth:
         """True when the layer should be tried now."""
         return self._clock() >= self._down_until
 
+    def seconds_until_available(self) -> float:
+        """How long the current back-off period still runs (0 when the layer may be tried now)."""
+        return max(0.0, self._down_until - self._clock())
+
     @property
     def degraded(self) -> bool:
         """True while the last operation failed."""
@@ -288,7 +307,7 @@ class LayerHealth:
         if first:
             logger.warning(
                 "tool cache %s degraded (%s failed: %s: %s); calls continue without it, "
-                "re-opening it with back-off from %.0fs to %.0fs",
+                "re-opening it with back-off from %gs to %gs",
                 self.layer,
                 operation,
                 type(exc).__name__,
@@ -313,6 +332,10 @@ class LayerHealth:
         if recovered:
             logger.info("tool cache %s recovered", self.layer)
             self._notify(True)
+
+    def reset_lock_after_fork(self) -> None:
+        """In a forked child: a thread of the parent may have held the lock when it forked."""
+        self._lock = threading.Lock()
 
     def _notify(self, up: bool) -> None:
         if self._on_change is None:
@@ -367,20 +390,24 @@ class _ReopeningLayer:
         max_retry_after_seconds: float,
         clock: Callable[[], float],
     ) -> None:
-        reporter = listener or RuntimeListener()
-        layer = self.name
+        self._reporter = listener or RuntimeListener()
+        self._cache_name = cache
         self.health = LayerHealth(
-            layer,
+            self.name,
             retry_after_seconds=retry_after_seconds,
             max_retry_after_seconds=max_retry_after_seconds,
             clock=clock,
-            on_change=lambda up: reporter.cache_layer_changed(cache, layer, up),
+            on_change=self._health_changed,
         )
         self.unstorable = 0
         self._clock = clock
         self._open_lock = threading.Lock()
         # health.errors when the layer was last (re-)opened: a failure since means "re-open first".
         self._opened_at_errors = 0
+        # The prober runs only while the layer is degraded; _probe_lock orders its start and end.
+        self._probe_lock = threading.Lock()
+        self._prober: threading.Thread | None = None
+        self._closing = threading.Event()
 
     def _open(self) -> None:
         """Open the handle (first time and every re-open); raise when that fails."""
@@ -389,6 +416,66 @@ class _ReopeningLayer:
     def _discard(self) -> None:
         """Drop the current handle, ignoring errors (it may be what broke)."""
         raise NotImplementedError
+
+    def _ping(self) -> None:
+        """One cheap real operation on the open handle; raise when it fails."""
+        raise NotImplementedError
+
+    @_guarded("probe")
+    def _probe(self) -> None:
+        self._ping()
+
+    def close(self) -> None:
+        """Stop probing (waiting for a probe in flight, which the layer's timeouts bound) and release the handle."""
+        with self._probe_lock:
+            self._closing.set()
+            prober = self._end_probing()
+        if prober is not None:
+            prober.join()
+        self._discard()
+
+    def _health_changed(self, up: bool) -> None:
+        if not up:
+            self._start_probing()
+        self._reporter.cache_layer_changed(self._cache_name, self.name, up)
+
+    def _start_probing(self) -> None:
+        with self._probe_lock:
+            if self._prober is not None or self._closing.is_set():
+                return
+            # A weak reference: a layer dropped without close() ends its prober at the next wake-up.
+            self._prober = threading.Thread(
+                target=_probe_while_degraded,
+                args=(weakref.ref(self), self._closing),
+                name=f"tool-cache-{self.name}-probe",
+                daemon=True,
+            )
+            self._prober.start()
+            _probers.add(self)
+
+    def _next_probe_in(self) -> float | None:
+        """Seconds until the prober's next probe, or None when it must end (the layer is up, or closed)."""
+        with self._probe_lock:
+            if self._closing.is_set() or not self.health.degraded:
+                self._end_probing()
+                return None
+        return max(self.health.seconds_until_available(), MIN_PROBE_SECONDS)
+
+    def _end_probing(self) -> threading.Thread | None:
+        """Forget the prober (under ``_probe_lock``); the thread it was."""
+        prober, self._prober = self._prober, None
+        _probers.discard(self)
+        return prober
+
+    def _restart_probing_after_fork(self) -> None:
+        """In a forked child: the prober did not survive the fork and may have held these locks."""
+        self._open_lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        self.health.reset_lock_after_fork()
+        self._closing = threading.Event()
+        self._prober = None
+        if self.health.degraded:
+            self._start_probing()
 
     def _start(self) -> None:
         """Open for the first time: up when it works, degraded (and retried later) when it does not."""
@@ -474,6 +561,10 @@ class DiskLayer(_ReopeningLayer):
             except Exception:  # closing what broke may fail too
                 logger.debug("closing the l1 handle failed", exc_info=True)
 
+    def _ping(self) -> None:
+        # A real read of the database (a key nobody writes: tool keys are "tool:generations:digest").
+        self._handle().get(_PROBE_KEY)
+
     def _database_identity(self) -> tuple[int, int] | None:
         try:
             stat = os.stat(os.path.join(self._directory, _DISK_DATABASE))
@@ -546,10 +637,6 @@ class DiskLayer(_ReopeningLayer):
         """Items stored (entries and generation counters), or None when unavailable."""
         return len(self._handle())
 
-    def close(self) -> None:
-        """Close the SQLite connections."""
-        self._discard()
-
 
 class RedisLayer(_ReopeningLayer):
     """L2: Redis, shared by every process pointed at it.
@@ -617,6 +704,9 @@ class RedisLayer(_ReopeningLayer):
             raise RuntimeError("the l2 client is not open")
         return self._client
 
+    def _ping(self) -> None:
+        self._handle().ping()
+
     def get(self, key: str) -> CacheEntry | None:
         """The entry under ``key`` or None (a miss, or Redis unavailable)."""
         return decode_entry(self._get_bytes(key))
@@ -650,6 +740,46 @@ class RedisLayer(_ReopeningLayer):
         """Not counted: the Redis may hold other data, and SCAN is not free."""
         return None
 
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._discard()
+
+class _Probers:
+    """The layers whose prober runs in this process: a forked child has to start them again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._layers: weakref.WeakSet[_ReopeningLayer] = weakref.WeakSet()
+
+    def add(self, layer: _ReopeningLayer) -> None:
+        with self._lock:
+            self._layers.add(layer)
+
+    def discard(self, layer: _ReopeningLayer) -> None:
+        with self._lock:
+            self._layers.discard(layer)
+
+    def restart_after_fork(self) -> None:
+        self._lock = threading.Lock()  # a thread of the parent may have held it
+        layers = list(self._layers)
+        self._layers.clear()
+        for layer in layers:
+            layer._restart_probing_after_fork()
+
+
+_probers = _Probers()
+
+
+def _probe_while_degraded(layer_ref: weakref.ref[_ReopeningLayer], closing: threading.Event) -> None:
+    """The prober: wait out the back-off, probe, repeat until the layer is up, closed or gone."""
+    while True:
+        layer = layer_ref()
+        delay = None if layer is None else layer._next_probe_in()
+        del layer  # no strong reference while waiting
+        if delay is None or closing.wait(delay):
+            return
+        layer = layer_ref()
+        if layer is None:
+            return
+        layer._probe()
+        del layer
+
+
+os.register_at_fork(after_in_child=_probers.restart_after_fork)

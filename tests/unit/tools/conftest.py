@@ -68,3 +68,14 @@ def listener() -> RecordingListener:
 def clock() -> FakeClock:
     """A fake clock starting at an arbitrary wall-clock-like value."""
     return FakeClock()
+
+
+@pytest.fixture()
+def calls_only_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No timed probe of a degraded layer during the test.
+
+    For tests that break a layer with a zero back-off and recover it through
+    calls: a probe in flight while they repair it would fail after the repair
+    and report the layer down again.
+    """
+    monkeypatch.setattr("agent_runtime.tools.layers.MIN_PROBE_SECONDS", 3600.0)

@@ -291,6 +291,7 @@ def test_broken_cache_directory_degrades_l1_only_and_logs_once(
     assert l1["errors"] == 1
 
 
+@pytest.mark.usefixtures("calls_only_recovery")
 def test_failing_disk_at_runtime_is_counted_skipped_and_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,23 +302,23 @@ def test_failing_disk_at_runtime_is_counted_skipped_and_logged_once(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    # On the class: the layer re-opens its handle after each failure, and the new one must fail too.
-    monkeypatch.setattr(diskcache.Cache, "get", broken)
-    monkeypatch.setattr(diskcache.Cache, "set", broken)
     caplog.set_level(logging.INFO, logger=LAYER_LOGGER)
+    with monkeypatch.context() as patch:
+        # On the class: the layer re-opens its handle after each failure, and the new one must fail too.
+        patch.setattr(diskcache.Cache, "get", broken)
+        patch.setattr(diskcache.Cache, "set", broken)
+        for n in range(10):
+            remember(cache, SEARCH, {"q": n}, n)
+            assert cache.lookup(SEARCH, {"q": n}).hit
 
-    for n in range(10):
-        remember(cache, SEARCH, {"q": n}, n)
-        assert cache.lookup(SEARCH, {"q": n}).hit
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert cache.stats()["layers"]["l1"]["errors"] >= 10
 
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert cache.stats()["layers"]["l1"]["errors"] >= 10
-
-    monkeypatch.undo()
     remember(cache, SEARCH, {"q": "after"}, 1)
     assert cache.stats()["layers"]["l1"]["degraded"] is False
     assert any("recovered" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    cache.close()
 
 
 def test_the_layers_back_off_comes_from_the_settings(tmp_path: Path) -> None:

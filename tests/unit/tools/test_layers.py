@@ -9,6 +9,7 @@ import pickle
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from agent_runtime.tools.layers import (
     DiskLayer,
     LayerHealth,
     NotJsonError,
+    RedisLayer,
     decode_entry,
     encode_entry,
 )
+from tests.support.binaries import ManagedProcess, free_port, port_open, require_binary, wait_until
 from tests.unit.tools.conftest import FakeClock, RecordingListener
 
 LAYER_LOGGER = "agent_runtime.tools.layers"
@@ -152,6 +155,7 @@ def test_back_off_doubles_up_to_the_maximum_and_resets_on_success() -> None:
     assert health.available()
 
 
+@pytest.mark.usefixtures("calls_only_recovery")
 def test_layer_health_is_reported_when_built_when_degraded_and_when_recovered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,17 +166,18 @@ def test_layer_health_is_reported_when_built_when_degraded_and_when_recovered(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(diskcache.Cache, "get", broken)
-    for n in range(5):
-        assert layer.get(f"k{n}") is None
-    assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False)]
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(diskcache.Cache, "get", broken)
+        for n in range(5):
+            assert layer.get(f"k{n}") is None
+        assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False)]
     layer.set("k", entry(1), 60)
     layer.set("k", entry(2), 60)
     assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False), ("tool", "l1", True)]
     layer.close()
 
 
+@pytest.mark.usefixtures("calls_only_recovery")
 def test_a_directory_that_cannot_be_opened_is_reported_down_and_retried(tmp_path: Path) -> None:
     listener = LayerListener()
     blocked = tmp_path / "blocked"
@@ -228,3 +233,145 @@ def test_deleting_the_l1_directory_under_a_live_cache_recovers_without_restart(
     assert listener.of("cache_layer_changed")[-1] == ("tool", "l1", True)
     cache.close()
     other.close()
+
+
+# --- probing on a timer: an idle process sees its layer recover -----------------------------------
+
+# Small back-offs keep these tests fast; the prober waits them out in real time.
+FAST_BACKOFF = {"retry_after_seconds": 0.05, "max_retry_after_seconds": 0.2}
+
+
+def probers(layer: Any) -> list[threading.Thread]:
+    """The layer's prober thread, while it has one."""
+    prober = layer._prober
+    return [] if prober is None else [prober]
+
+
+def test_a_degraded_disk_layer_recovers_with_no_further_operations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle gunicorn worker used to report L1 down until its next request; now it probes on a timer."""
+    monkeypatch.setattr("agent_runtime.tools.layers.DISK_CHECK_SECONDS", 0.0)
+    directory = tmp_path / "l1"
+    listener = LayerListener()
+    layer = DiskLayer(str(directory), listener=listener, **FAST_BACKOFF)
+    layer.set("k", entry(1), 60)
+    shutil.rmtree(directory)
+    directory.write_text("something else where the directory was")
+    assert layer.get("k") is None  # the last operation: the layer goes down with nothing after it
+    assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False)]
+
+    directory.unlink()
+    directory.mkdir(exist_ok=True)  # the operator re-creates it (unless a probe was quicker)
+    wait_until(lambda: listener.of("cache_layer_changed")[-1] == ("tool", "l1", True), 5, "L1 to be reported up")
+
+    assert listener.of("cache_layer_changed") == [("tool", "l1", True), ("tool", "l1", False), ("tool", "l1", True)]
+    assert (directory / "cache.db").exists()  # the probe re-opened it for real
+    assert not layer.health.degraded
+    wait_until(lambda: not probers(layer), 5, "the prober to end once L1 is up")
+    layer.set("k", entry(2), 60)
+    assert layer.get("k") == entry(2)
+    layer.close()
+
+
+def test_probing_goes_on_with_a_growing_back_off_while_the_layer_stays_down(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the directory should be")
+    listener = LayerListener()
+    layer = DiskLayer(str(blocked), listener=listener, **FAST_BACKOFF)
+    wait_until(lambda: layer.health.errors >= 4, 5, "the prober to fail a few times")
+    # 0.05, 0.1, 0.2, 0.2 s apart: the back-off grows to its maximum and stays there.
+    assert layer.health.backoff_seconds == pytest.approx(0.2)
+    assert listener.of("cache_layer_changed") == [("tool", "l1", False)]  # one report, not one per probe
+    assert layer.health.degraded
+    layer.close()
+
+
+def test_close_stops_probing_at_once(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the directory should be")
+    listener = LayerListener()
+    layer = DiskLayer(str(blocked), listener=listener, **FAST_BACKOFF)
+    [prober] = probers(layer)
+    assert prober.is_alive()
+
+    layer.close()
+    assert not prober.is_alive()  # close() waited for it
+    errors = layer.health.errors
+    blocked.unlink()  # even a fixed directory is not probed any more
+    threading.Event().wait(0.3)
+    assert layer.health.errors == errors
+    assert listener.of("cache_layer_changed") == [("tool", "l1", False)]
+    assert not probers(layer)
+
+
+def test_a_healthy_layer_starts_no_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    layer = DiskLayer(str(tmp_path / "l1"), **FAST_BACKOFF)
+    for n in range(20):
+        layer.set(f"k{n}", entry(n), 60)
+        assert layer.get(f"k{n}") == entry(n)
+    assert layer.generations(["all"]) == [0]
+    assert not probers(layer)
+    assert set(threading.enumerate()) - before == set()
+    layer.close()
+
+
+def test_a_forked_child_probes_a_layer_that_was_degraded_when_it_forked(tmp_path: Path) -> None:
+    """Threads do not survive fork: a child that inherits a degraded layer starts its own prober."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the directory should be")
+    layer = DiskLayer(str(blocked), retry_after_seconds=0.05, max_retry_after_seconds=0.05)
+    assert layer.health.degraded and probers(layer)
+    pid = os.fork()
+    if pid == 0:  # the child: no test machinery here, only an exit status
+        status = 1
+        try:
+            blocked.unlink()
+            deadline = time.monotonic() + 5
+            while layer.health.degraded and time.monotonic() < deadline:
+                time.sleep(0.02)
+            status = 0 if not layer.health.degraded else 2
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    layer.close()
+
+
+@pytest.mark.integration  # redis-server
+def test_a_degraded_redis_layer_recovers_with_no_further_operations(tmp_path: Path) -> None:
+    """A real redis-server is stopped, then started again on its port: L2 is reported up with no traffic."""
+    binary = require_binary("redis-server")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(tmp_path)]  # fmt: skip
+
+    def start(run: int) -> ManagedProcess:
+        process = ManagedProcess(argv, tmp_path / f"redis-{run}.log")
+        wait_until(lambda: port_open(port), 10, "redis-server to listen")
+        return process
+
+    listener = LayerListener()
+    server = start(1)
+    layer = RedisLayer(f"redis://127.0.0.1:{port}/0", listener=listener, **FAST_BACKOFF)
+    try:
+        layer.set("k", entry(1), 60)
+        assert layer.get("k") == entry(1)
+        server.stop()
+        wait_until(lambda: not port_open(port), 10, "redis-server to stop")
+        assert layer.get("k") is None  # the last operation
+        assert listener.of("cache_layer_changed") == [("tool", "l2", True), ("tool", "l2", False)]
+
+        server = start(2)
+        wait_until(lambda: listener.of("cache_layer_changed")[-1] == ("tool", "l2", True), 5, "L2 to be reported up")
+        assert listener.of("cache_layer_changed") == [
+            ("tool", "l2", True), ("tool", "l2", False), ("tool", "l2", True)
+        ]  # fmt: skip
+        assert not layer.health.degraded
+        wait_until(lambda: not probers(layer), 5, "the prober to end once L2 is up")
+        layer.set("k", entry(2), 60)
+        assert layer.get("k") == entry(2)
+    finally:
+        layer.close()
+        server.stop()
