@@ -206,6 +206,10 @@ class ModelConfig:
     # p95 of one model call, on a GenAI duration bucket boundary.
     latency_threshold_seconds: float = 10.24
     latency_for: str = "5m"
+    # Slow model calls end in bursts (a queue at the server drains at once): a window that empties between
+    # two bursts is a pause, not a recovery, so the latency and spend alerts keep firing this long after
+    # their condition last held rather than resolving and notifying again.
+    keep_firing_for: str = "10m"
     # The model call as a pipeline tool: registered (with a breaker series) only when a model is configured.
     tool: str = "llm_chat"
     # Other tools that call the model (seconds per call even when healthy): like the model tool, they are
@@ -323,7 +327,8 @@ def _durations(config: ObservabilityConfig) -> list[str]:
         routing.fallback_for, routing.low_confidence_for, plat.down_for, plat.absent_for,
         plat.breaker_lookback, plat.breaker_open_for, plat.saturation_lookback, plat.saturation_for,
         plat.telemetry_window, plat.telemetry_for, plat.folded_window, plat.folded_for,
-        model.window, model.errors_for, model.latency_for, model.server_down_for, model.server_absent_for,
+        model.window, model.errors_for, model.latency_for, model.keep_firing_for, model.server_down_for,
+        model.server_absent_for,
         model.budget_window, model.budget_short_window, model.budget_for, model.agent_window,
         model.unanswered_for, model.invalid_for, model.cache_for,
     ]

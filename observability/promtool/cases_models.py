@@ -88,6 +88,8 @@ def _latency_cases(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     below, above = le_value(threshold / 2), le_value(threshold)
     over = le_value(threshold * 2)
     q = config.model.quantile
+    slow_p95 = bucket_quantile(q, [(threshold, 0.0), (threshold * 2, 60.0), (float("inf"), 60.0)])
+    labels = _target(config, gen_ai_operation_name="chat", gen_ai_provider_name="openai", gen_ai_request_model=_MODEL)
     return (
         # 60 calls/min in (threshold/2, threshold]: p95 under it; a slow model called once a minute.
         Scenario(f"{name} stays silent under the threshold and below the minimum call rate", (
@@ -100,9 +102,15 @@ def _latency_cases(config: ObservabilityConfig) -> tuple[Scenario, ...]:
         Scenario(f"{name} fires when every call takes between one and two times the threshold", (
             *_calls(config, {"": 60}),
             *_latency(config, {above: 0, over: 60, "+Inf": 60}),
-        ), (AlertCheck(name, "25m", (Firing(
-            {"job": config.job, "gen_ai_request_model": _MODEL},
-            bucket_quantile(q, [(threshold, 0.0), (threshold * 2, 60.0), (float("inf"), 60.0)])),)),)),
+        ), (AlertCheck(name, "25m", (Firing({"job": config.job, "gen_ai_request_model": _MODEL}, slow_p95),)),)),
+        # Slow calls for 30m, then none: the 15m window is empty from 45m on. A pause is not a recovery:
+        # the alert keeps firing for keep_firing_for (10m) after its condition last held, then resolves.
+        Scenario(f"{name} keeps firing through a pause in model calls, then resolves", (
+            Series(f"{_CALLS}_bucket", {**labels, "le": above}, counter((0, 70))),
+            *(Series(f"{_CALLS}_bucket", {**labels, "le": le}, counter((60, 30), (0, 40))) for le in (over, "+Inf")),
+            Series(f"{_CALLS}_count", labels, counter((60, 30), (0, 40))),
+        ), (AlertCheck(name, "52m", (Firing({"job": config.job, "gen_ai_request_model": _MODEL}, slow_p95),)),
+            AlertCheck(name, "60m"))),
     )
 
 

@@ -117,11 +117,14 @@ def model_latency(config: ObservabilityConfig) -> Alert:
             description=(f"Calls to model {_model_label()} on {label('job')} have a p{q} of {VALUE_DURATION} "
                          f"over {model.window}, above the {threshold}s threshold."),
             for_=model.latency_for,
+            keep_firing_for=model.keep_firing_for,
         ),),
         runbook=Runbook(
             meaning=(f"The p{q} duration of one model call (`{_CALLS}`, failed calls included) has been above "
                      f"{threshold}s over {model.window} for {model.latency_for}, with at least "
-                     f"{number(model.min_rate)} calls/s."),
+                     f"{number(model.min_rate)} calls/s. It keeps firing for {model.keep_firing_for} after the "
+                     "condition last held: slow calls end in bursts, and a window that empties between two of "
+                     "them is a pause, not a recovery."),
             impact=("Every model turn of an LLM agent waits this long, so its tasks take several times as "
                     f"long: the task latency SLO burns ({alert_names.TASK_LATENCY_BUDGET_BURN}) and tasks hit "
                     "their deadline (stop reason `deadline`)."),
@@ -250,12 +253,14 @@ def spend_over_budget(config: ObservabilityConfig) -> Alert:
                          f"{model.budget_window} (and at that pace over {model.budget_short_window}), above the "
                          f"{budget} dollar hourly budget."),
             for_=model.budget_for,
+            keep_firing_for=model.keep_firing_for,
         ),),
         runbook=Runbook(
             meaning=(f"The token cost (`agent_runtime_llm_cost_dollars_total`, from the configured price table) "
                      f"ran at more than {budget} dollars per hour over {model.budget_window}, and is still "
                      f"doing so over {model.budget_short_window}, for {model.budget_for}. The short window lets "
-                     "the alert resolve as soon as the spending stops."),
+                     f"the alert resolve soon after the spending stops: {model.keep_firing_for} after, so a "
+                     "pause between bursts of calls does not resolve it and page again."),
             impact="Money: at this pace the day's spend is 24 times the hourly figure. Tasks are not affected.",
             panels=(PanelRef("agents", "Model cost per hour"), PanelRef("agents", "Tokens per second")),
             diagnosis=(

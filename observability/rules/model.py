@@ -73,6 +73,9 @@ class AlertRule:
     expr: str
     description: str
     for_: str | None = None
+    # Prometheus's keep_firing_for: how long the alert stays firing after its condition last held, for
+    # conditions computed from sparse events whose window can empty between two bursts.
+    keep_firing_for: str | None = None
     labels: Mapping[str, str] = field(default_factory=_no_labels)
 
 

@@ -67,6 +67,8 @@ def _alert_group(group: AlertGroup, config: ObservabilityConfig, scale: int) -> 
             entry: dict[str, Any] = {"alert": alert.name, "expr": scale_ranges(rule.expr, scale)}
             if rule.for_ is not None:
                 entry["for"] = scale_duration(rule.for_, scale)
+            if rule.keep_firing_for is not None:
+                entry["keep_firing_for"] = scale_duration(rule.keep_firing_for, scale)
             entry["labels"] = {"severity": rule.severity, **rule.labels}
             entry["annotations"] = {
                 "summary": alert.summary,
@@ -86,7 +88,8 @@ def render_rule_files(
     """The rule files by file name: ``recording.yml`` and ``alerts.yml``."""
     header = GENERATED_HEADER
     if time_scale != 1:
-        header += f"# Time-scaled copy: every range and `for:` divided by {time_scale}. Not for production.\n"
+        header += (f"# Time-scaled copy: every range, `for:` and `keep_firing_for:` divided by {time_scale}. "
+                   "Not for production.\n")
     return {
         "recording.yml": dump_yaml({"groups": [_recording_group(g, time_scale) for g in recording]}, header),
         "alerts.yml": dump_yaml({"groups": [_alert_group(g, config, time_scale) for g in alerting]}, header),

@@ -219,14 +219,17 @@ def test_time_scaled_copy_divides_every_window_and_for(
     scaled = render_scaled_rules(config, factor)
     assert set(scaled) == {"recording.yml", "alerts.yml"}
     for name, text in scaled.items():
-        assert text.splitlines()[2].startswith(f"# Time-scaled copy: every range and `for:` divided by {factor}")
+        assert text.splitlines()[2].startswith(
+            f"# Time-scaled copy: every range, `for:` and `keep_firing_for:` divided by {factor}")
         original = _rules(artifacts[f"prometheus/rules/{name}"])
         copy = _rules(text)
         assert len(copy) == len(original)
         for before, after in zip(original, copy, strict=True):
-            assert {k: v for k, v in after.items() if k not in ("expr", "for")} == {
-                k: v for k, v in before.items() if k not in ("expr", "for")}
+            timed = ("expr", "for", "keep_firing_for")
+            assert {k: v for k, v in after.items() if k not in timed} == {
+                k: v for k, v in before.items() if k not in timed}
             expected = [r // _MS // factor for r in ranges(before["expr"])]
             assert [r // _MS for r in ranges(after["expr"])] == expected
-            if "for" in before:
-                assert parse_duration(after["for"]) == parse_duration(before["for"]) // factor
+            for key in ("for", "keep_firing_for"):
+                if key in before:
+                    assert parse_duration(after[key]) == parse_duration(before[key]) // factor
