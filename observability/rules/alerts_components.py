@@ -258,9 +258,11 @@ def cache_layer_down(config: ObservabilityConfig) -> Alert:
             meaning=(f"`agent_runtime_cache_layer_up` was 0 (degraded) at least once in every {look} window for "
                      f"{cache.layer_down_for}: the layer keeps failing. `l1` is the cache directory on local "
                      "disk (removed, unwritable, disk full or a locked database), `l2` is Redis (down, "
-                     "unreachable or out of memory). The runtime skips a failing layer and re-opens it by "
-                     "itself, retrying with a backoff, so a short outage resolves without this alert; a "
-                     "layer that is not configured has no series and never fires."),
+                     "unreachable or out of memory). The runtime skips a failing layer and probes it on a "
+                     "timer, with or without traffic (after `cache.layer_initial_backoff_seconds`, 5 s, "
+                     "doubling up to `cache.layer_max_backoff_seconds`, 60 s), so a short outage resolves "
+                     "without this alert and a repaired layer reports up within one back-off; a layer that "
+                     "is not configured has no series and never fires."),
             impact=("Nothing fails: look-ups fall through to the next layer or to the real call. But hits "
                     "drop, so latency, model spend and load on dependencies rise, and with `l2` down the "
                     "replicas stop sharing results."),
@@ -284,10 +286,11 @@ def cache_layer_down(config: ObservabilityConfig) -> Alert:
                             '\'d="${AGENT_RUNTIME_CACHE_DIR:?}"; ls -ld "$d" && df -h "$d"\'')),
             ),
             mitigation=(
-                Step("`l2`: bring Redis back; the runtime re-opens the layer on its next retry, no restart "
-                     "needed:", shell="docker compose up -d redis && agent-runtime cache stats"),
+                Step("`l2`: bring Redis back; each worker's probe re-opens the layer within one back-off "
+                     "(60 s at most), no restart or traffic needed:",
+                     shell="docker compose up -d redis && agent-runtime cache stats"),
                 Step("`l1` directory removed or unwritable: recreate it as the runtime's user; the layer "
-                     "re-opens on its next retry (restart the runtime only if it stays down):",
+                     "re-opens at its next probe (restart the runtime only if it stays down):",
                      shell='docker compose exec runtime sh -c \'mkdir -p "$AGENT_RUNTIME_CACHE_DIR"\' && '
                            "agent-runtime cache stats"),
                 Step("Disk full: free space or lower `cache.l1_size_limit_bytes` in the `AGENT_RUNTIME_CONFIG` "

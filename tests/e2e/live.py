@@ -141,6 +141,8 @@ LLM_CHAT_TOOL: dict[str, Any] = {
 # Every breaker's open time, scaled like the rules (production: 5-10 s, backing off up to 60-120 s, i.e. up
 # to 2 s scaled; 2-5 s here, so a breaker probes often enough to keep the breaker gauge steady).
 SCALED_BREAKER = {"open_seconds": 2, "max_open_seconds": 5}
+# The cache layers' probe back-off, scaled the same way (production: 5 s doubling up to 60 s).
+SCALED_LAYER_BACKOFF = {"layer_initial_backoff_seconds": 0.1, "layer_max_backoff_seconds": 1.0}
 
 
 def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
@@ -151,6 +153,8 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
     - every tool's breaker (``llm_chat``'s too, with ``model``) stays open at most 5 s (production: up to
       60-120 s, i.e. 1-2 s scaled), so breakers close within the scaled alert windows once their dependency
       is back, and probe often enough while it is not;
+    - a broken cache layer probes itself every 0.1-1 s (``SCALED_LAYER_BACKOFF``), so its recovery shows
+      within the scaled alert windows;
     - ``model`` (the served model's name) gets ``MODEL_PRICE``, so model calls cost dollars, and the
       writer answers from its best passage instead of six: a prompt of a few hundred tokens, which Gemma 3
       270M reads in a second or two on two busy cores (1.5k tokens took it 25-40 s).
@@ -159,6 +163,7 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
     config["execution"]["max_in_flight_tasks"] = IN_FLIGHT_PER_WORKER
     for tool in config["tools"].values():
         tool["breaker"] = {**tool.get("breaker", {}), **SCALED_BREAKER}
+    config["cache"] = {**config.get("cache", {}), **SCALED_LAYER_BACKOFF}
     if model is not None:
         # A model server that is down stops costing calls after three failures (as promql_query's breaker
         # does for Prometheus).
