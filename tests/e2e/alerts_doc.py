@@ -66,29 +66,25 @@ NOT_DRILLED = (
 # What the drill showed beyond the tables, for the owners of the rules and the runtime (kept in the doc,
 # not the results: it is the reading of them).
 FINDINGS = (
-    "- **AgentRuntimeToolErrorsHigh flaps while its tool's breaker is open** (B: `llm_chat`; `promql_query` "
-    "comes close). Its ratio divides failed calls by all calls, short-circuited ones included, so the open "
-    "breaker's short-circuited calls pull the ratio under 10%, the alert resolves, and it fires again when a "
-    "half-open probe fails. Dividing by the calls that reached the tool (`outcome!~\"short_circuited|fallback\"`) "
-    "would hold it steady; until then the drill does not count that flap against the rule's tests.",
-    "- **AgentRuntimeToolLatencyHigh applies the 1 s tool target to `llm_chat` and `write_answer`**: model "
-    "calls take seconds even when healthy, so any steady model traffic above 0.05 calls/s would hold it "
-    "(pending in E). The model has its own latency alert; the tool alert should leave model-backed tools out "
-    "or give them their own target.",
-    "- **An idle gunicorn worker keeps reporting a cache layer down**: a layer re-opens only on its next "
-    "operation, so a worker that gets no requests after an outage keeps `agent_runtime_cache_layer_up` at 0 "
-    "(`livemin` over the workers) and AgentRuntimeCacheLayerDown never resolves. With a load generator reusing "
-    "one keep-alive connection, one worker per replica got every request, and the alert stayed firing for "
-    "minutes after Redis was back; the workload now comes from many clients. The layers should probe on a "
-    "timer, as the breakers turn half-open on one. Their back-off (5-60 s) is not configurable, so it is not "
-    "scaled here: recovering after a half-minute outage took the L1 layer up to 24 s (≈24 min scaled).",
-    "- **Gemma 3 270M never answers as the LLM agent**: it copies the protocol's example tool call until "
-    "the loop stop, so the investigator's runs end without an answer whenever the model is reachable; "
-    "its tasks run only while the model is down. While the `llm_chat` breaker is open, routing moves only "
-    "some of the investigator's questions elsewhere (see the traffic line of B): the open breaker costs the "
-    "investigator 0.03 of confidence (one tool of five) and its own questions win by 0.05-0.3.",
+    "- **Fixed: AgentRuntimeToolErrorsHigh flapped while its tool's breaker was open** (`llm_chat`, "
+    "`promql_query` in B). Its ratio divided failed calls by all calls, so the short-circuited ones pulled "
+    "it under 10% and it resolved, then fired again on the next failed half-open probe. It now divides by "
+    "the calls that reached the tool (`job_tool:agent_runtime_tool_calls_reached:rate5m`, without "
+    "`short_circuited` and `fallback`), and holds at 100% while the probes fail.",
+    "- **Fixed: AgentRuntimeToolLatencyHigh held `llm_chat` and `write_answer` to the 1 s tool target**: "
+    "model calls take seconds when healthy (it went pending in E). The tools that call the model "
+    "(`model.tool` and `model.backed_tools` in `observability.yaml`) are left to AgentRuntimeModelLatencyHigh.",
+    "- **Fixed: an idle gunicorn worker kept reporting a cache layer down**: a layer re-opened only on its "
+    "next operation, so a worker without requests after an outage held `agent_runtime_cache_layer_up` at 0 "
+    "(`livemin` over the workers) and AgentRuntimeCacheLayerDown did not resolve. A degraded layer now "
+    "probes itself on a timer (`cache.layer_initial_backoff_seconds` doubling up to "
+    "`cache.layer_max_backoff_seconds`; scaled here to 0.1-1 s like the breakers), and the workload comes "
+    "from many clients, as real traffic does, not one keep-alive connection.",
+    "- **Fixed: AgentRuntimeModelLatencyHigh and AgentRuntimeModelSpendOverBudget resolved and notified "
+    "twice in E**: slow model calls end in bursts (the server's queue drains at once), and the window emptied "
+    "between two bursts. Both keep firing for `model.keep_firing_for` (10m) after the condition last held.",
     "- **Detection is bounded by the harm**: the 14.4x, 1h page on a 1% budget crosses after 8.6 min / "
-    "share of tasks failing, so only a near-total outage pages within 10 minutes (A: 12 min with every "
+    "share of tasks failing, so only a near-total outage pages within 10 minutes (A: about 12 min with every "
     "uncached task failing); a slow-latency page needs 72% of an hour's tasks slow (C: about an hour).",
 )
 
