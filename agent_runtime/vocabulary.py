@@ -80,9 +80,15 @@ class AgentKind(StrEnum):
 
 
 class StopReason(StrEnum):
-    """Why an agent stopped."""
+    """Why an agent stopped.
+
+    ``forced_final`` is an answer the model gave in a last turn that allowed
+    nothing else, because the run was about to end without one (a loop, its
+    last step, or a token budget with room for one short answer left).
+    """
 
     FINAL = "final"
+    FORCED_FINAL = "forced_final"
     MAX_STEPS = "max_steps"
     LOOP = "loop"
     TOKEN_BUDGET = "token_budget"
@@ -91,8 +97,11 @@ class StopReason(StrEnum):
 
     @property
     def answered(self) -> bool:
-        """True when the agent produced its own final answer."""
-        return self is StopReason.FINAL
+        """True when the agent produced its own final answer (forced or not)."""
+        return self in _ANSWERED
+
+
+_ANSWERED: Final = frozenset({StopReason.FINAL, StopReason.FORCED_FINAL})
 
 
 class InvalidAction(StrEnum):

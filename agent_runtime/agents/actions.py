@@ -38,6 +38,9 @@ FINAL_ANSWER: Final = "final_answer"
 # Bounds on strings in the json_schema protocol's grammar (see _closed).
 MAX_ARGUMENT_CHARS: Final = 200
 MAX_ANSWER_CHARS: Final = 800
+# Tokens the final-answer JSON around the answer text takes: 16 with Gemma 3's tokenizer, plus some of the
+# whitespace a grammar allows between them.
+ANSWER_FORMAT_TOKENS: Final = 24
 _MAX_ECHO_CHARS: Final = 120
 
 
@@ -94,25 +97,41 @@ def action_response_format(definitions: Sequence[ToolDefinition]) -> dict[str, A
         }
         for d in definitions
     ]
-    branches.append(
-        {
-            "type": "object",
-            "properties": {
-                "tool": {"const": FINAL_ANSWER},
-                "arguments": {
-                    "type": "object",
-                    "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER_CHARS}},
-                    "required": ["answer"],
-                    "additionalProperties": False,
-                },
-            },
-            "required": ["tool", "arguments"],
-            "additionalProperties": False,
-        }
-    )
+    branches.append(_final_branch())
+    return _response_format(branches)
+
+
+def answer_response_format(max_tokens: int) -> dict[str, Any]:
+    """The ``response_format`` of a turn that may only answer within ``max_tokens``: the final answer alone.
+
+    The answer is bounded so the JSON closes before ``max_tokens`` cuts it: a token is at least one
+    character, so an answer of one character per token left after the JSON around it always fits (a
+    cut reply is invalid JSON, and this turn is the run's last chance to answer).
+    """
+    return _response_format([_final_branch(min(max(max_tokens - ANSWER_FORMAT_TOKENS, 1), MAX_ANSWER_CHARS))])
+
+
+def _response_format(branches: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "json_schema",
         "json_schema": {"name": "agent_action", "strict": True, "schema": {"anyOf": branches}},
+    }
+
+
+def _final_branch(max_chars: int = MAX_ANSWER_CHARS) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "tool": {"const": FINAL_ANSWER},
+            "arguments": {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "minLength": 1, "maxLength": max_chars}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["tool", "arguments"],
+        "additionalProperties": False,
     }
 
 
@@ -139,7 +158,8 @@ def protocol_instructions(definitions: Sequence[ToolDefinition], task: str = "")
     The example calls the first tool with words from ``task`` for its string arguments.
     """
     # A compact, concrete example matters to small models: they copy its layout (and skip the padding
-    # whitespace a grammar allows), so show a real call of the first tool.
+    # whitespace a grammar allows), so show a real call of the first tool. The final answer is described
+    # in words: a small model copies any placeholder answer ("...", "<one or two sentences>") verbatim.
     lines = ["Reply with exactly one compact JSON object on one line: either a tool call or your final answer."]
     lines.append("Tools:")
     for d in definitions:
@@ -148,8 +168,10 @@ def protocol_instructions(definitions: Sequence[ToolDefinition], task: str = "")
         words = " ".join(task.split()[:6]).strip("?.!") or "..."
         example = {"tool": definitions[0].name, "arguments": _example_arguments(definitions[0].parameters, words)}
         lines.append(f"Example tool call: {json.dumps(example, separators=(',', ':'))}")
-    final = {"tool": FINAL_ANSWER, "arguments": {"answer": "<one or two sentences>"}}
-    lines.append(f"Final answer, once the tool results are enough: {json.dumps(final, separators=(',', ':'))}")
+    lines.append(
+        f'Final answer, once the tool results are enough: the tool "{FINAL_ANSWER}" with your answer '
+        "in one or two sentences as arguments.answer."
+    )
     return "\n".join(lines)
 
 
@@ -183,8 +205,8 @@ def read_json_action(content: str | None, tools: Mapping[str, Mapping[str, Any]]
     arguments = data.get("arguments", {})
     if data["tool"] == FINAL_ANSWER:
         answer = arguments.get("answer") if isinstance(arguments, Mapping) else None
-        if not isinstance(answer, str) or not answer.strip():
-            return [Action(invalid=InvalidAction.EMPTY, error="final_answer needs a non-empty arguments.answer")]
+        if not isinstance(answer, str) or not _says_something(answer):
+            return [Action(invalid=InvalidAction.EMPTY, error="final_answer needs your answer in arguments.answer")]
         return [Action(answer=answer)]
     return [_tool_action(data["tool"], arguments, tools, None)]
 
@@ -194,7 +216,7 @@ def read_native_reply(
 ) -> list[Action]:
     """The actions in a native-mode reply: its tool calls, else its text as the final answer."""
     if not tool_calls:
-        if content is None or not content.strip():
+        if content is None or not _says_something(content):
             return [Action(invalid=InvalidAction.EMPTY, error="the reply had neither tool calls nor an answer")]
         return [Action(answer=content)]
     actions: list[Action] = []
@@ -236,6 +258,11 @@ def _tool_action(name: str, arguments: Any, tools: Mapping[str, Mapping[str, Any
             call_id=call_id,
         )
     return Action(tool=name, arguments=dict(arguments), call_id=call_id)
+
+
+def _says_something(answer: str) -> bool:
+    """False for an answer without a letter or digit: empty, or a copied placeholder such as "..."."""
+    return any(char.isalnum() for char in answer)
 
 
 def _echo(text: str) -> str:

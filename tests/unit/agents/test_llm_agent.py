@@ -58,10 +58,24 @@ def test_json_schema_mode_asks_for_one_structured_action_a_turn(harness: Harness
         "final_answer",
     ]
     # The protocol is explained with a compact example built from the first tool and the task's words.
-    assert (
-        'Example tool call: {"tool":"lookup","arguments":{"city":"how many live in Rome"}}'
-        in (request["messages"][0]["content"])
+    system = request["messages"][0]["content"]
+    assert 'Example tool call: {"tool":"lookup","arguments":{"city":"how many live in Rome"}}' in system
+    # The final answer is described in words: small models copy a placeholder answer ("...") verbatim.
+    assert '"answer":' not in system and '"answer":' not in str(harness.server.requests[1]["messages"][1:])
+    assert 'the tool "final_answer" with your answer in one or two sentences as arguments.answer' in system
+
+
+def test_an_answer_without_a_letter_or_digit_is_not_an_answer(harness: Harness) -> None:
+    harness.server.enqueue(
+        Reply.json_action({"tool": "final_answer", "arguments": {"answer": "..."}}),
+        Reply.json_action({"tool": "final_answer", "arguments": {"answer": "Sunny, 21 degrees."}}),
     )
+    runtime = harness.build([llm_agent(tool_call_mode="json_schema")])
+    result = runtime.handle(Task("weather?", agent="helper"))
+
+    assert result.stop_reason == StopReason.FINAL and result.output == "Sunny, 21 degrees."
+    assert harness.events.invalid == [("helper", InvalidAction.EMPTY)]
+    assert "final_answer needs your answer in arguments.answer" in harness.server.requests[1]["messages"][-1]["content"]
 
 
 def test_several_tool_calls_in_one_turn_run_in_parallel(harness: Harness) -> None:
@@ -129,6 +143,7 @@ def test_empty_replies_are_invalid_actions(harness: Harness) -> None:
 
 
 def test_max_steps_returns_what_the_tools_found(harness: Harness) -> None:
+    # The model keeps calling tools, even in its last turn, where it may only answer.
     harness.server.default = Reply.dynamic(
         lambda request: Reply.tool_calls([("lookup", {"city": f"city-{len(request['messages'])}"})])
     )
@@ -137,8 +152,9 @@ def test_max_steps_returns_what_the_tools_found(harness: Harness) -> None:
 
     assert result.stop_reason == StopReason.MAX_STEPS
     assert result.outcome == TaskOutcome.SUCCESS  # a partial answer: what the tools found
-    assert [item["tool"] for item in result.output] == ["lookup"] * 3
-    assert "no answer after 3 model turns" in (result.error or "")
+    assert len(result.turns) == 3
+    assert [item["tool"] for item in result.output] == ["lookup"] * 2  # the last turn's call did not run
+    assert "no answer after 3 model turns, and no answer when asked for one" in (result.error or "")
     assert (
         harness.registry.get_sample_value("agent_runtime_agent_stops_total", {"agent": "helper", "reason": "max_steps"})
         == 1.0
@@ -151,7 +167,8 @@ def test_the_same_call_a_third_time_is_a_loop(harness: Harness) -> None:
     result = runtime.handle(Task("weather?", agent="helper"))
 
     assert result.stop_reason == StopReason.LOOP
-    assert len(result.turns) == 3 and len(result.tool_calls) == 2
+    # Three turns asking for the same call, then one that may only answer and still calls it.
+    assert len(result.turns) == 4 and len(result.tool_calls) == 2
     assert harness.calls.counts["lookup"] == 1  # the second call was a cache hit
 
 
