@@ -254,10 +254,12 @@ class Runtime:
         stages[Stage.EXECUTE] = clock() - mark - run_stages.get(Stage.PLAN, 0.0)
         stages.update(run_stages)
         tool_stage = _TOOL_STAGE
+        # The stage metric's observations of this task, reported in one event.
+        timed: list[tuple[str, float]] = []
         for call in agent_run.calls:
             key = tool_stage.get(call.tool) or _tool_stage(call.tool)
             stages[key] = stages.get(key, 0.0) + call.duration_seconds
-            listener.stage_timed(Stage.TOOL, call.duration_seconds)
+            timed.append((Stage.TOOL, call.duration_seconds))
         if agent_run.turns:
             stages[Stage.MODEL] = sum(turn.duration_seconds for turn in agent_run.turns)
 
@@ -265,10 +267,8 @@ class Runtime:
         if traced:
             tracing.annotate_stop(span, agent_run.stop_reason)
         self._router.experience.record(decision.agent, outcome is TaskOutcome.SUCCESS)
-        for stage in _TIMED_STAGES:
-            seconds = stages.get(stage)
-            if seconds is not None:
-                listener.stage_timed(stage, seconds)
+        timed.extend((stage, stages[stage]) for stage in _TIMED_STAGES if stage in stages)
+        listener.stages_timed(timed)
         duration = clock() - started
         self._profiler.record(stages, task_seconds=duration)
         return TaskResult(

@@ -20,8 +20,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Final
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ class RuntimeListener:
     def stage_timed(self, stage: str, seconds: float) -> None:
         """A pipeline stage (analyse, score, route, plan, ...) took ``seconds``."""
 
+    def stages_timed(self, timings: Iterable[tuple[str, float]]) -> None:
+        """A task's stages took these ``(stage, seconds)``: ``stage_timed`` for each, unless overridden.
+
+        The runtime reports a task's stages in one event, so a listener can
+        take them in one go (the metrics listener counts them under one lock).
+        """
+        for stage, seconds in timings:
+            self.stage_timed(stage, seconds)
+
     def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
         """The router chose ``agent`` from ``source`` (cache, similar, scored, fallback).
 
@@ -99,8 +109,54 @@ class RuntimeListener:
         """A cache layer went down (degraded) or came back up."""
 
 
+# Every event of the interface, by method name.
+_EVENTS: Final = tuple(
+    name for name, value in vars(RuntimeListener).items() if callable(value) and not name.startswith("_")
+)
+
+
+def _handles(listener: object, event: str) -> bool:
+    """Whether ``listener`` does anything on ``event`` (the base class's no-op does not count)."""
+    if not isinstance(listener, RuntimeListener):
+        return True
+    own = getattr(listener, "__dict__", {})
+    # A listener that overrides only stage_timed still sees stages_timed (through the default).
+    for name in ("stages_timed", "stage_timed") if event == "stages_timed" else (event,):
+        if name in own:
+            return own[name] is not _ignore  # set on the instance (a nested set's event nobody handles is not)
+        if getattr(type(listener), name) is not getattr(RuntimeListener, name):
+            return True
+    return False
+
+
+def _dispatch(handlers: list[Callable[..., None]]) -> Callable[..., None]:
+    """One callable that calls every handler in order: none, the handler itself, or a loop."""
+    if not handlers:
+        return _ignore
+    if len(handlers) == 1:
+        return handlers[0]
+    fixed = tuple(handlers)
+
+    def fan_out(*args: Any, **kwargs: Any) -> None:
+        for handler in fixed:
+            handler(*args, **kwargs)
+
+    return fan_out
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    """An event no listener of the set handles."""
+
+
 class ListenerSet(RuntimeListener):
-    """Fans every event out to a fixed list of listeners."""
+    """Fans every event out to a fixed list of listeners.
+
+    Each event is bound once, when the listeners are set, to the listeners
+    that override it: an event one listener handles is a direct call to it,
+    and one nobody handles costs nothing but the call (events run several
+    times per task on the hot path, and most listeners handle few of them).
+    A subclass's own event methods are left in place.
+    """
 
     def __init__(self, listeners: Iterable[RuntimeListener] = ()) -> None:
         self._listeners = tuple(listeners)
@@ -110,58 +166,16 @@ class ListenerSet(RuntimeListener):
         """The listeners, in call order."""
         return self._listeners
 
-    def task_started(self) -> None:
-        for listener in self._listeners:
-            listener.task_started()
+    @property
+    def _listeners(self) -> tuple[RuntimeListener, ...]:
+        return self._members
 
-    def task_finished(self, agent: str, outcome: str, seconds: float) -> None:
-        for listener in self._listeners:
-            listener.task_finished(agent, outcome, seconds)
-
-    def stage_timed(self, stage: str, seconds: float) -> None:
-        for listener in self._listeners:
-            listener.stage_timed(stage, seconds)
-
-    def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
-        for listener in self._listeners:
-            listener.routing_decided(agent, source, confidence, fallback)
-
-    def tool_called(self, tool: str, outcome: str, seconds: float) -> None:
-        for listener in self._listeners:
-            listener.tool_called(tool, outcome, seconds)
-
-    def tool_retried(self, tool: str) -> None:
-        for listener in self._listeners:
-            listener.tool_retried(tool)
-
-    def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
-        for listener in self._listeners:
-            listener.cache_looked_up(cache, layer, hit)
-
-    def cache_saved(self, cache: str, seconds: float, dollars: float = 0.0) -> None:
-        for listener in self._listeners:
-            listener.cache_saved(cache, seconds, dollars)
-
-    def breaker_changed(self, breaker: str, state: str) -> None:
-        for listener in self._listeners:
-            listener.breaker_changed(breaker, state)
-
-    def llm_called(self, call: ModelCall) -> None:
-        for listener in self._listeners:
-            listener.llm_called(call)
-
-    def agents_configured(self, kinds: Mapping[str, str]) -> None:
-        for listener in self._listeners:
-            listener.agents_configured(kinds)
-
-    def agent_finished(self, agent: str, kind: str, reason: str, model_calls: int, tool_calls: int) -> None:
-        for listener in self._listeners:
-            listener.agent_finished(agent, kind, reason, model_calls, tool_calls)
-
-    def invalid_action(self, agent: str, kind: str) -> None:
-        for listener in self._listeners:
-            listener.invalid_action(agent, kind)
-
-    def cache_layer_changed(self, cache: str, layer: str, up: bool) -> None:
-        for listener in self._listeners:
-            listener.cache_layer_changed(cache, layer, up)
+    @_listeners.setter
+    def _listeners(self, listeners: Iterable[RuntimeListener]) -> None:
+        # A setter, so code that swaps the listeners later (ToolServices.bind) rebinds every event.
+        self._members = tuple(listeners)
+        for event in _EVENTS:
+            if getattr(type(self), event) is not getattr(ListenerSet, event):
+                continue
+            handlers = [getattr(listener, event) for listener in self._members if _handles(listener, event)]
+            setattr(self, event, _dispatch(handlers))

@@ -73,31 +73,35 @@ class _BatchedHistogram:
 
     __slots__ = ("__weakref__", "_bounds", "_child", "_counts", "_deadline", "_lock", "_pending", "_sum")
 
-    def __init__(self, child: Any) -> None:
+    def __init__(self, child: Any, lock: threading.Lock | None = None) -> None:
         self._child = child
         self._bounds: tuple[float, ...] = tuple(child._upper_bounds)
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
         self._pending = 0
         self._deadline = 0.0
-        self._lock = threading.Lock()
+        # Shared by the children of one metric that ``observe_many`` fills together.
+        self._lock = lock or threading.Lock()
         _FLUSHER.track(self)
 
     def observe(self, value: float) -> None:
         if isnan(value):  # NaN goes in no bucket: let the histogram itself say so
             self._child.observe(value)
             return
-        index = bisect_left(self._bounds, value)
         with self._lock:
-            self._counts[index] += 1
-            self._sum += value
-            pending = self._pending = self._pending + 1
-            if pending == 1:
-                self._deadline = time.monotonic() + FLUSH_SECONDS
-                return
-            due = pending >= FLUSH_EVERY or time.monotonic() >= self._deadline
+            due = self._add(value, time.monotonic)
         if due:
             self.flush()
+
+    def _add(self, value: float, now: Callable[[], float]) -> bool:
+        """Count ``value`` (not NaN) with the lock held; True when the batch is due to be folded in."""
+        self._counts[bisect_left(self._bounds, value)] += 1
+        self._sum += value
+        pending = self._pending = self._pending + 1
+        if pending == 1:
+            self._deadline = now() + FLUSH_SECONDS
+            return False
+        return pending >= FLUSH_EVERY or now() >= self._deadline
 
     def flush(self) -> None:
         """Fold the pending observations into the histogram child."""
@@ -264,7 +268,11 @@ class _Counters(_Children):
 
 
 class _Histograms(_Children):
-    """Histogram children as ``_BatchedHistogram``s (see the module docstring)."""
+    """Histogram children as ``_BatchedHistogram``s (see the module docstring).
+
+    ``shared_lock``: every child batches under one lock, so ``observe_many``
+    counts several observations of one event (a task's stages) in one go.
+    """
 
     def __init__(
         self,
@@ -272,13 +280,38 @@ class _Histograms(_Children):
         labels: tuple[str, ...],
         fold: Callable[[str, str], str],
         known: Iterable[tuple[str, ...]],
+        *,
+        shared_lock: bool = False,
     ) -> None:
         super().__init__(metric, labels, fold, ())
+        self._lock = threading.Lock() if shared_lock else None
         for values in known:
             self._cache[values] = self._wrap(metric.labels(*values))
 
     def _wrap(self, child: Any) -> Any:
-        return _BatchedHistogram(child) if _batchable(child) else child
+        return _BatchedHistogram(child, self._lock) if _batchable(child) else child
+
+    def observe_many(self, observations: Iterable[tuple[str, float]]) -> None:
+        """Observe each ``(label value, value)`` of a one-label metric, under one lock when the children share it."""
+        lock = self._lock
+        if lock is None:
+            for label, value in observations:
+                self.get(label).observe(value)
+            return
+        batches = [(self.get(label), value) for label, value in observations]
+        due: list[_BatchedHistogram] = []
+        direct: list[tuple[Any, float]] = []
+        with lock:
+            for batch, value in batches:
+                if isinstance(batch, _BatchedHistogram) and not isnan(value):
+                    if batch._add(value, time.monotonic):
+                        due.append(batch)
+                else:
+                    direct.append((batch, value))
+        for batch, value in direct:
+            batch.observe(value)  # not batchable, or NaN: the histogram's own observe
+        for batch in due:
+            batch.flush()
 
     def observe(self, value: float, exemplar: dict[str, str] | None, *labels: str) -> None:
         """Observe at once with an exemplar (it must reach the bucket now), batched without."""
@@ -330,7 +363,13 @@ class PrometheusListener(RuntimeListener):
             "agent_runtime_tasks_total", [(a, o) for a in agents for o in catalog.TASK_OUTCOMES]
         )
         self._task_seconds = histograms("agent_runtime_task_duration_seconds", [(a,) for a in agents])
-        self._stages = histograms("agent_runtime_stage_duration_seconds", [(s,) for s in catalog.STAGES])
+        self._stages = _Histograms(
+            metrics["agent_runtime_stage_duration_seconds"],
+            CATALOG["agent_runtime_stage_duration_seconds"].labels,
+            guard.fold,
+            [(s,) for s in catalog.STAGES],
+            shared_lock=True,
+        )
         self._decisions = counters(
             "agent_runtime_routing_decisions_total",
             [(a, s) for a in agents for s in catalog.ROUTING_SOURCES],
@@ -413,6 +452,9 @@ class PrometheusListener(RuntimeListener):
 
     def stage_timed(self, stage: str, seconds: float) -> None:
         self._stages.get(stage).observe(seconds)
+
+    def stages_timed(self, timings: Iterable[tuple[str, float]]) -> None:
+        self._stages.observe_many(timings)
 
     def routing_decided(self, agent: str, source: str, confidence: float, fallback: bool = False) -> None:
         if agent not in self._agents:
