@@ -63,12 +63,34 @@ def tracer() -> trace.Tracer:
     return _TRACER
 
 
-# The running task's span (set by start_agent_span, carried to worker threads with the
-# context): one ContextVar read tells an unsampled task apart without a current-span look-up.
-_TASK_SPAN: ContextVar[Span | None] = ContextVar("agent_runtime_task_span", default=None)
+class _TaskTrace:
+    """What the running task's span says about tracing, read once when the task starts.
+
+    Inside a task every span is the task span or one of its descendants, in
+    the same trace and (with the standard samplers) with the same sampling
+    decision, so these answer for the whole task without a current-span
+    look-up per question.
+    """
+
+    __slots__ = ("children_traced", "sampled_trace_id", "unsampled")
+
+    def __init__(self, span: Span) -> None:
+        context = span.get_span_context()
+        recording = span.is_recording()
+        self.unsampled = not recording
+        # An invalid span (no SDK installed) leaves it to the sampler, as for a span-less caller.
+        self.children_traced = recording or not context.is_valid
+        # The sampled flag, not is_recording(): with no SDK installed a sampled caller's trace is still the exemplar.
+        self.sampled_trace_id = (
+            format(context.trace_id, "032x") if context.is_valid and context.trace_flags.sampled else None
+        )
 
 
-_Tokens = tuple[object, Token[Span | None]]
+# The running task's tracing (set by start_agent_span, carried to worker threads with the context).
+_TASK: ContextVar[_TaskTrace | None] = ContextVar("agent_runtime_task_trace", default=None)
+
+
+_Tokens = tuple[object, Token[_TaskTrace | None]]
 
 
 def start_agent_span(parent: otel_context.Context | None = None) -> tuple[Span, _Tokens]:
@@ -85,13 +107,13 @@ def start_agent_span(parent: otel_context.Context | None = None) -> tuple[Span, 
         record_exception=False,
         set_status_on_exception=False,
     )
-    return span, (otel_context.attach(trace.set_span_in_context(span)), _TASK_SPAN.set(span))
+    return span, (otel_context.attach(trace.set_span_in_context(span)), _TASK.set(_TaskTrace(span)))
 
 
 def end_agent_span(span: Span, tokens: _Tokens) -> None:
     """Restore the context ``start_agent_span`` replaced and end its span."""
     otel_token, task_token = tokens
-    _TASK_SPAN.reset(task_token)
+    _TASK.reset(task_token)
     otel_context.detach(otel_token)  # type: ignore[arg-type]
     span.end()
 
@@ -131,16 +153,15 @@ def tool_span_attributes(tool: str, call_id: str, turn: int | None = None) -> di
 
 def task_unsampled() -> bool:
     """True inside a task whose span is not recording: nothing of it is traced (one ContextVar read)."""
-    span = _TASK_SPAN.get()
-    return span is not None and not span.is_recording()
+    task = _TASK.get()
+    return task is not None and task.unsampled
 
 
 def sampled_trace_id() -> str | None:
-    """The current trace id when it is sampled (for exemplars), else None; cheap inside an unsampled task."""
-    span = _TASK_SPAN.get()
-    # The sampled flag, not is_recording(): with no SDK installed a sampled caller's trace is still the exemplar.
-    if span is not None and not span.get_span_context().trace_flags.sampled:
-        return None
+    """The current trace id when it is sampled (for exemplars), else None; one ContextVar read inside a task."""
+    task = _TASK.get()
+    if task is not None:
+        return task.sampled_trace_id
     context = trace.get_current_span().get_span_context()
     if context.is_valid and context.trace_flags.sampled:
         return format(context.trace_id, "032x")
@@ -152,7 +173,11 @@ def children_traced() -> bool:
 
     Its child spans would not be recorded either, so callers skip creating
     them. With no current span at all the sampler decides, as before.
+    Inside a task the task's span answers (one ContextVar read).
     """
+    task = _TASK.get()
+    if task is not None:
+        return task.children_traced
     span = trace.get_current_span()
     return span.is_recording() or not span.get_span_context().is_valid
 
