@@ -62,6 +62,17 @@ class ServiceState:
     def __init__(self, runtime: ServiceRuntime, settings: ServiceSettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        self._agent_names: tuple[RuntimeConfig, frozenset[str]] | None = None
+
+    def agent_names(self) -> frozenset[str]:
+        """The configured agents' names, computed once per configuration (a reload swaps it)."""
+        config = self.runtime.config
+        known = self._agent_names
+        if known is None or known[0] is not config:
+            # One tuple, replaced whole: a thread reading it concurrently sees the old pair or the new one.
+            known = (config, frozenset(agent.name for agent in config.agents))
+            self._agent_names = known
+        return known[1]
 
     @property
     def at_capacity(self) -> bool:

@@ -6,14 +6,23 @@ span a child of the caller's span, so one trace covers both services.
 
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, Response, jsonify, request
 from opentelemetry import propagate
 from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator
 
 from agent_runtime.service.state import current_state
 from agent_runtime.service.validation import json_object, parse_task
 
 blueprint = Blueprint("tasks", __name__)
+
+
+@functools.lru_cache(maxsize=4)
+def _environ_keys(propagator: TextMapPropagator) -> tuple[str, ...]:
+    """The WSGI environ keys of the headers ``propagator`` reads (its ``fields`` build a new set on every call)."""
+    return tuple(f"HTTP_{field.upper().replace('-', '_')}" for field in propagator.fields)
 
 
 @blueprint.post("/v1/tasks")
@@ -24,12 +33,10 @@ def create_task() -> Response:
     ``tool_calls`` and the result's ``outcome`` says how the task ended.
     """
     state = current_state()
-    agents = [agent.name for agent in state.runtime.config.agents]
-    task = parse_task(json_object(required=True), state.settings, agents=agents)
+    task = parse_task(json_object(required=True), state.settings, agents=state.agent_names())
     # A missing or malformed traceparent yields an empty context: the task starts a new trace.
     # Without any header the propagators read there is nothing to extract (and no cost to pay).
-    headers = request.headers
-    fields = propagate.get_global_textmap().fields
-    parent = propagate.extract(headers) if any(field in headers for field in fields) else Context()
+    carried = not request.environ.keys().isdisjoint(_environ_keys(propagate.get_global_textmap()))
+    parent = propagate.extract(request.headers) if carried else Context()
     result = state.runtime.handle(task, parent=parent)
     return jsonify(result.to_dict())
