@@ -390,6 +390,18 @@ def breaker_section(data: dict[str, Any]) -> list[str]:
     ]
 
 
+# The layers bench/bench_http.py times, as the report names them.
+HTTP_LAYERS = (
+    ("flask_request_context", "Flask's request context: push (URL match), pop"),
+    ("request_limits", "request limits (target and header sizes, before every endpoint)"),
+    ("request_validation", "request validation: body read, JSON decode, field checks (bare: `get_json`)"),
+    ("runtime_handle", "`Runtime.handle`"),
+    ("result_to_dict", "the result as a dict (`TaskResult.to_dict`)"),
+    ("result_encoding", "serialisation: JSON and the response object (bare: its `jsonify`)"),
+    ("rest", "the rest: Flask's dispatch, the WSGI response, the layers' cost together over alone"),
+)
+
+
 def http_section(data: dict[str, Any]) -> list[str]:
     http = dig(data, "http")
     if not http:
@@ -400,24 +412,58 @@ def http_section(data: dict[str, Any]) -> list[str]:
         for name, entry in apps.items()
     ]
     inner = http.get("in_process_us", {})
-    return [
+    ours, bare = inner.get("layers_ours_us", {}), inner.get("layers_bare_us", {})
+    layer_rows = [(label, _n(ours.get(key)), _n(bare.get(key))) for key, label in HTTP_LAYERS]
+    whole_ours, whole_bare = inner.get("request_ours_us"), inner.get("request_bare_us")
+    layer_rows.append(("**the whole request**", _n(whole_ours), _n(whole_bare)))
+    lines = [
         "## HTTP (`bench/bench_http.py`)",
         "",
         f"gunicorn with the service's configuration file, {_n(http.get('workers'))} gthread workers x "
         f"{_n(http.get('threads'))} threads, {_n(http.get('connections'))} keep-alive connections from a client"
-        " process on the same two cores, the same `POST /v1/tasks` (all caches hit) for both apps:",
+        " process on the same two cores, the same `POST /v1/tasks` (all caches hit) for both apps,"
+        f" {_n(http.get('rounds'))} interleaved rounds of {_n(http.get('seconds_per_round'), 0)} s each:",
         "",
         *_table(("app", "requests/s", "p50 ms", "p99 ms"), rows),
         "",
-        f"Ours is {_n(http.get('ours_over_bare_throughput'), 2, 'x')} the bare endpoint's throughput. Where the rest"
-        " goes, in one process: a request through Flask's test client costs"
-        f" {_n(inner.get('flask_test_client_ours_us'))} us for ours and"
-        f" {_n(inner.get('flask_test_client_bare_us'))} us for bare; of the difference,"
-        f" `Runtime.handle` is {_n(inner.get('runtime_handle_us'))} us and turning the result into JSON"
-        f" {_n(inner.get('result_to_json_us'))} us (a larger body than bare's); the rest is the service's own"
-        " request handling, outside the runtime: the request-limit checks that run before every endpoint and the"
-        " JSON body validation. Profiled (cProfile, same requests), `Runtime.handle` is about two thirds of the"
-        " difference, the limit checks and validation about a sixth, the larger response about a tenth.",
+        f"Ours is {_n(http.get('ours_over_bare_throughput'), 2, 'x')} the bare endpoint's throughput.",
+        "",
+    ]
+    if not ours:
+        return lines
+
+    def more(*keys: str) -> float | None:
+        """What ours spends over bare in these layers."""
+        total = 0.0
+        for key in keys:
+            mine, theirs = ours.get(key), bare.get(key)
+            if mine is None or theirs is None:
+                return None
+            total += float(mine) - float(theirs)
+        return total
+
+    gap = more(*(key for key, _ in HTTP_LAYERS))
+    handle = ours.get("runtime_handle")
+    share = handle / gap if gap and handle is not None else None
+    return [
+        *lines,
+        "Where a request's time goes, in one process with the server's environment: CPU microseconds per"
+        " request, the client's request as a gunicorn environ straight into each app, each layer timed alone"
+        " inside a request context (the context's own cost taken off), median of"
+        f" {_n(inner.get('rounds'))} interleaved rounds of {_n(inner.get('requests_per_round'))} requests."
+        f" Responses: {_n(inner.get('response_ours_bytes'))} bytes for ours,"
+        f" {_n(inner.get('response_bare_bytes'))} for bare.",
+        "",
+        *_table(("layer", "ours us", "bare us"), layer_rows),
+        "",
+        f"Ours costs {_n(gap)} us more than bare per request. `Runtime.handle` is {_n(handle)} us of that"
+        f" ({_pct(share)}): the task itself (analysis, routing from the decision cache, the plan, the L0 tool"
+        " cache hit, metrics written to the worker's multiprocess files). The result as a dict and its JSON"
+        f" cost {_n(more('result_to_dict', 'result_encoding'))} us more than bare's answer; the request limits"
+        " and the body's checks beyond bare's `get_json` (its size limit, the fields)"
+        f" {_n(more('request_limits', 'request_validation'))} us;"
+        f" the rest {_n(more('rest', 'flask_request_context'))} us (Flask's dispatch through a blueprint and a"
+        " `before_request` hook, and the runtime and Flask sharing the caches within one request).",
         "",
     ]
 
