@@ -179,6 +179,10 @@ class PlanExecutor:
             if not all(dep in outcomes for dep in call.depends_on):
                 blocked.append(call)
                 continue
+            if all(outcomes[dep].ok for dep in call.depends_on):
+                ready.append((call, None))
+                continue
+            # Sorted only when one failed, so the step named as the cause is the same every run.
             failed = next((dep for dep in sorted(call.depends_on) if not outcomes[dep].ok), None)
             ready.append((call, failed))
         return ready, blocked
