@@ -444,10 +444,12 @@ class LoadGenerator:
                         report.skipped += 1
                 else:
                     with self._lock:
+                        turn = report.sent
                         report.sent += 1
                         self._in_flight += 1
-                    endpoint = self._endpoints[index % len(self._endpoints)]
-                    session = sessions[index % len(sessions)]
+                    # Turns go by requests sent, not scheduled: a skipped request leaves the rotation even.
+                    endpoint = self._endpoints[turn % len(self._endpoints)]
+                    session = sessions[turn % len(sessions)]
                     pool.submit(self._send, session, endpoint, self._workload.next_task(), report)
                 now = time.monotonic()
                 if self._progress is not None and now >= next_progress:

@@ -216,7 +216,7 @@ def run_cli(argv: list[str]) -> int:
 
 def test_cli_prints_a_json_report(server: TaskServer, capsys: pytest.CaptureFixture[str]) -> None:
     code = run_cli(["--url", server.url, "--rate", "20", "--duration", "0.5", "--json", "--seed", "4",
-                    "--mix", "writer=1", "--concurrency", "2"])  # fmt: skip
+                    "--mix", "writer=1", "--concurrency", "10"])  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0
     data = json.loads(out)
