@@ -229,7 +229,9 @@ def test_a_sick_collector_never_slows_tasks_and_every_lost_span_is_counted(
             time.sleep(0.05)
 
     assert p95(latencies) < P95_BOUND_SECONDS, f"p95 {p95(latencies) * 1000:.1f} ms with a {fault} collector"
-    assert max(latencies) < 1.0
+    # No task waited out the slow collector's 2 s answer (a bound on the slowest of 300 tasks well above
+    # what a loaded two-core machine's scheduling adds; the p95 above is the sharp check).
+    assert max(latencies) < 2.0
     assert traced.failures >= 2
     assert traced.dropped > 0
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
