@@ -40,6 +40,9 @@ def test_a_repeated_call_gets_one_turn_that_may_only_answer(harness: Harness) ->
     *ordinary, forced = harness.server.requests
     assert all(offered_actions(r) == ["lookup", "population", "final_answer"] for r in ordinary)
     assert offered_actions(forced) == ["final_answer"]
+    # The answer is bounded so the JSON closes within max_tokens: one character per token after the JSON's own.
+    answer = forced["response_format"]["json_schema"]["schema"]["anyOf"][0]["properties"]["arguments"]
+    assert answer["properties"]["answer"]["maxLength"] == forced["max_tokens"] - 24
     assert forced["messages"][-2] == {"role": "assistant", "content": json.dumps(OSLO)}
     last = forced["messages"][-1]
     assert last["role"] == "user"
