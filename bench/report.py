@@ -408,7 +408,13 @@ def http_section(data: dict[str, Any]) -> list[str]:
         return []
     apps = http.get("apps", {})
     rows = [
-        (name, _n(entry.get("requests_per_second")), _n(entry.get("p50_ms"), 2), _n(entry.get("p99_ms"), 2))
+        (
+            name,
+            _n(entry.get("requests_per_second")),
+            _n(entry.get("p50_ms"), 2),
+            _n(entry.get("p99_ms"), 2),
+            _n(entry.get("worker_cpu_us_per_request")),
+        )
         for name, entry in apps.items()
     ]
     inner = http.get("in_process_us", {})
@@ -424,9 +430,12 @@ def http_section(data: dict[str, Any]) -> list[str]:
         " process on the same two cores, the same `POST /v1/tasks` (all caches hit) for both apps,"
         f" {_n(http.get('rounds'))} interleaved rounds of {_n(http.get('seconds_per_round'), 0)} s each:",
         "",
-        *_table(("app", "requests/s", "p50 ms", "p99 ms"), rows),
+        *_table(("app", "requests/s", "p50 ms", "p99 ms", "worker CPU us per request"), rows),
         "",
-        f"Ours is {_n(http.get('ours_over_bare_throughput'), 2, 'x')} the bare endpoint's throughput.",
+        f"Ours is {_n(http.get('ours_over_bare_throughput'), 2, 'x')} the bare endpoint's throughput (the"
+        " median over rounds of the two apps' ratio within a round, run back to back). The"
+        " workers' CPU time per request (user and system, from /proc, median of the rounds) moves less with"
+        " the other work on the cores; bare's is the floor gunicorn and Flask set for any app.",
         "",
     ]
     if not ours:
@@ -464,6 +473,21 @@ def http_section(data: dict[str, Any]) -> list[str]:
         f" {_n(more('request_limits', 'request_validation'))} us;"
         f" the rest {_n(more('rest', 'flask_request_context'))} us (Flask's dispatch through a blueprint and a"
         " `before_request` hook, and the runtime and Flask sharing the caches within one request).",
+        "",
+        *_worker_gap(apps, gap),
+    ]
+
+
+def _worker_gap(apps: dict[str, Any], gap: float | None) -> list[str]:
+    """How much more ours costs a worker than one process accounts for (no layer is measured there)."""
+    ours, bare = dig(apps, "ours", "worker_cpu_us_per_request"), dig(apps, "bare", "worker_cpu_us_per_request")
+    if ours is None or bare is None or gap is None:
+        return []
+    return [
+        f"In the workers ours costs {_n(ours - bare)} us of CPU more than bare per request, against {_n(gap)} us"
+        " in one process: the rest is spent only under the server and is not split by"
+        " layer here (not measured, the likely causes: a worker's threads interleaving requests and handing the"
+        " GIL over, each request running on colder caches).",
         "",
     ]
 
