@@ -300,8 +300,7 @@ class _Loop:
         return _Forced(
             StopReason.LOOP,
             f"the model asked for the same call {LOOP_REPEATS} times",
-            f"You already called {action.tool} with these arguments: {_shorten(arguments)}; its result is above. "
-            f"{ANSWER_NOW}",
+            f"You already called {action.tool} with these arguments: {_shorten(arguments)}. {ANSWER_NOW}",
         )
 
     def ask(self, prompt: str) -> None:

@@ -47,7 +47,7 @@ def test_a_repeated_call_gets_one_turn_that_may_only_answer(harness: Harness) ->
     last = forced["messages"][-1]
     assert last["role"] == "user"
     assert last["content"].startswith(
-        'You already called lookup with these arguments: {"city": "Oslo"}; its result is above. '
+        'You already called lookup with these arguments: {"city": "Oslo"}. '
         "No more tool calls: answer the task now from what you have."
     )
     assert stops(harness, "forced_final") == 1.0 and stops(harness, "loop") == 0.0
