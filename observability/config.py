@@ -44,7 +44,7 @@ from agent_runtime.telemetry.catalog import (
     TOOL_LATENCY_TARGET_SECONDS,
     TOOL_OUTCOMES,
 )
-from agent_runtime.vocabulary import ToolOutcome
+from agent_runtime.vocabulary import StopReason, ToolOutcome
 from observability.promql import number, parse_duration
 
 Severity = Literal["critical", "warning", "info"]
@@ -372,8 +372,10 @@ def _validate_model(model: ModelConfig) -> None:
         raise ValueError(f"model latency threshold {model.latency_threshold_seconds} is not a bucket boundary")
     if set(model.unanswered_reasons) - set(STOP_REASONS) or not model.unanswered_reasons:
         raise ValueError(f"unanswered stop reasons {model.unanswered_reasons} must be a subset of {STOP_REASONS}")
-    if "final" in model.unanswered_reasons:
-        raise ValueError("`final` is the one stop reason with an answer")
+    answered = sorted(r for r in model.unanswered_reasons if StopReason(r).answered)
+    if answered:
+        raise ValueError(f"unanswered stop reasons {answered} end with an answer (`final`, and `forced_final` "
+                         "when the last turn could only answer)")
     if model.cache not in CACHE_NAMES:
         raise ValueError(f"model cache {model.cache!r} is not one of {CACHE_NAMES}")
     if model.hourly_budget_dollars <= 0:

@@ -336,7 +336,7 @@ _SPECS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "agent_runtime_agent_stops_total",
         MetricType.COUNTER,
-        "Agent runs that ended, by why they stopped (final is an answer; the rest are not).",
+        "Agent runs that ended, by why they stopped (final and forced_final are answers; the rest are not).",
         ("agent", "reason"),
     ),
     MetricSpec(

@@ -62,7 +62,8 @@ def _agent_rows(config: ObservabilityConfig, board: Dashboard) -> Dashboard:
             [query(by_agent_kind(tasks), "{{kind}}")], width=8, stacked=True))
         .with_panel(timeseries_panel(
             "Agent stop reasons", "Agent runs ending per second by why they stopped: `final` is an answer, "
-            "the rest are not.", "ops",
+            "`forced_final` an answer given in a last turn that could only answer (the agent was looping or "
+            "out of steps or budget: a quality signal), the rest are not.", "ops",
             [query(f"sum by (reason) (rate({_STOPS}{{{sel()}}}[{RATE}]))", "{{reason}}")], width=8, stacked=True,
             links=[runbook_link(config, alert_names.AGENT_STOPS_WITHOUT_ANSWER)]))
         .with_panel(timeseries_panel(

@@ -307,8 +307,9 @@ def stops_without_answer(config: ObservabilityConfig) -> Alert:
             meaning=(f"More than {_pct(model.unanswered_ratio)} of the agent's runs ended with stop reason "
                      f"{reasons} over {model.agent_window} for {model.unanswered_for}, with at least "
                      f"{number(model.agent_min_rate)} runs/s: it ran out of steps, repeated itself, or used up "
-                     "its token budget before giving a final answer. `deadline` and `error` are counted by the "
-                     "task alerts instead."),
+                     "its token budget before giving a final answer, and even the last turn, which may only "
+                     "answer, gave none (runs it rescued stop as `forced_final`, an answer). `deadline` and "
+                     "`error` are counted by the task alerts instead."),
             impact=("Users get no answer (or a partial one) from this agent, while each such run spends the "
                     "most tokens a run can."),
             panels=(PanelRef("agents", "Runs stopped without an answer"), PanelRef("agents", "Agent stop reasons")),

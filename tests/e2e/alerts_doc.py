@@ -48,10 +48,9 @@ NOT_DRILLED = (
      "No request can create a label value outside the configured agents and tools: the service refuses "
      "unknown agents and tools with a 4xx before any metric is touched. Its promtool unit test covers the rule."),
     (alert_names.AGENT_STOPS_WITHOUT_ANSWER, "",
-     "Gemma 3 270M (a base model) never gives the LLM agent a final answer: it copies the protocol's example "
-     "tool call until the loop stop, so every investigator run that gets its model calls ends without an "
-     "answer, and the alert would fire on any such traffic; the drill's LLM-agent tasks run only while the "
-     "model is down (they end in `error`, not counted). Its promtool unit test covers the rule."),
+     "Gemma 3 270M repeats its own last action, but the agent's last turn may only answer, so its runs end "
+     "as `forced_final` (an answer); a run without one needs a model that fails even that turn, which the "
+     "local model does not. Its promtool unit test covers the rule."),
     (alert_names.AGENT_INVALID_ACTIONS_HIGH, "",
      "The json_schema protocol constrains the model's output with a grammar, so the local model sends no "
      "invalid actions to provoke. Its promtool unit test covers the rule."),
@@ -83,6 +82,10 @@ FINDINGS = (
     "- **Fixed: AgentRuntimeModelLatencyHigh and AgentRuntimeModelSpendOverBudget resolved and notified "
     "twice in E**: slow model calls end in bursts (the server's queue drains at once), and the window emptied "
     "between two bursts. Both keep firing for `model.keep_firing_for` (10m) after the condition last held.",
+    "- **Fixed: Gemma 3 270M never answered as the LLM agent**: it repeats its own last action, so every "
+    "investigator run ended at the loop stop without an answer. A run about to end that way now gets one "
+    "last turn that may only answer (`forced_final`); 5 of 5 investigator questions end with an answer "
+    "(docs/local-model.md).",
     "- **Detection is bounded by the harm**: the 14.4x, 1h page on a 1% budget crosses after 8.6 min / "
     "share of tasks failing, so only a near-total outage pages within 10 minutes (A: about 12 min with every "
     "uncached task failing); a slow-latency page needs 72% of an hour's tasks slow (C: about an hour).",
