@@ -86,6 +86,10 @@ FINDINGS = (
     "investigator run ended at the loop stop without an answer. A run about to end that way now gets one "
     "last turn that may only answer (`forced_final`); 5 of 5 investigator questions end with an answer "
     "(docs/local-model.md).",
+    "- **Routing alerts get a wave of their own (G)**: drilled among B's faults, the off-topic tasks' fallback "
+    "share crossed its threshold only once the open `llm_chat` breaker had lowered the investigator's "
+    "confidence, and detection varied from 14 to 24 minutes between runs; alone, the share is the off-topic "
+    "traffic's.",
     "- **Detection is bounded by the harm**: the 14.4x, 1h page on a 1% budget crosses after 8.6 min / "
     "share of tasks failing, so only a near-total outage pages within 10 minutes (A: about 12 min with every "
     "uncached task failing); a slow-latency page needs 72% of an hour's tasks slow (C: about an hour).",
@@ -235,7 +239,8 @@ def render(data: dict[str, Any]) -> str:
         "an hour of healthy traffic (a later wave's would hold the previous wave's errors or extra traffic).",
         "",
         *([f"**Note**: {data['note']}", ""] if data.get("note") else []),
-        f"**Healthy run**: {data['healthy']['seconds']:g} s of workload (an hour at the scale), no fault: alerts "
+        f"**Healthy run**: {data['healthy']['seconds']:g} s of workload "
+        f"(≈{data['healthy']['seconds'] * scale / 3600:g} hours scaled), no fault: alerts "
         f"fired {', '.join(data['healthy']['alerts_seen'])}{_near_misses(data['healthy'])}; "
         f"{data['healthy']['deliveries']} deliveries, all of them the Watchdog to the `watchdog` receiver.",
         "",
