@@ -58,7 +58,7 @@ NOT_DRILLED = (
      "The drill's model traffic is new text by design (so it reaches the model server); the LLM cache never "
      "had a usual level to drop from. Its promtool unit test covers the rule."),
     (alert_names.MODEL_SERVER_MISSING, "",
-     "The same absent() shape as AgentRuntimeTargetMissing, drilled in E. Its promtool unit test covers it."),
+     "The same absent() shape as AgentRuntimeTargetMissing, drilled in G. Its promtool unit test covers it."),
 )  # fmt: skip
 
 
@@ -86,7 +86,7 @@ FINDINGS = (
     "investigator run ended at the loop stop without an answer. A run about to end that way now gets one "
     "last turn that may only answer (`forced_final`); 5 of 5 investigator questions end with an answer "
     "(docs/local-model.md).",
-    "- **Routing alerts get a wave of their own (G)**: drilled among B's faults, the off-topic tasks' fallback "
+    "- **Routing alerts get a wave of their own (F)**: drilled among B's faults, the off-topic tasks' fallback "
     "share crossed its threshold only once the open `llm_chat` breaker had lowered the investigator's "
     "confidence, and detection varied from 14 to 24 minutes between runs; alone, the share is the off-topic "
     "traffic's.",

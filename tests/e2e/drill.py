@@ -476,22 +476,22 @@ SCENARIOS = (
         ),
         detect_timeout=90,
     ),
-    Scenario(
-        "F: runtime not scraped",
-        (Fault("the runtime's scrape job removed from Prometheus", _drop_runtime_target),),
-        (page("runtime not scraped", alert_names.TARGET_MISSING),),
-        detect_timeout=60,
-    ),
     # Its own wave: with B's faults the fallback share rose only once the open llm_chat breaker had moved
     # the investigator's confidence (detection varied from 14 to 24 minutes between runs).
     Scenario(
-        "G: tasks no agent fits",
+        "F: tasks no agent fits",
         # More off-topic tasks than the background workload sends: most decisions fall back, unsure.
         (Fault("12 off-topic tasks/s on top of the workload", _extra_traffic({"offtopic": 1.0}, 12.0)),),
         (
             ticket("routing fallbacks", alert_names.ROUTING_FALLBACKS_HIGH),
             ticket("routing low confidence", alert_names.ROUTING_CONFIDENCE_LOW),
         ),
+    Scenario(
+        "G: runtime not scraped",
+        (Fault("the runtime's scrape job removed from Prometheus", _drop_runtime_target),),
+        (page("runtime not scraped", alert_names.TARGET_MISSING),),
+        detect_timeout=60,
+    ),
     ),
 )
 

@@ -139,8 +139,10 @@ LLM_CHAT_TOOL: dict[str, Any] = {
     "retry": {"max_attempts": 3, "initial_backoff_seconds": 0.2, "max_backoff_seconds": 2.0},
 }
 # Every breaker's open time, scaled like the rules (production: 5-10 s, backing off up to 60-120 s, i.e. up
-# to 2 s scaled; 2-5 s here, so a breaker probes often enough to keep the breaker gauge steady).
-SCALED_BREAKER = {"open_seconds": 2, "max_open_seconds": 5}
+# to 2 s scaled; 2-3 s here, so a breaker probes often enough to keep the breaker gauge steady, and every
+# 5 s tool-error window (5m scaled) holds a half-open probe: at 5 s one could hold none, and
+# AgentRuntimeToolErrorsHigh, which counts only calls that reach the tool, resolved and fired again).
+SCALED_BREAKER = {"open_seconds": 2, "max_open_seconds": 3}
 # The cache layers' probe back-off, scaled the same way (production: 5 s doubling up to 60 s).
 SCALED_LAYER_BACKOFF = {"layer_initial_backoff_seconds": 0.1, "layer_max_backoff_seconds": 1.0}
 
@@ -150,7 +152,7 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
 
     - ``execution.max_in_flight_tasks`` below gunicorn's threads per worker (see ``THREADS_PER_WORKER``),
       low enough that the overload scenario saturates both replicas with a few more tasks per second;
-    - every tool's breaker (``llm_chat``'s too, with ``model``) stays open at most 5 s (production: up to
+    - every tool's breaker (``llm_chat``'s too, with ``model``) stays open at most 3 s (production: up to
       60-120 s, i.e. 1-2 s scaled), so breakers close within the scaled alert windows once their dependency
       is back, and probe often enough while it is not;
     - a broken cache layer probes itself every 0.1-1 s (``SCALED_LAYER_BACKOFF``), so its recovery shows
