@@ -486,12 +486,12 @@ SCENARIOS = (
             ticket("routing fallbacks", alert_names.ROUTING_FALLBACKS_HIGH),
             ticket("routing low confidence", alert_names.ROUTING_CONFIDENCE_LOW),
         ),
+    ),
     Scenario(
         "G: runtime not scraped",
         (Fault("the runtime's scrape job removed from Prometheus", _drop_runtime_target),),
         (page("runtime not scraped", alert_names.TARGET_MISSING),),
         detect_timeout=60,
-    ),
     ),
 )
 
