@@ -39,6 +39,7 @@ def _burn_rules(target: SloTarget, ratio: Callable[[str], str], bad: str) -> tup
                 f"error budget of the {target.objective_text} SLO."
             ),
             for_=window.for_,
+            keep_firing_for=window.keep_firing_for,
             labels={"long": window.long, "short": window.short},
         ))
     return tuple(rules)
