@@ -41,7 +41,8 @@ def test_the_committed_example_lists_every_default_and_loads_back(repo_root: Pat
     assert {"job", "alert_labels", "runbook_url", "dashboards", "slo", "components", "cache", "routing",
             "platform", "model", "kubernetes"} <= set(data)  # fmt: skip
     assert data["slo"]["availability"]["windows"][0] == {"long": "1h", "short": "5m", "factor": 14.4,
-                                                         "severity": "critical", "for": "30s"}  # fmt: skip
+                                                         "severity": "critical", "for": "30s",
+                                                         "keep_firing_for": "5m"}  # fmt: skip
 
 
 def test_a_partial_file_overrides_only_what_it_names() -> None:
