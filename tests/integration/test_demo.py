@@ -24,7 +24,7 @@ SECTIONS = ("== summary:", "Tasks by agent and outcome", "p95 by stage", "Caches
             "Circuit breakers (worst worker)", "Alerts", "Open")  # fmt: skip
 
 
-def test_the_demo_sets_itself_up_drills_and_ends_with_a_summary(repo_root: Path) -> None:
+def test_the_demo_sets_itself_up_drills_and_ends_with_a_summary(repo_root: Path, tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("scripts/demo installs system packages as root; docs/stack.md has the manual check")
     for binary in ("prometheus", "prometheus-alertmanager", "redis-server", "agent-runtime"):
@@ -34,6 +34,7 @@ def test_the_demo_sets_itself_up_drills_and_ends_with_a_summary(repo_root: Path)
     done = subprocess.run(["bash", "scripts/demo"], cwd=repo_root, env=env, capture_output=True, text=True,
                           timeout=450, check=False)  # fmt: skip
     out = done.stdout
+    (tmp_path / "demo.out").write_text(out + done.stderr)  # kept by pytest for a look after a failure
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
     for section in SECTIONS:
         assert section in out, f"no {section!r} in the demo's output:\n{out[-4000:]}"
