@@ -58,7 +58,7 @@ NOT_DRILLED = (
      "The drill's model traffic is new text by design (so it reaches the model server); the LLM cache never "
      "had a usual level to drop from. Its promtool unit test covers the rule."),
     (alert_names.MODEL_SERVER_MISSING, "",
-     "The same absent() shape as AgentRuntimeTargetMissing, drilled in G. Its promtool unit test covers it."),
+     "The same absent() shape as AgentRuntimeTargetMissing, drilled in F. Its promtool unit test covers it."),
 )  # fmt: skip
 
 
@@ -86,10 +86,6 @@ FINDINGS = (
     "investigator run ended at the loop stop without an answer. A run about to end that way now gets one "
     "last turn that may only answer (`forced_final`); 5 of 5 investigator questions end with an answer "
     "(docs/local-model.md).",
-    "- **Routing alerts get a wave of their own (F)**: drilled among B's faults, the off-topic tasks' fallback "
-    "share crossed its threshold only once the open `llm_chat` breaker had lowered the investigator's "
-    "confidence, and detection varied from 14 to 24 minutes between runs; alone, the share is the off-topic "
-    "traffic's.",
     "- **Detection is bounded by the harm**: the 14.4x, 1h page on a 1% budget crosses after 8.6 min / "
     "share of tasks failing, so only a near-total outage pages within 10 minutes (A: about 12 min with every "
     "uncached task failing); a slow-latency page needs 72% of an hour's tasks slow (C: about an hour).",
