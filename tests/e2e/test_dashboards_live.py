@@ -110,8 +110,6 @@ def test_there_are_dashboards_and_runbooks_to_check() -> None:
     assert runbook_blocks()
 
 
-@pytest.mark.parametrize(("dashboard", "title", "expr"), panel_queries(),
-                         ids=[f"{d}:{t}" for d, t, _ in panel_queries()])  # fmt: skip
 @pytest.fixture(scope="module")
 def drill_window(live_stack: LiveStack, drill: DrillResult) -> tuple[str, float]:
     """Prometheus's URL and when the drill's first wave started.
@@ -122,6 +120,8 @@ def drill_window(live_stack: LiveStack, drill: DrillResult) -> tuple[str, float]
     return live_stack.prometheus_url, min((wave.started for wave in drill.waves), default=time.time() - RANGE_SECONDS)
 
 
+@pytest.mark.parametrize(("dashboard", "title", "expr"), panel_queries(),
+                         ids=[f"{d}:{t}" for d, t, _ in panel_queries()])  # fmt: skip
 def test_every_panel_query_returns_series(
     drill_window: tuple[str, float], variables: dict[str, dict[str, str]], dashboard: str, title: str, expr: str
 ) -> None:
