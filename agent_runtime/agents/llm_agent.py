@@ -142,11 +142,9 @@ class _Loop:
         return text
 
     def request(self, answer_only: bool) -> dict[str, Any]:
-        if answer_only:
-            # What the budget leaves after the prompt (room_for_answer made that at least ANSWER_TOKENS).
-            max_tokens = max(min(self.spec.max_tokens_per_turn, self.run.tokens_left - self.prompt_tokens()), 1)
-        else:
-            max_tokens = max(min(self.spec.max_tokens_per_turn, self.run.tokens_left), 1)
+        # An answer gets what the budget leaves after the prompt (room_for_answer made that >= ANSWER_TOKENS).
+        left = self.run.tokens_left - (self.prompt_tokens() if answer_only else 0)
+        max_tokens = max(min(self.spec.max_tokens_per_turn, left), 1)
         args: dict[str, Any] = {"messages": self.messages, "max_tokens": max_tokens}
         if self.mode is ToolCallMode.NATIVE:
             args["tools"] = native_tools(self.definitions)

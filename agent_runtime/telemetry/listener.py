@@ -159,20 +159,15 @@ class ListenerSet(RuntimeListener):
     """
 
     def __init__(self, listeners: Iterable[RuntimeListener] = ()) -> None:
-        self._listeners = tuple(listeners)
+        self._bind(listeners)
 
     @property
     def listeners(self) -> tuple[RuntimeListener, ...]:
         """The listeners, in call order."""
-        return self._listeners
-
-    @property
-    def _listeners(self) -> tuple[RuntimeListener, ...]:
         return self._members
 
-    @_listeners.setter
-    def _listeners(self, listeners: Iterable[RuntimeListener]) -> None:
-        # A setter, so code that swaps the listeners later (ToolServices.bind) rebinds every event.
+    def _bind(self, listeners: Iterable[RuntimeListener]) -> None:
+        """Set the listeners and bind every event to those that handle it (again, when they change)."""
         self._members = tuple(listeners)
         for event in _EVENTS:
             if getattr(type(self), event) is not getattr(ListenerSet, event):

@@ -38,7 +38,7 @@ class ToolServices(ListenerSet):
 
     def bind(self, listener: RuntimeListener, call: ToolCall) -> None:
         """Attach the runtime's listener and its pipeline's ``call`` (done once by the composition root)."""
-        self._listeners = (listener,)
+        self._bind((listener,))
         self._call = call
 
     def call(self, tool: str, args: Mapping[str, Any]) -> CallReport:

@@ -56,7 +56,7 @@ def test_swapping_the_listeners_rebinds_every_event() -> None:
     listeners = ListenerSet()
     listeners.stage_timed("route", 0.1)  # nobody listens yet
     recorder = StageRecorder()
-    listeners._listeners = (recorder,)
+    listeners._bind((recorder,))
     listeners.stage_timed("route", 0.2)
     assert recorder.stages == [("route", 0.2)]
     assert listeners.listeners == (recorder,)

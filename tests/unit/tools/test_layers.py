@@ -274,11 +274,16 @@ def test_a_degraded_disk_layer_recovers_with_no_further_operations(
     layer.close()
 
 
-def test_probing_goes_on_with_a_growing_back_off_while_the_layer_stays_down(tmp_path: Path) -> None:
+def blocked_layer(tmp_path: Path) -> tuple[DiskLayer, LayerListener]:
+    """An L1 layer whose directory is a file (it cannot open) with a fast back-off, and its listener."""
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the directory should be")
     listener = LayerListener()
-    layer = DiskLayer(str(blocked), listener=listener, **FAST_BACKOFF)
+    return DiskLayer(str(blocked), listener=listener, **FAST_BACKOFF), listener
+
+
+def test_probing_goes_on_with_a_growing_back_off_while_the_layer_stays_down(tmp_path: Path) -> None:
+    layer, listener = blocked_layer(tmp_path)
     wait_until(lambda: layer.health.errors >= 4, 5, "the prober to fail a few times")
     # 0.05, 0.1, 0.2, 0.2 s apart: the back-off grows to its maximum and stays there.
     assert layer.health.backoff_seconds == pytest.approx(0.2)
@@ -288,17 +293,14 @@ def test_probing_goes_on_with_a_growing_back_off_while_the_layer_stays_down(tmp_
 
 
 def test_close_stops_probing_at_once(tmp_path: Path) -> None:
-    blocked = tmp_path / "blocked"
-    blocked.write_text("a file where the directory should be")
-    listener = LayerListener()
-    layer = DiskLayer(str(blocked), listener=listener, **FAST_BACKOFF)
+    layer, listener = blocked_layer(tmp_path)
     [prober] = probers(layer)
     assert prober.is_alive()
 
     layer.close()
     assert not prober.is_alive()  # close() waited for it
     errors = layer.health.errors
-    blocked.unlink()  # even a fixed directory is not probed any more
+    (tmp_path / "blocked").unlink()  # even a fixed directory is not probed any more
     threading.Event().wait(0.3)
     assert layer.health.errors == errors
     assert listener.of("cache_layer_changed") == [("tool", "l1", False)]
