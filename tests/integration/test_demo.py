@@ -47,4 +47,7 @@ def test_the_demo_sets_itself_up_drills_and_ends_with_a_summary(repo_root: Path,
     assert match is not None, out[-4000:]
     assert int(match.group(1)) >= 1 and match.group(2) in ("final", "forced_final"), match.group(0)
     assert re.search(r"  A: \S", out), out[-4000:]
+    # Where to see its trace and its model metrics.
+    assert re.search(r"  trace [0-9a-f]{32}: ", out), out[-4000:]
+    assert "/graph?g0.expr=gen_ai_client_operation_duration_seconds_count" in out
     assert "== stack stopped" in out
