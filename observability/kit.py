@@ -397,9 +397,13 @@ def load_kit(path: str | Path) -> Kit:
 
 
 def _plain(value: Any) -> Any:
-    """``value`` as plain YAML data: dataclasses as mappings (keys without trailing ``_``), tuples as lists."""
+    """``value`` as plain YAML data: dataclasses as mappings (keys without trailing ``_``), tuples as lists.
+
+    An optional field left unset (``None``, its default) is left out rather than written as ``null``.
+    """
     if is_dataclass(value) and not isinstance(value, type):
-        return {_key(f.name): _plain(getattr(value, f.name)) for f in fields(value) if f.init}
+        return {_key(f.name): _plain(getattr(value, f.name)) for f in fields(value)
+                if f.init and not (getattr(value, f.name) is None and f.default is None)}  # fmt: skip
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
