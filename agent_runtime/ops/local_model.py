@@ -11,7 +11,10 @@ the stack (``agent-runtime stack up``), the integration tests
   user's cache (once; later calls reuse the file);
 - ``server_command(port, ...)``: the ``llama-server`` argv for a small CPU
   machine, with the OpenAI-compatible API under ``/v1`` and Prometheus
-  metrics (``llamacpp:*``) on ``/metrics``.
+  metrics (``llamacpp:*``) on ``/metrics``;
+- ``fit_writer_prompt(config, passages)``: the bundled writer's prompt cut
+  to what such a model reads in seconds (the demo's and the drill's
+  configurations).
 
 Both packages are optional and carry their own licences (docs/local-model.md);
 when one is missing the functions raise ``LocalModelUnavailableError`` whose
@@ -32,7 +35,7 @@ import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 # What the runtime is told (AGENT_RUNTIME_LLM_PROVIDER / _MODEL) and the server is asked to call itself.
 PROVIDER: Final = "llama.cpp"
@@ -216,3 +219,20 @@ def server_command(
 def base_url(port: int, host: str = "127.0.0.1") -> str:
     """The OpenAI-compatible base URL (what ``AGENT_RUNTIME_LLM_BASE_URL`` and the openai SDK want)."""
     return f"http://{host}:{port}/v1"
+
+
+def fit_writer_prompt(config: dict[str, Any], passages: int) -> None:
+    """Have the bundled ``writer`` agent answer from its best ``passages`` passages instead of six.
+
+    ``config`` is the bundled configuration as YAML data, changed in place. Gemma 3 270M on two CPU
+    cores reads the six-passage prompt (about 1.5k tokens) in 25-40 s, one request at a time, so the
+    writer's tasks time out and every other model call queues behind them; one or two passages are a
+    prompt of a few hundred tokens, read in a second or two.
+
+    >>> config = {"agents": [{"name": "writer", "plan": [{"tool": "knowledge_search", "args": {"top_k": 6}}]}]}
+    >>> fit_writer_prompt(config, 2)
+    >>> config["agents"][0]["plan"][0]["args"]["top_k"]
+    2
+    """
+    writer = next(agent for agent in config["agents"] if agent["name"] == "writer")
+    next(step for step in writer["plan"] if step["tool"] == "knowledge_search")["args"]["top_k"] = passages

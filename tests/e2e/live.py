@@ -9,6 +9,7 @@ from typing import Any
 import requests
 import yaml
 
+from agent_runtime.ops.local_model import fit_writer_prompt
 from agent_runtime.ops.stack.launcher import Stack, StackInfo
 
 TIME_SCALE = 60
@@ -158,8 +159,7 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
     - a broken cache layer probes itself every 0.1-1 s (``SCALED_LAYER_BACKOFF``), so its recovery shows
       within the scaled alert windows;
     - ``model`` (the served model's name) gets ``MODEL_PRICE``, so model calls cost dollars, and the
-      writer answers from its best passage instead of six: a prompt of a few hundred tokens, which Gemma 3
-      270M reads in a second or two on two busy cores (1.5k tokens took it 25-40 s).
+      writer answers from its best passage instead of six (``fit_writer_prompt``).
     """
     config = yaml.safe_load((root / "agent_runtime" / "config" / "default.yaml").read_text())
     config["execution"]["max_in_flight_tasks"] = IN_FLIGHT_PER_WORKER
@@ -171,7 +171,6 @@ def e2e_config(root: Path, path: Path, model: str | None = None) -> Path:
         # does for Prometheus).
         config["tools"]["llm_chat"] = {**LLM_CHAT_TOOL, "breaker": {**LLM_CHAT_BREAKER, **SCALED_BREAKER}}
         config["llm"] = {"prices": {model: MODEL_PRICE}}
-        writer = next(agent for agent in config["agents"] if agent["name"] == "writer")
-        next(step for step in writer["plan"] if step["tool"] == "knowledge_search")["args"]["top_k"] = 1
+        fit_writer_prompt(config, 1)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
