@@ -534,11 +534,14 @@ def _poll(live: LiveStack, observations: list[Observation], since: float, timeou
 
 
 def _wait_quiet(live: LiveStack, scenario: Scenario, timeout: float = 90.0) -> None:
-    """Wait until none of the scenario's alerts is still active from an earlier wave."""
+    """Wait until none of the scenario's alerts is still active from an earlier wave, and one evaluation
+    interval more: the state sampled just before the wave starts (where its counting starts) is then
+    quiet too."""
     deadline = time.monotonic() + timeout
     instances = live.instances
     while time.monotonic() < deadline:
         if not any(e.matches(a["labels"], instances) for a in live.alerts() for e in scenario.expects):
+            time.sleep(live.interval_seconds)
             return
         time.sleep(POLL_SECONDS)
     raise AssertionError(f"{scenario.name}: its alerts were still active {timeout:g}s after the previous wave")
@@ -664,6 +667,18 @@ def _timestamp(text: str) -> float:
     return datetime.fromisoformat(f"{base}.{(fraction or '0')[:6]}{'+00:00' if zone == 'Z' else zone}").timestamp()
 
 
+def wave_samples(start: float, step: float, begin: float, end: float) -> slice:
+    """The samples of a timeline sampled every ``step`` from ``start`` that a wave running from ``begin``
+    to ``end`` owns: from the last one before it began (the state its counting starts from) to the last
+    one by its end.
+
+    Its faults' effect can show in the first sample after ``begin``: a killed model server's failed scrape
+    and the evaluation after it can both fall within that interval.
+    """
+    first = max(0, math.ceil((begin - start) / step))
+    return slice(max(0, first - 1), int((end - start) / step) + 1)
+
+
 def record_transitions(live: LiveStack, waves: list[Wave], until: float) -> None:
     """Fill every wave's observations and other alerts with their transitions.
 
@@ -678,14 +693,9 @@ def record_transitions(live: LiveStack, waves: list[Wave], until: float) -> None
     start = waves[0].started
     timelines = alert_timelines(live, start, until)
     for index, wave in enumerate(waves):
-        # A wave owns the evaluations from its start to the next wave's first one. A state change shows at
-        # the first evaluation after it, so the one just after a boundary belongs to the wave before it:
-        # a wave's faults change nothing in its first evaluation.
-        begin = wave.started + step if index else wave.started
-        end = waves[index + 1].started + step if index + 1 < len(waves) else until
-        first = max(0, math.ceil((begin - start) / step))
-        last = int((end - start) / step)
-        slices = {key: states[max(0, first - 1) : last + 1] for key, states in timelines.items()}
+        end = waves[index + 1].started if index + 1 < len(waves) else until
+        owned = wave_samples(start, step, wave.started, end)
+        slices = {key: states[owned] for key, states in timelines.items()}
         notified = notified_episodes(deliveries, wave.started, end)
         matched: set[str] = set()
         for obs in wave.observations:

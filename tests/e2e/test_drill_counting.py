@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.drill import count_transitions
+from tests.e2e.drill import count_transitions, wave_samples
 
 
 @pytest.mark.parametrize(
@@ -28,3 +28,14 @@ from tests.e2e.drill import count_transitions
 def test_transitions_are_counted_per_episode(timeline: list[str], expected: tuple[int, int, int, int]) -> None:
     counts = count_transitions(timeline)
     assert (counts.pending, counts.firing, counts.resolved, counts.abandoned) == expected
+
+
+def test_a_wave_counts_from_the_sample_before_it_began() -> None:
+    # Samples every 1 s from t=100: a wave from t=110.4 to t=130.2 starts from the state at t=110 (before
+    # its faults) and owns every sample to t=130; the next wave, from t=130.2, starts from t=130 too.
+    timeline = [f"t={100 + i}" for i in range(60)]
+    assert timeline[wave_samples(100.0, 1.0, 110.4, 130.2)] == [f"t={t}" for t in range(110, 131)]
+    assert timeline[wave_samples(100.0, 1.0, 130.2, 140.0)][0] == "t=130"
+    # A fault whose alert is pending by the first sample after the wave began: its pending is this wave's.
+    states = ["inactive"] * 11 + ["pending", "firing", "inactive"]
+    assert count_transitions(states[wave_samples(100.0, 1.0, 110.4, 114.0)]).pending == 1
