@@ -36,20 +36,21 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent_runtime.config.models import RoutingSettings
 from agent_runtime.results import RoutingDecision
-from agent_runtime.scoring.text import SKETCH_BITS, hamming, max_distance
+from agent_runtime.scoring.text import SKETCH_BITS, max_distance
 from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.vocabulary import CacheLayer, CacheName
 
 MAX_BYTES = 3 * 1024 * 1024
 """Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
 
-_CHANGE_LOG = 512
-"""Index changes remembered for re-validating answered paraphrase look-ups."""
+MAX_ANSWERS = 1024
+"""Most paraphrase hits remembered (by sketch) at once."""
 
 MAX_BANDS = 16
 """Most bands a sketch is cut into (4-bit bands: finer ones stop narrowing the search)."""
@@ -145,14 +146,13 @@ class DecisionCache:
         # differ only in stop words share a sketch, and are verified once.
         self._buckets: list[dict[int, set[int]]] = [{} for _ in self._bands]
         self._holders: dict[int, set[str]] = {}  # sketch -> fingerprints indexed under it
-        # Answers of get_similar by sketch, with the index generation they were given at. Every
-        # change of what is indexed (a fingerprint indexed or unindexed under a sketch) moves the
-        # generation and is logged with its sketch: a remembered answer still holds when no sketch
-        # changed since is within the threshold of the one asked about (the search would visit
-        # exactly the same candidates), so only those are searched again.
-        self._index_generation = 0
-        self._answers: dict[int, tuple[int, SimilarHit | None]] = {}
-        self._changes: deque[tuple[int, int]] = deque(maxlen=_CHANGE_LOG)
+        # Hits of get_similar by sketch. A hit holds while no sketch within the threshold of the
+        # one asked about changes what is indexed under it (the search would visit exactly the
+        # same candidates), so every change forgets the hits near it, found through the same bands
+        # as the index (pigeonhole again): a paraphrase asked about again is one dict read.
+        # Misses are not kept: the task missed is scored and filed next, which would forget it.
+        self._answers: dict[int, SimilarHit] = {}
+        self._answer_buckets: list[dict[int, set[int]]] = [{} for _ in self._bands]
 
     @property
     def max_entries(self) -> int:
@@ -216,66 +216,71 @@ class DecisionCache:
         Ties on distance go to the smallest fingerprint, so the answer does not
         depend on insertion order.
         """
+        return self.get_similar_to(lambda: sketch, versions)
+
+    def get_similar_to(self, sketch_of: Callable[[], int], versions: CacheVersions) -> SimilarHit | None:
+        """``get_similar`` for the sketch ``sketch_of()``, which is asked for only when something is indexed."""
         if not self._similar:
             return None
+        if versions is self._versions and self._holders:
+            # The versions in force, as in ``get``: a remembered answer is read without the lock
+            # (it was current when read; a change forgets it under the lock).
+            sketch = sketch_of()
+            answered = self._answers.get(sketch)
+            if answered is not None:
+                try:  # noqa: SIM105 (contextlib.suppress costs more than the hit)
+                    self._entries.move_to_end(answered.fingerprint)
+                except KeyError:  # evicted meanwhile: it was current when read
+                    pass
+                self._listener.cache_looked_up(CacheName.DECISION, CacheLayer.SIMILAR, True)
+                return answered
         with self._lock:
             self._sync(versions)
-            remembered = self._answers.get(sketch)
-            if remembered is not None and self._still_holds(sketch, remembered[0]):
-                # Nothing near this sketch changed since it was answered: the same answer.
-                answered = remembered[1]
-                if answered is not None:
-                    self._entries.move_to_end(answered.fingerprint)
-            else:
-                answered = self._search(sketch)
-        self._listener.cache_looked_up(CacheName.DECISION, CacheLayer.SIMILAR, answered is not None)
-        return answered
-
-    def _still_holds(self, sketch: int, generation: int) -> bool:
-        """True when no sketch indexed or unindexed since ``generation`` is within the threshold of ``sketch``."""
-        current = self._index_generation
-        if generation == current:
-            return True
-        changes = self._changes
-        if not changes or changes[0][0] > generation + 1:
-            return False  # the log no longer reaches back that far
-        limit = self._max_distance
-        for changed_at, changed in reversed(changes):
-            if changed_at <= generation:
-                break
-            if (sketch ^ changed).bit_count() <= limit:
-                return False
-        self._answers[sketch] = (current, self._answers[sketch][1])
-        return True
+            # With nothing indexed there is nothing to compare a sketch with: it is not computed.
+            hit = self._search(sketch_of()) if self._holders else None
+        self._listener.cache_looked_up(CacheName.DECISION, CacheLayer.SIMILAR, hit is not None)
+        return hit
 
     def _changed(self, sketch: int) -> None:
-        """Log a change of what is indexed under ``sketch`` (caller holds the lock)."""
-        self._index_generation += 1
-        self._changes.append((self._index_generation, sketch))
+        """Forget the answers a change of what is indexed under ``sketch`` could alter (caller holds the lock)."""
+        if not self._answers:
+            return
+        if len(self._bands) > self._max_distance:
+            near = _sharing_a_band(self._bands, self._answer_buckets, sketch)
+        else:  # too few bands to be sure every near answer shares one: look at them all
+            near = list(self._answers)
+        for answered in _within(near, sketch, self._max_distance):
+            del self._answers[answered]
+            _unbucket(self._bands, self._answer_buckets, answered)
 
     def _search(self, sketch: int) -> SimilarHit | None:
-        """The closest indexed decision within the threshold (caller holds the lock), remembered by sketch."""
+        """The closest indexed decision within the threshold (caller holds the lock); a hit is remembered by sketch."""
         best: tuple[int, str] | None = None
-        seen: set[int] = set()
-        for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
-            for candidate in buckets.get((sketch >> shift) & mask, ()):
-                if candidate in seen:
-                    continue
-                seen.add(candidate)
-                distance = hamming(sketch, candidate)
-                if distance <= self._max_distance and (best is None or distance <= best[0]):
-                    key = min(self._holders[candidate])
-                    if best is None or (distance, key) < best:
-                        best = (distance, key)
-        hit: SimilarHit | None = None
-        if best is not None:
-            distance, key = best
-            self._entries.move_to_end(key)
-            similarity = 1.0 - distance / SKETCH_BITS
-            hit = SimilarHit(self._entries[key].decision, similarity, key)
-        if len(self._answers) >= min(max(self._max_entries, 1), 1024):
-            self._answers.clear()
-        self._answers[sketch] = (self._index_generation, hit)
+        candidates = _sharing_a_band(self._bands, self._buckets, sketch)
+        if candidates:
+            # Distances in one pass at C speed; only the closest candidates are looked at again.
+            distances = list(map(int.bit_count, map(sketch.__xor__, candidates)))
+            closest = min(distances)
+            if closest <= self._max_distance:
+                holders = self._holders
+                key = min(
+                    min(holders[candidate])
+                    for candidate, distance in zip(candidates, distances, strict=True)
+                    if distance == closest
+                )
+                best = (closest, key)
+        if best is None:
+            return None
+        distance, key = best
+        self._entries.move_to_end(key)
+        hit = SimilarHit(self._entries[key].decision, 1.0 - distance / SKETCH_BITS, key)
+        if sketch not in self._answers:
+            if len(self._answers) >= min(max(self._max_entries, 1), MAX_ANSWERS):
+                self._answers.clear()
+                for buckets in self._answer_buckets:
+                    buckets.clear()
+            _bucket(self._bands, self._answer_buckets, sketch)
+        self._answers[sketch] = hit
         return hit
 
     def put(
@@ -302,11 +307,12 @@ class DecisionCache:
             self._entries[fingerprint] = _Entry(decision, sketch, indexed, size)
             self._bytes += size
             if indexed:
-                holders = self._holders.setdefault(sketch, set())
-                if not holders:
-                    for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
-                        buckets.setdefault((sketch >> shift) & mask, set()).add(sketch)
-                holders.add(fingerprint)
+                holders = self._holders.get(sketch)
+                if holders is None:
+                    self._holders[sketch] = {fingerprint}
+                    _bucket(self._bands, self._buckets, sketch)
+                else:
+                    holders.add(fingerprint)
                 self._changed(sketch)
             while len(self._entries) > self._max_entries or (self._bytes > self._max_bytes and len(self._entries) > 1):
                 key, evicted = self._entries.popitem(last=False)
@@ -322,13 +328,11 @@ class DecisionCache:
             self._versions = versions
 
     def _drop_all(self) -> None:
-        self._index_generation += 1
         self._answers.clear()
-        self._changes.clear()
         self._entries.clear()
         self._bytes = 0
         self._holders.clear()
-        for buckets in self._buckets:
+        for buckets in (*self._buckets, *self._answer_buckets):
             buckets.clear()
 
     def _unindex(self, fingerprint: str, sketch: int) -> None:
@@ -338,9 +342,41 @@ class DecisionCache:
         if holders:
             return
         del self._holders[sketch]
-        for (shift, mask), buckets in zip(self._bands, self._buckets, strict=True):
-            value = (sketch >> shift) & mask
-            members = buckets[value]
-            members.discard(sketch)
-            if not members:
-                del buckets[value]
+        _unbucket(self._bands, self._buckets, sketch)
+
+
+def _sharing_a_band(bands: tuple[tuple[int, int], ...], buckets: list[dict[int, set[int]]], sketch: int) -> list[int]:
+    """Every sketch filed in ``buckets`` with the same value as ``sketch`` in some band, each once."""
+    found: set[int] = set()
+    for (shift, mask), band in zip(bands, buckets, strict=True):
+        members = band.get((sketch >> shift) & mask)
+        if members:
+            found |= members
+    return list(found)
+
+
+def _within(candidates: list[int], sketch: int, limit: int) -> list[int]:
+    """The candidates at most ``limit`` bits from ``sketch``."""
+    distances = map(int.bit_count, map(sketch.__xor__, candidates))
+    return [candidate for candidate, distance in zip(candidates, distances, strict=True) if distance <= limit]
+
+
+def _bucket(bands: tuple[tuple[int, int], ...], buckets: list[dict[int, set[int]]], sketch: int) -> None:
+    """File ``sketch`` under its value in every band."""
+    for (shift, mask), band in zip(bands, buckets, strict=True):
+        value = (sketch >> shift) & mask
+        members = band.get(value)
+        if members is None:  # not ``setdefault(value, set())``, which builds a set on every call
+            band[value] = {sketch}
+        else:
+            members.add(sketch)
+
+
+def _unbucket(bands: tuple[tuple[int, int], ...], buckets: list[dict[int, set[int]]], sketch: int) -> None:
+    """Remove ``sketch`` from every band, dropping buckets left empty."""
+    for (shift, mask), band in zip(bands, buckets, strict=True):
+        value = (sketch >> shift) & mask
+        members = band[value]
+        members.discard(sketch)
+        if not members:
+            del band[value]

@@ -59,9 +59,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
-from agent_runtime.config.models import RuntimeConfig
+from agent_runtime.config.models import RoutingSettings, RuntimeConfig
 from agent_runtime.errors import ConfigError, UnknownAgentError
-from agent_runtime.results import RoutingDecision, Task
+from agent_runtime.results import AgentScore, RoutingDecision, Task
 from agent_runtime.routing.decision_cache import CacheVersions, DecisionCache, SimilarHit
 from agent_runtime.scoring.analysis import TaskAnalyser, TaskAnalysis
 from agent_runtime.scoring.experience import ExperienceSnapshot, ExperienceTracker
@@ -99,6 +99,27 @@ class _State:
     def cache_config(self) -> str:
         # The generation guards against a reload that keeps the version string.
         return f"{self.config.version}#{self.generation}"
+
+    @cached_property
+    def vocabulary_id(self) -> str:
+        """The analyser's vocabulary id (an attribute read per task, not a chain of properties)."""
+        return self.analyser.vocabulary_id
+
+    @cached_property
+    def experience(self) -> ExperienceTracker:
+        """The scorer's experience tracker."""
+        return self.scorer.experience
+
+    @cached_property
+    def planner(self) -> str | None:
+        """The planning agent, when it is configured (looked up once per configuration, not per task)."""
+        routing = self.config.routing
+        return routing.planning_agent if routing.planning_agent and self.config.agent(routing.planning_agent) else None
+
+    @cached_property
+    def fallback(self) -> str | None:
+        """The first configured agent of the fallback chain, or None."""
+        return next((name for name in self.config.routing.fallback_chain if self.config.agent(name) is not None), None)
 
 
 class TaskRouter:
@@ -219,14 +240,14 @@ class TaskRouter:
         stored under ``"score"``.
         """
         state = self._state
-        if analysis.vocabulary_id != state.analyser.vocabulary_id:
+        if analysis.vocabulary_id != state.vocabulary_id:
             # Analysed before a reload changed the vocabulary: redo it, or the
             # decision cached under the new version would not be the fresh one.
             analysis = state.analyser.analyse(task.text)
         if task.agent is not None:
             return self._requested(state, task.agent, analysis, timings)
 
-        experience = state.scorer.experience
+        experience = state.experience
         snapshot = experience.snapshot()
         health = self._health_version()
         versions = self._versions
@@ -237,13 +258,13 @@ class TaskRouter:
         cached = self._cache.get(analysis.fingerprint, versions)
         if cached is not None:
             return cached  # filed with source "cache" already: a hit copies nothing
-        hit = self._cache.get_similar(analysis.sketch, versions)
+        # The sketch is derived only when something is indexed to compare it with.
+        hit = self._cache.get_similar_to(lambda: analysis.sketch, versions)
         if hit is not None:
             restamped = self._restamped_hits.get(id(hit))
             if restamped is not None and restamped[0] is hit:
                 return restamped[1]  # the same hit again (the index has not changed): the same decision
-            note = f"paraphrase of a cached task (similarity {hit.similarity:.2f}); {hit.decision.explanation}"
-            decision = _restamped(hit.decision, RoutingSource.SIMILAR, note)
+            decision = _restamped(hit.decision, RoutingSource.SIMILAR, _paraphrase_note(hit))
             if len(self._restamped_hits) >= 1024:
                 self._restamped_hits.clear()
             self._restamped_hits[id(hit)] = (hit, decision)
@@ -313,41 +334,35 @@ class TaskRouter:
         # ``gaps``: distances from every threshold (and the runner-up) that
         # decided the outcome; the smallest says how easily a paraphrase flips it.
         gaps = [abs(best.confidence - routing.min_confidence)]
-        agent, confidence, source, explanation, gated = best.agent, best.confidence, RoutingSource.SCORED, "", False
-        planner = routing.planning_agent if routing.planning_agent and config.agent(routing.planning_agent) else None
+        agent, confidence, source, gated = best.agent, best.confidence, RoutingSource.SCORED, False
+        planner = state.planner
+        fallback: str | None = None
 
         if best.confidence < routing.min_confidence:
-            below = f"best {best.agent} {best.confidence:.2f} < min confidence {routing.min_confidence:.2f}"
-            fallback = next((name for name in routing.fallback_chain if config.agent(name) is not None), None)
+            fallback = state.fallback
             if fallback is None:
-                explanation = f"{below}, no fallback agent configured; {best.explanation}"
                 gaps.append(margin)
             else:
                 agent, confidence, source = fallback, board.confidence(fallback), RoutingSource.FALLBACK
-                explanation = f"{below}; fallback to {fallback}"
         else:
-            reasons = []
             if planner is not None:
                 gaps += [
                     abs(best.confidence - routing.planning_confidence),
                     abs(analysis.complexity - routing.planning_complexity),
                 ]
-                if analysis.complexity >= routing.planning_complexity:
-                    reasons.append(f"complexity {analysis.complexity:.2f} >= {routing.planning_complexity:.2f}")
-                if best.confidence < routing.planning_confidence:
-                    reasons.append(f"confidence {best.confidence:.2f} < {routing.planning_confidence:.2f}")
-            if planner is not None and reasons:
-                agent, gated = planner, True
-                explanation = f"planning gate: {', '.join(reasons)}; best {best.agent}: {best.explanation}"
+                gated = (
+                    analysis.complexity >= routing.planning_complexity or best.confidence < routing.planning_confidence
+                )
+            if gated:
+                agent = planner or agent
             else:
-                explanation = best.explanation
                 gaps.append(margin)
 
         decision = RoutingDecision(
             agent=agent,
             confidence=confidence,
             source=source,
-            explanation=explanation,
+            explanation=_explain(routing, analysis, best, fallback, gated),
             gated=gated,
             fallback=source is RoutingSource.FALLBACK,
             config_version=config.version,
@@ -355,6 +370,34 @@ class TaskRouter:
             candidates=candidates,
         )
         return decision, min(gaps)
+
+
+def _explain(
+    routing: RoutingSettings,
+    analysis: TaskAnalysis,
+    best: AgentScore,
+    fallback: str | None,
+    gated: bool,
+) -> str:
+    """A fresh decision's explanation: the best candidate's, with the fallback or the gate that overrode it."""
+    if best.confidence < routing.min_confidence:
+        below = f"best {best.agent} {best.confidence:.2f} < min confidence {routing.min_confidence:.2f}"
+        if fallback is None:
+            return f"{below}, no fallback agent configured; {best.explanation}"
+        return f"{below}; fallback to {fallback}"
+    if not gated:
+        return best.explanation
+    reasons = []
+    if analysis.complexity >= routing.planning_complexity:
+        reasons.append(f"complexity {analysis.complexity:.2f} >= {routing.planning_complexity:.2f}")
+    if best.confidence < routing.planning_confidence:
+        reasons.append(f"confidence {best.confidence:.2f} < {routing.planning_confidence:.2f}")
+    return f"planning gate: {', '.join(reasons)}; best {best.agent}: {best.explanation}"
+
+
+def _paraphrase_note(hit: SimilarHit) -> str:
+    """The explanation of a paraphrase hit: the similarity, then the cached decision's own explanation."""
+    return f"paraphrase of a cached task (similarity {hit.similarity:.2f}); {hit.decision.explanation}"
 
 
 def _restamped(decision: RoutingDecision, source: RoutingSource, explanation: str) -> RoutingDecision:

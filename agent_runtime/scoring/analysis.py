@@ -29,7 +29,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agent_runtime.scoring.matrix import (
@@ -42,13 +42,13 @@ from agent_runtime.scoring.matrix import (
 from agent_runtime.scoring.text import (
     CONJUNCTIONS,
     INTERROGATIVES,
+    STOP_WORDS,
     canonicalise,
-    content_tokens,
     fingerprint_words,
-    normalise,
-    sketch,
+    normalised_words,
     surface_forms,
 )
+from agent_runtime.scoring.text import sketch as sketch_of
 from agent_runtime.telemetry.listener import RuntimeListener
 
 KNOWN_TERM_WEIGHT = 1.0
@@ -88,7 +88,7 @@ MAX_TEXT_KEY = 4096
 rarely repeat byte for byte, go straight to the fingerprint memo."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskAnalysis:
     """What the router needs to know about a task's text.
 
@@ -99,11 +99,13 @@ class TaskAnalysis:
     when no keyword matched. Shares sum to at most 1 unless terms belong to
     several domains; filler words lower them, so a task that mentions a
     domain in passing is weaker evidence than one that is all about it. ``complexity``: 0..1
-    (see ``complexity``). ``sketch``: 64-bit SimHash over weighted unigrams
-    and bigrams. ``vocabulary_id``: the vocabulary it was analysed against.
-    ``surface``: token -> the word it came from, for explanations. ``text``:
-    the text as given. Texts with the same fingerprint share everything but
-    ``text`` (``surface`` is that of the first one analysed).
+    (see ``complexity``). ``vocabulary_id``: the vocabulary it was analysed
+    against. ``words``: the normalised words, before stemming. ``text``: the
+    text as given. Texts with the same fingerprint share everything but
+    ``text`` (``words`` and so ``surface`` are those of the first one analysed).
+
+    ``sketch`` and ``surface`` are derived on first use and kept: a task
+    answered without a paraphrase look-up or an explanation never pays for them.
     """
 
     text: str
@@ -112,14 +114,51 @@ class TaskAnalysis:
     term_weights: Mapping[str, float]
     domain_weights: Mapping[str, float]
     complexity: float
-    sketch: int
     vocabulary_id: str = ""
-    surface: Mapping[str, str] = field(default_factory=dict)
+    words: tuple[str, ...] = ()
+    # Lazily derived (see sketch and surface); not part of the analysis' identity.
+    _sketch: int | None = field(default=None, init=False, repr=False, compare=False)
+    _surface: Mapping[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def top_domain(self) -> str | None:
         """The domain with the largest share, or None when no keyword matched."""
         return next(iter(self.domain_weights), None)
+
+    @property
+    def sketch(self) -> int:
+        """The 64-bit SimHash over weighted unigrams and bigrams of ``tokens`` (see ``text.sketch``)."""
+        value = self._sketch
+        if value is None:
+            # Racing threads compute equal values; either may stay.
+            value = sketch_of(self.tokens, self.term_weights)
+            object.__setattr__(self, "_sketch", value)
+        return value
+
+    @property
+    def surface(self) -> Mapping[str, str]:
+        """Token -> the normalised word it came from, for explanations."""
+        value = self._surface
+        if value is None:
+            value = MappingProxyType(surface_forms(self.words))
+            object.__setattr__(self, "_surface", value)
+        return value
+
+    def respelled(self, text: str) -> TaskAnalysis:
+        """This analysis for another text with the same fingerprint (derived values carried over)."""
+        copy = TaskAnalysis(
+            text,
+            self.fingerprint,
+            self.tokens,
+            self.term_weights,
+            self.domain_weights,
+            self.complexity,
+            self.vocabulary_id,
+            self.words,
+        )
+        object.__setattr__(copy, "_sketch", self._sketch)
+        object.__setattr__(copy, "_surface", self._surface)
+        return copy
 
 
 def complexity(words: Sequence[str], domain_weights: Mapping[str, float]) -> float:
@@ -173,13 +212,20 @@ class TaskAnalyser:
     ) -> None:
         if cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {cache_size}")
+        terms: TermDomains
         if isinstance(vocabulary, CapabilityMatrix):
-            self._vocabulary: TermDomains = vocabulary.vocabulary
+            terms = vocabulary.vocabulary
             self._vocabulary_id = vocabulary.vocabulary_id
         else:
             terms = term_domains(vocabulary)
-            self._vocabulary = terms
             self._vocabulary_id = vocabulary_id(terms)
+        # term -> ((domain, keyword weight capped at 1), ...), in the vocabulary's order: the one
+        # look-up per distinct token that analysis makes, with the capping done once here.
+        self._terms: dict[str, tuple[tuple[str, float], ...]] = {
+            term: tuple((domain, min(weight, 1.0)) for domain, weight in domains.items())
+            for term, domains in terms.items()
+            if domains
+        }
         self._cache_size = cache_size
         self._listener = listener if listener is not None else RuntimeListener()
         # Memoised by fingerprint; ``_by_text`` in front of it answers a
@@ -226,18 +272,20 @@ class TaskAnalyser:
             self._listener.cache_looked_up("analysis", "exact", True)
             return known
 
-        raw = normalise(text).split()
+        raw = normalised_words(text)
         words = canonicalise(raw)
         key = fingerprint_words(words)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
+        cached = None
+        if self._cache_size:
+            with self._lock:
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
         self._listener.cache_looked_up("analysis", "exact", cached is not None)
         if cached is None:
             analysis = self._analyse(text, key, words, raw)
         else:
-            analysis = cached if cached.text == text else replace(cached, text=text)
+            analysis = cached if cached.text == text else cached.respelled(text)
         if self._cache_size:
             with self._lock:
                 if cached is None:
@@ -259,34 +307,40 @@ class TaskAnalyser:
             self._bytes[which] -= size(evicted_key, evicted)
 
     def _analyse(self, text: str, key: str, words: list[str], raw: list[str]) -> TaskAnalysis:
-        tokens = content_tokens(words)
+        tokens = [word for word in words if word not in STOP_WORDS]
         counts: dict[str, int] = {}
         for token in tokens:
             counts[token] = counts.get(token, 0) + 1
         term_weights: dict[str, float] = {}
         raw_domains: dict[str, float] = {}
+        terms = self._terms
         for token, count in counts.items():
-            domains = self._vocabulary.get(token)
-            base = KNOWN_TERM_WEIGHT if domains else UNKNOWN_TERM_WEIGHT
+            domains = terms.get(token)
+            base = UNKNOWN_TERM_WEIGHT if domains is None else KNOWN_TERM_WEIGHT
             # Sub-linear in repetition: saying "cache" three times is not 3x the evidence.
-            weight = base * (1.0 + math.log(count))
+            weight = base if count == 1 else base * (1.0 + math.log(count))
             term_weights[token] = weight
-            for domain, keyword_weight in (domains or {}).items():
-                raw_domains[domain] = raw_domains.get(domain, 0.0) + weight * min(keyword_weight, 1.0)
+            if domains is not None:
+                for domain, capped in domains:
+                    raw_domains[domain] = raw_domains.get(domain, 0.0) + weight * capped
         total = sum(term_weights.values())
-        ordered = sorted(raw_domains.items(), key=lambda item: (-item[1], item[0]))
+        ordered = sorted(raw_domains.items(), key=_by_share)
         domain_weights = {domain: min(1.0, value / total) for domain, value in ordered if value > 0}
         return TaskAnalysis(
-            text=text,
-            fingerprint=key,
-            tokens=tuple(tokens),
-            term_weights=MappingProxyType(term_weights),
-            domain_weights=MappingProxyType(domain_weights),
-            complexity=complexity(words, domain_weights),
-            sketch=sketch(tokens, term_weights),
-            vocabulary_id=self._vocabulary_id,
-            surface=MappingProxyType(surface_forms(raw)),
+            text,
+            key,
+            tuple(tokens),
+            MappingProxyType(term_weights),
+            MappingProxyType(domain_weights),
+            complexity(words, domain_weights),
+            self._vocabulary_id,
+            tuple(raw),
         )
+
+
+def _by_share(item: tuple[str, float]) -> tuple[float, str]:
+    """Sort key of a domain's raw weight: largest first, then by name."""
+    return -item[1], item[0]
 
 
 def _analysis_bytes(key: str, analysis: TaskAnalysis) -> int:

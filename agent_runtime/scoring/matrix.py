@@ -19,9 +19,6 @@ Example::
     ... ])
     >>> [(matrix.names[p.agent], p.domain, p.weight) for p in matrix.postings("hit")]
     [('cache-expert', 'cache', 0.8)]
-    >>> match = matrix.match({"cach": 1.0, "hit": 1.0, "poem": 0.25})
-    >>> round(match.covered_weight[0], 2), match.postings_visited, 1 in match.covered_weight
-    (1.8, 2, False)
     >>> matrix.covered_terms(0, ["cach", "hit", "poem"])
     ['cach', 'hit']
 """
@@ -55,24 +52,6 @@ class Posting:
     domain: str
     weight: float
     capped: float
-
-
-@dataclass(frozen=True, slots=True)
-class TermMatch:
-    """What one pass over a task's terms found, per agent index.
-
-    Only agents that share a term with the task have entries.
-    ``covered_weight[i]``: task term weight agent ``i`` covers, each term
-    scaled by the agent's capped keyword weight (so at most the task's total
-    term weight). ``matched_keyword_weight[i]``: the agent's own keyword
-    weight the task hit (at most its ``keyword_totals[i]``).
-    ``postings_visited``: how many postings the pass touched, the cost
-    measure of scoring.
-    """
-
-    covered_weight: dict[int, float]
-    matched_keyword_weight: dict[int, float]
-    postings_visited: int
 
 
 def keyword_terms(keywords: Mapping[str, float]) -> dict[str, float]:
@@ -176,6 +155,11 @@ class CapabilityMatrix:
         """The index of agent ``name``, or None when it is not in the matrix."""
         return self._index.get(name)
 
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Every stemmed term some agent has a posting for."""
+        return tuple(self._postings)
+
     def postings(self, term: str) -> tuple[Posting, ...]:
         """Every agent's posting for a stemmed term (empty when no agent knows it)."""
         return self._postings.get(term, ())
@@ -213,26 +197,6 @@ class CapabilityMatrix:
     def vocabulary_id(self) -> str:
         """A content id of ``vocabulary`` (see ``vocabulary_id()``)."""
         return self._vocabulary_id
-
-    def match(self, term_weights: Mapping[str, float]) -> TermMatch:
-        """One pass over the task's terms and their postings.
-
-        Agents that share no term with the task are never visited and get no
-        entry, so the cost does not depend on how many such agents there are.
-        """
-        covered: dict[int, float] = {}
-        matched: dict[int, float] = {}
-        visited = 0
-        for term, task_weight in term_weights.items():
-            postings = self._postings.get(term)
-            if not postings:
-                continue
-            visited += len(postings)
-            for posting in postings:
-                i = posting.agent
-                covered[i] = covered.get(i, 0.0) + task_weight * posting.capped
-                matched[i] = matched.get(i, 0.0) + posting.weight
-        return TermMatch(covered, matched, visited)
 
     def covered_terms(self, agent: int, terms: Iterable[str]) -> list[str]:
         """Which of ``terms`` agent ``agent`` has keywords for, in order (for explanations)."""

@@ -89,15 +89,6 @@ class _Baseline:
     order: tuple[int, ...]  # agents by (-clamped value, name)
 
 
-@dataclass(frozen=True, slots=True)
-class _TaskSignals:
-    """The task-dependent signals, for the agents the task touched only."""
-
-    analysis: TaskAnalysis
-    bonus: dict[int, float]  # DOMAIN + COVERAGE + FOCUS parts, touched agents only
-    domain: dict[int, float]  # uncapped domain match
-
-
 class ScoreBoard:
     """Every agent's confidence for one task, ranked; explanations built on demand.
 
@@ -110,17 +101,23 @@ class ScoreBoard:
         self,
         matrix: CapabilityMatrix,
         baseline: _Baseline,
-        signals: _TaskSignals,
+        analysis: TaskAnalysis,
+        *,
+        touched_confidence: dict[int, float],
+        domain: dict[int, float],
         postings_visited: int,
         specialty_weights: Sequence[Mapping[str, float]],
+        name_rank: tuple[int, ...],
     ) -> None:
         self._matrix = matrix
-        self._specialty_weights = specialty_weights
         self._baseline = baseline
-        self._signals = signals
-        values, names = baseline.values, matrix.names
-        self._touched_confidence = {i: _clamp(values[i] + bonus) for i, bonus in signals.bonus.items()}
-        self._touched = sorted(self._touched_confidence, key=lambda i: (-self._touched_confidence[i], names[i]))
+        self._analysis = analysis
+        self._touched_confidence = touched_confidence
+        self._domain = domain  # uncapped domain match, touched agents only
+        self._specialty_weights = specialty_weights
+        # (-confidence, name rank) orders as (-confidence, name): ranks follow the sorted names.
+        ranked = sorted([(-confidence, name_rank[i], i) for i, confidence in touched_confidence.items()])
+        self._touched = [i for _, _, i in ranked]
         self.postings_visited = postings_visited
         """Postings the term pass touched: the task-dependent cost of scoring."""
 
@@ -188,23 +185,26 @@ class ScoreBoard:
         return AgentScore(self._matrix.names[i], self._confidence(i), self._explain(i))
 
     def _explain(self, i: int) -> str:
-        signals, matrix = self._signals, self._matrix
-        analysis = signals.analysis
+        analysis = self._analysis
         # Name the domain contributing most (the first, in share order, on ties).
         best, contribution = "", 0.0
+        weights = self._specialty_weights[i]
         for name, share in analysis.domain_weights.items():
-            value = share * self._specialty_weights[i].get(name, 0.0)
-            if value > contribution:
-                best, contribution = name, value
-        parts = [f"domain {best} {min(1.0, signals.domain.get(i, 0.0)):.2f}" if best else "no domain match"]
-        covered = matrix.covered_terms(i, analysis.term_weights)
-        named = [analysis.surface.get(term, term) for term in covered[:EXPLAINED_TERMS]]
-        if len(covered) > EXPLAINED_TERMS:
-            named.append("...")
-        covers = f"covers {len(covered)}/{len(analysis.term_weights)} terms"
-        parts.append(f"{covers} ({', '.join(named)})" if named else covers)
-        parts.append(self._baseline.explained[i])
-        return "; ".join(parts)
+            weight = weights.get(name)
+            if weight is not None and share * weight > contribution:
+                best, contribution = name, share * weight
+        terms = analysis.term_weights
+        covered = self._matrix.covered_terms(i, terms)
+        if covered:
+            surface = analysis.surface
+            named = ", ".join([surface.get(term, term) for term in covered[:EXPLAINED_TERMS]])
+            more = ", ..." if len(covered) > EXPLAINED_TERMS else ""
+            covers = f"covers {len(covered)}/{len(terms)} terms ({named}{more})"
+        else:
+            covers = f"covers 0/{len(terms)} terms"
+        if best:
+            return f"domain {best} {min(1.0, self._domain.get(i, 0.0)):.2f}; {covers}; {self._baseline.explained[i]}"
+        return f"no domain match; {covers}; {self._baseline.explained[i]}"
 
 
 class ConfidenceScorer:
@@ -241,6 +241,14 @@ class ConfidenceScorer:
             name: tuple((i, _clamp(w)) for i, w in matrix.domain_agents(name))
             for name in frozenset().union(*matrix.domains)
         }
+        # Per term: (agent, capped weight, weight) for every posting, as plain tuples.
+        self._postings = {
+            term: tuple((p.agent, p.capped, p.weight) for p in matrix.postings(term)) for term in matrix.terms
+        }
+        # Per agent: its position among the agents sorted by name, the ranking's tie-breaker.
+        names = matrix.names
+        by_name = sorted(range(len(names)), key=names.__getitem__)
+        self._name_rank = tuple(sorted(range(len(names)), key=by_name.__getitem__))
         self._specialty_weights: tuple[dict[str, float], ...] = tuple(
             {s.domain: _clamp(s.weight) for s in spec.specialties} for spec in specs
         )
@@ -274,14 +282,25 @@ class ConfidenceScorer:
         """Score every agent; explanations are formatted only when asked for."""
         matrix = self._matrix
         snapshot = experience if experience is not None else self._experience.snapshot()
-        health = tuple(bool(self._tool_health(tool)) for tool in matrix.all_tools)
+        health = tuple(map(bool, map(self._tool_health, matrix.all_tools)))
         baseline = self._baseline
         if baseline is None or baseline.snapshot is not snapshot or baseline.health != health:
             # Racing threads may both rebuild; both results are equal, either may stay.
             baseline = self._baseline = self._build_baseline(snapshot, health)
 
-        match = matrix.match(analysis.term_weights)
-        covered, matched = match.covered_weight, match.matched_keyword_weight
+        # The matrix's term pass (``CapabilityMatrix.match``), inlined over plain tuples.
+        covered: dict[int, float] = {}
+        matched: dict[int, float] = {}
+        visited = 0
+        postings_of = self._postings
+        for term, task_weight in analysis.term_weights.items():
+            postings = postings_of.get(term)
+            if postings is None:
+                continue
+            visited += len(postings)
+            for i, capped, weight in postings:
+                covered[i] = covered.get(i, 0.0) + task_weight * capped
+                matched[i] = matched.get(i, 0.0) + weight
         domain: dict[int, float] = {}
         for name, share in analysis.domain_weights.items():
             for i, specialty_weight in self._domain_agents.get(name, ()):
@@ -291,17 +310,26 @@ class ConfidenceScorer:
         # task weight, matched <= the agent's keyword total): no capping needed.
         total_weight = sum(analysis.term_weights.values())
         coverage_scale = COVERAGE_WEIGHT / total_weight if total_weight else 0.0
-        focus_scale = self._focus_scale
-        bonus: dict[int, float] = {}
+        focus_scale, values = self._focus_scale, baseline.values
+        touched: dict[int, float] = {}
         for i in domain.keys() | covered.keys():
             domain_match = domain.get(i, 0.0)
-            bonus[i] = (
+            bonus = (
                 DOMAIN_WEIGHT * (domain_match if domain_match < 1.0 else 1.0)
                 + coverage_scale * covered.get(i, 0.0)
                 + focus_scale[i] * matched.get(i, 0.0)
             )
-        signals = _TaskSignals(analysis, bonus, domain)
-        return ScoreBoard(matrix, baseline, signals, match.postings_visited, self._specialty_weights)
+            touched[i] = _clamp(values[i] + bonus)
+        return ScoreBoard(
+            matrix,
+            baseline,
+            analysis,
+            touched_confidence=touched,
+            domain=domain,
+            postings_visited=visited,
+            specialty_weights=self._specialty_weights,
+            name_rank=self._name_rank,
+        )
 
     def _build_baseline(self, snapshot: ExperienceSnapshot, health: tuple[bool, ...]) -> _Baseline:
         matrix = self._matrix

@@ -74,3 +74,21 @@ def test_remembered_answers_agree_with_a_fresh_search_on_a_random_stream() -> No
                 expected.decision,
                 expected.similarity,
             )
+
+
+def test_remembered_answers_agree_with_a_fresh_search_when_bands_are_capped() -> None:
+    import random
+
+    rng = random.Random(5)
+    cache = DecisionCache(200, 0.7)  # 19 bits apart: more than MAX_BANDS bands would be needed
+    centers = [rng.getrandbits(64) for _ in range(10)]
+    for step in range(1500):
+        sketch = rng.choice(centers)
+        for bit in rng.sample(range(64), rng.randrange(8)):
+            sketch ^= 1 << bit
+        if rng.random() < 0.3:
+            cache.put(f"fp{step}", sketch, decision(f"agent{step % 5}"), V1)
+        got = cache.get_similar(sketch, V1)
+        with cache._lock:
+            expected = cache._search(sketch)
+        assert (None if got is None else got.fingerprint) == (None if expected is None else expected.fingerprint)

@@ -192,3 +192,23 @@ def test_scorer_for_other_agents_is_rejected(router: TaskRouter) -> None:
     other = RuntimeConfig(agents=(AgentSpec("solo", specialties=(Specialty("x", {"x": 1.0}),)),))
     with pytest.raises(ValueError, match="different agents"):
         TaskRouter(other, router.scorer, router.analyser, router.cache)
+
+
+def test_deriving_sketches_only_when_something_is_indexed_changes_no_answer() -> None:
+    texts = [CACHE_Q, "cache hit rate so low, why?", "why is the cache hit rate that low", COMPLEX_Q, CACHE_Q]
+    lazy, forced = TaskRouter.from_config(make_config()), TaskRouter.from_config(make_config())
+    for text in texts:
+        analysis = forced.analyse(text)
+        assert analysis.sketch >= 0  # derived before routing, as before sketches were lazy
+        expected = forced.route(Task(text), analysis)
+        got = route(lazy, text)
+        assert (got.agent, got.source, got.confidence, got.explanation) == (
+            expected.agent,
+            expected.source,
+            expected.confidence,
+            expected.explanation,
+        )
+    uncached = TaskRouter.from_config(make_config(decision_cache_size=0))
+    analysis = uncached.analyse(CACHE_Q)
+    assert route(uncached, CACHE_Q).source == "scored"
+    assert analysis._sketch is None  # nothing indexed, so nothing to compare a sketch with

@@ -126,3 +126,14 @@ def test_long_texts_are_memoised_by_fingerprint_only(listener: RecordingListener
     first = analyser.analyse(long_text)
     assert analyser.analyse(long_text) is first
     assert listener.lookups == [("analysis", "exact", False), ("analysis", "exact", True)]
+
+
+def test_sketch_and_surface_are_derived_on_first_use_and_kept_across_respellings(analyser: TaskAnalyser) -> None:
+    from agent_runtime.scoring.text import sketch, surface_forms
+
+    first = analyser.analyse("Caching: why is the cache hit rate so low?")
+    assert first.sketch == sketch(first.tokens, first.term_weights)
+    respelled = analyser.analyse("caching why is the CACHE hit rate so low")
+    assert respelled is not first and respelled.sketch == first.sketch
+    words = ["caching", "why", "is", "the", "cache", "hit", "rate", "so", "low"]
+    assert dict(respelled.surface) == surface_forms(words)

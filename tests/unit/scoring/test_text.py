@@ -16,6 +16,7 @@ from agent_runtime.scoring.text import (
     hamming,
     max_distance,
     normalise,
+    normalised_words,
     shingles,
     simhash,
     similarity,
@@ -147,3 +148,11 @@ def test_simhash_equals_the_textbook_per_bit_vote() -> None:
 def test_simhash_survives_huge_total_weight() -> None:
     features = {f"w{i}": 1.0 for i in range(50)}
     assert simhash({name: weight * 1e9 for name, weight in features.items()}) == simhash(features)
+
+
+def test_normalised_words_split_as_normalise_then_split() -> None:
+    rng = random.Random(11)
+    alphabet = "aZ _-,.!?\t\n1\u00e9\u00c9\uff21\u2160\u00df\ufb01\u3000x_y"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(20)))
+        assert normalised_words(text) == normalise(text).split(), repr(text)
