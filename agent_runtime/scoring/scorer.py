@@ -19,6 +19,12 @@ The five weights sum to 1, so an agent that matches nothing scores
 ``TOOLS_WEIGHT + BASE_WEIGHT * base`` (0.225 at base 0.5, below the default
 ``min_confidence`` of 0.3) and a perfect, healthy match scores near 1.
 
+Experience refines the choice among the agents a task concerns (shares a
+term or a domain with): for an agent the task does not concern, only a
+negative term counts. A good track record never makes an agent fit a task
+it has no keyword or domain for, so a task nothing matches still goes to
+the fallback chain after a long healthy run.
+
 Cost: the last three signals do not depend on the task. Their sum, the
 *baseline*, is computed per agent and ranked once per (tool health,
 experience snapshot) and reused until either changes. Per task, one pass
@@ -83,9 +89,10 @@ class _Baseline:
 
     snapshot: ExperienceSnapshot
     health: tuple[bool, ...]
-    values: tuple[float, ...]
-    clamped: tuple[float, ...]
+    values: tuple[float, ...]  # for an agent the task concerns: with its experience term
+    clamped: tuple[float, ...]  # for one it does not (clamped): with a negative term only
     explained: tuple[str, ...]  # "tools 2/2 healthy; base 0.50; experience +0.00"
+    explained_unconcerned: tuple[str, ...]
     order: tuple[int, ...]  # agents by (-clamped value, name)
 
 
@@ -204,6 +211,8 @@ class ScoreBoard:
             covers = f"covers 0/{len(terms)} terms"
         if best:
             return f"domain {best} {min(1.0, self._domain.get(i, 0.0)):.2f}; {covers}; {self._baseline.explained[i]}"
+        if i not in self._touched_confidence:
+            return f"no domain match; {covers}; {self._baseline.explained_unconcerned[i]}"
         return f"no domain match; {covers}; {self._baseline.explained[i]}"
 
 
@@ -336,17 +345,28 @@ class ConfidenceScorer:
         healthy = dict(zip(matrix.all_tools, health, strict=True))
         weight = self._settings.experience_weight
         values: list[float] = []
+        unconcerned: list[float] = []
         explained: list[str] = []
+        explained_unconcerned: list[str] = []
         for i, name in enumerate(matrix.names):
             tools = matrix.tools[i]
             up = sum(1 for tool in tools if healthy[tool])
             term = weight * snapshot.term(name)
-            values.append(TOOLS_WEIGHT * (up / len(tools) if tools else 1.0) + BASE_WEIGHT * self._bases[i] + term)
-            tools_part = f"tools {up}/{len(tools)} healthy" if tools else "no tools"
-            explained.append(f"{tools_part}; base {self._bases[i]:.2f}; experience {term:+.2f}")
-        clamped = tuple(_clamp(value) for value in values)
+            fixed = TOOLS_WEIGHT * (up / len(tools) if tools else 1.0) + BASE_WEIGHT * self._bases[i]
+            values.append(fixed + term)
+            unconcerned.append(fixed + min(term, 0.0))
+            prefix = f"{f'tools {up}/{len(tools)} healthy' if tools else 'no tools'}; base {self._bases[i]:.2f}"
+            explained.append(f"{prefix}; experience {term:+.2f}")
+            explained_unconcerned.append(
+                f"{prefix}; experience +0.00 ({term:+.2f} on tasks it matches)"
+                if term > 0
+                else f"{prefix}; experience {term:+.2f}"
+            )
+        clamped = tuple(_clamp(value) for value in unconcerned)
         order = sorted(range(len(values)), key=lambda i: (-clamped[i], matrix.names[i]))
-        return _Baseline(snapshot, health, tuple(values), clamped, tuple(explained), tuple(order))
+        return _Baseline(
+            snapshot, health, tuple(values), clamped, tuple(explained), tuple(explained_unconcerned), tuple(order)
+        )
 
     def score(self, analysis: TaskAnalysis, experience: ExperienceSnapshot | None = None) -> list[AgentScore]:
         """Every agent's explained score, best first (ties by name)."""

@@ -57,6 +57,18 @@ def test_below_min_confidence_walks_the_fallback_chain(router: TaskRouter) -> No
     assert route(router, "sing me a song about the sea").source == "cache"
 
 
+def test_an_off_topic_task_still_falls_back_after_a_long_run_of_successes(
+    router: TaskRouter, experience: ExperienceTracker
+) -> None:
+    # Every agent with the best record experience can give (as after hours of healthy traffic): a task
+    # none of them matches is still the fallback chain's, not the agent whose base and record add up.
+    for agent in (spec.name for spec in router.config.agents):
+        for _ in range(500):
+            experience.record(agent, success=True)
+    decision = route(router, "sing me a song about the sea")
+    assert (decision.agent, decision.source, decision.fallback) == ("generalist", "fallback", True)
+
+
 def test_without_a_configured_fallback_the_best_agent_is_kept(experience: ExperienceTracker) -> None:
     router = TaskRouter.from_config(make_config(fallback_chain=("ghost",)), experience=experience)
     decision = route(router, "sing me a song about the sea")

@@ -17,7 +17,7 @@ from tests.unit.scoring.helpers import AGENTS, ROUTING, FakeClock
 
 EXPLANATION = re.compile(
     r"^(domain \S+ \d\.\d\d|no domain match); covers \d+/\d+ terms( \([^)]*\))?; "
-    r"(tools \d+/\d+ healthy|no tools); base \d\.\d\d; experience [+-]\d\.\d\d$"
+    r"(tools \d+/\d+ healthy|no tools); base \d\.\d\d; experience [+-]\d\.\d\d( \(\+\d\.\d\d on tasks it matches\))?$"
 )
 
 
@@ -72,6 +72,31 @@ def test_an_agent_matching_nothing_gets_tools_and_base_only(scorer: ConfidenceSc
     board = scorer.evaluate(analyser.analyse("sing me a song about the sea"))
     assert board.confidence("generalist") == pytest.approx(TOOLS_WEIGHT + BASE_WEIGHT * 0.5)
     assert board.confidence("writer") == pytest.approx(TOOLS_WEIGHT + BASE_WEIGHT * 0.5)
+
+
+def test_a_good_record_does_not_make_an_agent_fit_a_task_it_does_not_match(
+    scorer: ConfidenceScorer, analyser: TaskAnalyser, experience: ExperienceTracker
+) -> None:
+    off_topic = analyser.analyse("sing me a song about the sea")
+    on_topic = analyser.analyse("draft the weekly summary report")
+    before = scorer.evaluate(on_topic).confidence("writer")
+    for _ in range(500):
+        experience.record("writer", success=True)
+    # On a task it matches, the record counts in full; on one it does not, the agent still scores only
+    # its tools and base, below min_confidence: the task goes to the fallback chain as before.
+    assert scorer.evaluate(on_topic).confidence("writer") == pytest.approx(before + ROUTING.experience_weight * 0.9)
+    board = scorer.evaluate(off_topic)
+    assert board.confidence("writer") == pytest.approx(TOOLS_WEIGHT + BASE_WEIGHT * 0.5)
+    assert board.confidence("writer") < ROUTING.min_confidence
+    assert board.of("writer").explanation.endswith("experience +0.00 (+0.14 on tasks it matches)")
+    assert EXPLANATION.match(board.of("writer").explanation)
+    # A bad record still counts everywhere: it is evidence against the agent whatever the task.
+    for _ in range(2000):
+        experience.record("writer", success=False)
+    board = scorer.evaluate(off_topic)
+    assert board.confidence("writer") < TOOLS_WEIGHT + BASE_WEIGHT * 0.5
+    confidences = [board.confidence(agent) for agent in board.ranking]
+    assert confidences == sorted(confidences, reverse=True)
 
 
 def test_ties_are_broken_by_name() -> None:
