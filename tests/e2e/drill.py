@@ -424,11 +424,7 @@ SCENARIOS = (
             ticket("telemetry dropped", alert_names.SPANS_DROPPED, replica=2),
             ticket("telemetry dropped", alert_names.TELEMETRY_EXPORT_FAILING, {"signal": "traces"}, replica=1),
             ticket("telemetry dropped", alert_names.TELEMETRY_EXPORT_FAILING, {"signal": "traces"}, replica=2),
-            ticket("routing fallbacks", alert_names.ROUTING_FALLBACKS_HIGH,
-                   why="the off-topic traffic shares this wave with the model server's outage: the fallback "
-                       "share crosses 20% only once the open llm_chat breaker has lowered the investigator's "
-                       "confidence, so detection varied from 14 to 24 minutes between runs (a wave of its own "
-                       "saturated the replicas instead, and its tasks were turned away before routing)"),
+            ticket("routing fallbacks", alert_names.ROUTING_FALLBACKS_HIGH),
             ticket("routing low confidence", alert_names.ROUTING_CONFIDENCE_LOW),
             page("model server down", alert_names.MODEL_SERVER_DOWN),
             ticket("model errors", alert_names.MODEL_ERRORS_HIGH),
