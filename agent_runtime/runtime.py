@@ -57,6 +57,16 @@ from agent_runtime.vocabulary import MODEL_TOOL, AgentKind, Stage, StopReason, T
 # Agent label for tasks that ended before an agent was chosen.
 UNROUTED: Final = "none"
 _TIMED_STAGES: Final = (Stage.ANALYSE, Stage.SCORE, Stage.ROUTE, Stage.PLAN, Stage.EXECUTE, Stage.AGGREGATE)
+# Enum members read per task, as module constants: an attribute of an Enum class costs a descriptor call.
+_ANALYSE: Final = Stage.ANALYSE
+_ROUTE: Final = Stage.ROUTE
+_PLAN: Final = Stage.PLAN
+_EXECUTE: Final = Stage.EXECUTE
+_TOOL: Final = Stage.TOOL
+_MODEL: Final = Stage.MODEL
+_SUCCESS: Final = TaskOutcome.SUCCESS
+_ERROR: Final = TaskOutcome.ERROR
+_REJECTED: Final = TaskOutcome.REJECTED
 # Profiler stage names per tool ("tool:<name>"), built once per tool name.
 _TOOL_STAGE: dict[str, str] = {}
 
@@ -184,18 +194,19 @@ class Runtime:
             )
         self._listener.task_started()
         agent = UNROUTED
-        outcome = TaskOutcome.ERROR
+        outcome = _ERROR
         # task_finished runs inside the task span so the duration gets its trace id as exemplar.
         span, token = tracing.start_agent_span(parent)
         try:
             result = self._run(task, span, started)
             agent = result.agent or UNROUTED
-            outcome = TaskOutcome(result.outcome)
-            if outcome is not TaskOutcome.SUCCESS:
+            ended = result.outcome
+            outcome = ended if isinstance(ended, TaskOutcome) else TaskOutcome(ended)
+            if outcome is not _SUCCESS:
                 tracing.mark_error(span, result.outcome, result.error or outcome)
             return result
         except (UnknownAgentError, PlanError) as exc:
-            outcome = TaskOutcome.REJECTED
+            outcome = _REJECTED
             tracing.mark_error(span, type(exc).__name__, str(exc))
             raise
         finally:
@@ -224,7 +235,7 @@ class Runtime:
         mark = clock()
         analysis = self._router.analyse(task.text)
         route_mark = clock()
-        stages[Stage.ANALYSE] = route_mark - mark
+        stages[_ANALYSE] = route_mark - mark
 
         if traced:
             route_span, route_token = tracing.start_child_span("route")
@@ -236,7 +247,7 @@ class Runtime:
         else:
             decision = self._router.route(task, analysis, stages)
         mark = clock()
-        stages[Stage.ROUTE] = mark - route_mark
+        stages[_ROUTE] = mark - route_mark
         spec = config.agent(decision.agent)
         assert spec is not None, "the router only returns configured agents"
         if traced:
@@ -251,23 +262,26 @@ class Runtime:
         mark = clock()
         agent_run = self._runner.run(spec, task, run)
         run_stages = agent_run.stages
-        stages[Stage.EXECUTE] = clock() - mark - run_stages.get(Stage.PLAN, 0.0)
+        stages[_EXECUTE] = clock() - mark - run_stages.get(_PLAN, 0.0)
         stages.update(run_stages)
         tool_stage = _TOOL_STAGE
         # The stage metric's observations of this task, reported in one event.
         timed: list[tuple[str, float]] = []
         for call in agent_run.calls:
             key = tool_stage.get(call.tool) or _tool_stage(call.tool)
-            stages[key] = stages.get(key, 0.0) + call.duration_seconds
-            timed.append((Stage.TOOL, call.duration_seconds))
+            seconds = call.duration_seconds
+            stages[key] = stages.get(key, 0.0) + seconds
+            timed.append((_TOOL, seconds))
         if agent_run.turns:
-            stages[Stage.MODEL] = sum(turn.duration_seconds for turn in agent_run.turns)
+            stages[_MODEL] = sum(turn.duration_seconds for turn in agent_run.turns)
 
         outcome = _task_outcome(agent_run)
         if traced:
             tracing.annotate_stop(span, agent_run.stop_reason)
-        self._router.experience.record(decision.agent, outcome is TaskOutcome.SUCCESS)
-        timed.extend((stage, stages[stage]) for stage in _TIMED_STAGES if stage in stages)
+        self._router.experience.record(decision.agent, outcome is _SUCCESS)
+        for stage in _TIMED_STAGES:
+            if stage in stages:
+                timed.append((stage, stages[stage]))
         listener.stages_timed(timed)
         duration = clock() - started
         self._profiler.record(stages, task_seconds=duration)

@@ -3,9 +3,11 @@
 Calls that are ready together run concurrently on a shared, bounded thread
 pool (the runtime-wide tool-call concurrency limit); a lone ready call runs
 in the caller's thread, so sequential plans pay no hand-off. Of several
-ready calls, those the tool cache can answer at once (the caller's
-``peek``) run in the caller's thread too: a hand-off costs far more than a
-cache hit. A failed call fails only the steps that depend on it. The task
+ready calls, those the tool cache can answer at once run in the caller's
+thread too: a hand-off costs far more than a cache hit. Untraced, the
+caller's ``call_cached`` answers such a call in one look-up; traced (the
+call's span must be current while it is looked up), its ``peek`` picks
+them and ``call`` runs them in their spans. A failed call fails only the steps that depend on it. The task
 deadline bounds the wait; calls still running then are reported as timed
 out.
 
@@ -55,7 +57,9 @@ class ToolCaller(Protocol):
     """Anything that calls a tool by name with arguments (the tool pipeline).
 
     A caller may also have ``peek(tool, args) -> bool``: True when the call
-    would be answered from an in-process cache right now (nothing counted).
+    would be answered from an in-process cache right now (nothing counted);
+    and ``call_cached(tool, args)``: the call's report when that cache
+    answers it now, else None with nothing counted.
     """
 
     def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> CallReport: ...
@@ -113,6 +117,11 @@ class PlanExecutor:
     ) -> tuple[tuple[ToolCallOutcome, ...], bool]:
         calls = plan.calls
         peek: Callable[[str, Mapping[str, Any]], bool] | None = getattr(caller, "peek", None)
+        # Untraced, a cache hit needs no span around it: one look-up answers it (traced, the
+        # execute_tool span must be current during the look-up, so peek first, then call in the span).
+        call_cached: Callable[[str, Mapping[str, Any]], CallReport | None] | None = (
+            None if traced else getattr(caller, "call_cached", None)
+        )
         results: dict[str, Any] = {}
         outcomes: dict[str, ToolCallOutcome] = {}
         running: dict[Future[ToolCallOutcome], str] = {}
@@ -121,8 +130,6 @@ class PlanExecutor:
         while pending or running:
             ready, blocked = self._ready(pending, outcomes)
             pending = blocked
-            now: list[tuple[PlannedCall, dict[str, Any]]] = []
-            later: list[tuple[PlannedCall, dict[str, Any]]] = []
             runnable: list[PlannedCall] = []
             for call, failed_dep in ready:
                 if failed_dep is not None:
@@ -130,12 +137,7 @@ class PlanExecutor:
                 else:
                     runnable.append(call)
             lone = len(runnable) == 1 and not running
-            for call in runnable:
-                args = call.resolve_args(results)
-                if lone or (peek is not None and peek(call.tool, args)):
-                    now.append((call, args))  # a lone call, or a cache hit: cheaper than any hand-off
-                else:
-                    later.append((call, args))
+            now, later = _place(runnable, results, outcomes, turn, lone=lone, peek=peek, call_cached=call_cached)
             if len(later) == 1 and not running:
                 now.append(later.pop())  # a lone call runs in this thread
             for call, args in later:
@@ -175,17 +177,58 @@ class PlanExecutor:
         """Split pending calls into ready ones (with a failed dependency, if any) and blocked ones."""
         ready: list[tuple[PlannedCall, str | None]] = []
         blocked: list[PlannedCall] = []
+        done = outcomes.keys()
         for call in pending:
-            if not all(dep in outcomes for dep in call.depends_on):
+            depends_on = call.depends_on
+            if not depends_on:
+                ready.append((call, None))
+                continue
+            if not depends_on <= done:
                 blocked.append(call)
                 continue
-            if all(outcomes[dep].ok for dep in call.depends_on):
+            if all(outcomes[dep].ok for dep in depends_on):
                 ready.append((call, None))
                 continue
             # Sorted only when one failed, so the step named as the cause is the same every run.
             failed = next((dep for dep in sorted(call.depends_on) if not outcomes[dep].ok), None)
             ready.append((call, failed))
         return ready, blocked
+
+
+_Placed = list[tuple[PlannedCall, dict[str, Any]]]
+
+
+def _place(
+    runnable: list[PlannedCall],
+    results: dict[str, Any],
+    outcomes: dict[str, ToolCallOutcome],
+    turn: int | None,
+    *,
+    lone: bool,
+    peek: Callable[[str, Mapping[str, Any]], bool] | None,
+    call_cached: Callable[[str, Mapping[str, Any]], CallReport | None] | None,
+) -> tuple[_Placed, _Placed]:
+    """Calls (with their arguments) to run in this thread and to hand to the pool; hits ``call_cached`` answers
+    are done here (their outcomes and results recorded)."""
+    now: _Placed = []
+    later: _Placed = []
+    for call in runnable:
+        args = call.resolve_args(results)
+        if lone:
+            now.append((call, args))  # a lone call: cheaper than any hand-off
+        elif call_cached is not None:
+            report = call_cached(call.tool, args)
+            if report is None:
+                later.append((call, args))
+                continue
+            outcome = outcomes[call.id] = _outcome(call, call.call_id or new_call_id(), report, turn)
+            if outcome.ok:
+                results[call.id] = outcome.result
+        elif peek is not None and peek(call.tool, args):
+            now.append((call, args))  # a cache hit: cheaper than any hand-off
+        else:
+            later.append((call, args))
+    return now, later
 
 
 def _execute(
@@ -205,7 +248,6 @@ def _execute(
         try:
             report = caller.call(call.tool, args, deadline)
             error = report.error
-            error_type = type(error).__name__ if error is not None else None
             if span.is_recording():
                 attributes: dict[str, str | int] = {
                     "agent_runtime.tool.attempts": report.attempts,
@@ -214,16 +256,19 @@ def _execute(
                 if report.cache_layer:
                     attributes["agent_runtime.cache.layer"] = report.cache_layer
                 span.set_attributes(attributes)
-            usable = report.outcome in _USABLE
-            if not usable and error_type is not None:
-                tracing.mark_error(span, error_type, str(error))
+            if error is not None and report.outcome not in _USABLE:
+                tracing.mark_error(span, type(error).__name__, str(error))
         finally:
             tracing.end_child_span(span, token)
     else:
         report = caller.call(call.tool, args, deadline)
-        error = report.error
-        error_type = type(error).__name__ if error is not None else None
-        usable = report.outcome in _USABLE
+    return _outcome(call, call_id, report, turn)
+
+
+def _outcome(call: PlannedCall, call_id: str, report: CallReport, turn: int | None) -> ToolCallOutcome:
+    error = report.error
+    error_type = type(error).__name__ if error is not None else None
+    usable = report.outcome in _USABLE
     return ToolCallOutcome(
         step_id=call.id,
         tool=call.tool,

@@ -187,6 +187,8 @@ def _topological(calls: Mapping[str, PlannedCall]) -> tuple[PlannedCall, ...]:
 # --- Plans compiled once per agent -------------------------------------------------------------
 
 _TASK: Final = object()  # a template piece that stands for the task text
+PLAN_MEMO_SIZE: Final = 128
+"""Plans a template keeps by task text (context-free tasks): repeated tasks reuse theirs."""
 
 
 class PlanTemplate:
@@ -197,6 +199,11 @@ class PlanTemplate:
     cycles, unsupported template fields, the topological order and the
     sinks); ``instantiate`` only fills ``{task}`` and ``{context[key]}``.
     The plan it returns equals ``build_plan``'s for the same task.
+
+    Plans are immutable (the executor copies arguments before a tool sees
+    them), so the plan of a task without context is kept by its text, up to
+    ``PLAN_MEMO_SIZE`` (then forgotten all at once): a repeated task, the
+    common case behind the decision and tool caches, skips filling.
     """
 
     def __init__(self, steps: Sequence[PlanStep], order: tuple[PlannedCall, ...]) -> None:
@@ -209,11 +216,24 @@ class PlanTemplate:
             (by_id[step.id], _compile_args(by_id[step.id].args), _needs_fill(by_id[step.id].args)) for step in steps
         )
         self._order = tuple(call.id for call in order)
+        self._memo: dict[str, Plan] = {}
 
     def instantiate(self, task_text: str, context: Mapping[str, Any]) -> Plan:
         """The plan for one task (``PlanError`` when a template needs a context key the task lacks)."""
         if self._static:
             return self._plan
+        if context:
+            return self._fill(task_text, context)
+        memo = self._memo
+        plan = memo.get(task_text)
+        if plan is None:
+            plan = self._fill(task_text, context)
+            if len(memo) >= PLAN_MEMO_SIZE:
+                memo.clear()
+            memo[task_text] = plan
+        return plan
+
+    def _fill(self, task_text: str, context: Mapping[str, Any]) -> Plan:
         filled: dict[str, PlannedCall] = {}
         for call, compiled, needs_fill in self._fillers:
             if needs_fill:

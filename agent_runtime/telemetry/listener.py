@@ -130,11 +130,20 @@ def _handles(listener: object, event: str) -> bool:
 
 
 def _dispatch(handlers: list[Callable[..., None]]) -> Callable[..., None]:
-    """One callable that calls every handler in order: none, the handler itself, or a loop."""
+    """One callable that calls every handler in order: none, the handler itself, two calls, or a loop."""
     if not handlers:
         return _ignore
     if len(handlers) == 1:
         return handlers[0]
+    if len(handlers) == 2:
+        # The usual pair (metrics and span events): two calls, no loop.
+        first, second = handlers
+
+        def both(*args: Any, **kwargs: Any) -> None:
+            first(*args, **kwargs)
+            second(*args, **kwargs)
+
+        return both
     fixed = tuple(handlers)
 
     def fan_out(*args: Any, **kwargs: Any) -> None:

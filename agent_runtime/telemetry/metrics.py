@@ -6,16 +6,18 @@ a dict look-up and an ``inc``/``observe`` (never ``labels()`` per call).
 Latency histograms carry the current trace id as an exemplar when the span is
 sampled (visible when scraped as OpenMetrics).
 
-Per-task cost: a counter increment goes straight to the child's value (the
-public ``inc`` adds two checks and two calls per event), and histogram
-observations without an exemplar are *batched*: kept as bucket counts and a
-sum per label set and folded into the very same histogram child every
-``FLUSH_EVERY`` observations, at least every ``FLUSH_SECONDS`` (a daemon
-thread sees to idle processes), before every collection of the registry,
-and at exit. Series, buckets and values are exactly those of one
-``observe`` per event, at most ``FLUSH_SECONDS`` later in a multiprocess
-scrape (a single-process scrape is exact); an observation with an exemplar
-(a sampled task) is observed at once, exemplar and all.
+Per-task cost: histogram observations without an exemplar, and counter
+increments in a single process, are *batched*: appended to a per-series
+array of doubles (no lock on the hot path) and folded into the very same child, a
+histogram's as bucket counts and a sum, a counter's as one ``inc`` of their
+sum, every ``FLUSH_EVERY`` events of a series, by a daemon thread every
+``FLUSH_SECONDS``, before every collection of the registry, and at exit.
+Series, buckets and values are exactly those of one ``inc``/``observe`` per
+event; a single-process scrape is exact, and in a multiprocess scrape
+histograms are at most ``FLUSH_SECONDS`` late (counters there are
+incremented at once). An observation with an exemplar (a sampled task) is
+counted with the batch, and its exemplar set on its bucket at once. Gauges
+(tasks in flight, breaker state) are set at once.
 
 Example::
 
@@ -30,17 +32,22 @@ Example::
 from __future__ import annotations
 
 import atexit
+import collections
 import os
 import threading
 import time
 import weakref
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from functools import partial
 from math import isnan
 from typing import Any, Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.samples import Exemplar
+from prometheus_client.values import MutexValue
 
 from agent_runtime._version import __version__
 from agent_runtime.telemetry import catalog, tracing
@@ -50,6 +57,8 @@ from agent_runtime.telemetry.listener import ModelCall, RuntimeListener
 from agent_runtime.vocabulary import BreakerState, CacheLayer, CacheName, TaskOutcome, TokenType
 
 _BREAKER_STATES = frozenset(catalog.BREAKER_STATES)
+# Read per task: an Enum class attribute costs a descriptor call, a module constant does not.
+_REJECTED: Final = TaskOutcome.REJECTED
 _collectors_lock = threading.Lock()
 # Weak keys: a registry's collectors go with it (ids of dead registries get reused).
 _collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, MetricWrapperBase]] = (
@@ -58,74 +67,134 @@ _collectors: weakref.WeakKeyDictionary[CollectorRegistry, dict[str, MetricWrappe
 
 
 FLUSH_EVERY: Final = 256
-"""Batched observations of one label set folded into its histogram at the latest after this many."""
+"""Batched events of one label set folded into its child at the latest after this many."""
 FLUSH_SECONDS: Final = 1.0
-"""... or after this long (checked on every observation, and by a daemon thread when idle)."""
+"""... or after about this long (a daemon thread flushes every batch this often)."""
 
 
-class _BatchedHistogram:
-    """One histogram child's observations as bucket counts and a sum, folded in by ``flush``.
+class _Batch:
+    """One series' pending observations (or increments), folded into its child by ``flush``.
+
+    Recording is one ``array.append``, atomic under the GIL, so the hot path
+    takes no lock (a lock, a bisect and a clock read per observation cost
+    several times more); an array of doubles holds a pending value in 8
+    bytes, not a float object. ``flush`` takes only as many values as it saw
+    from the front, so an append racing a flush (at the back) is folded in by
+    the next one.
+    """
+
+    __slots__ = ("__weakref__", "_pending")
+
+    def __init__(self) -> None:
+        self._pending = array("d")
+        _FLUSHER.track(self)
+
+    def observe(self, value: float) -> None:
+        """Record ``value``; fold the batch in once it holds ``FLUSH_EVERY``."""
+        pending = self._pending
+        pending.append(value)
+        if len(pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold the pending values into the child."""
+        pending = self._pending
+        if not pending:
+            return
+        # Flushes take turns (appends never wait): each takes only what it saw.
+        with _FLUSHER.lock:
+            seen = len(pending)
+            values = pending[:seen]
+            del pending[:seen]
+        if values:  # another flush may have taken them all
+            self._fold(values)
+
+    def _fold(self, values: array[float]) -> None:
+        raise NotImplementedError
+
+
+class _BatchedCounter(_Batch):
+    """A counter child's increments, added to its value in one ``inc`` per flush."""
+
+    __slots__ = ("_inc",)
+
+    def __init__(self, inc: Callable[[float], None]) -> None:
+        self._inc = inc
+        super().__init__()
+
+    def _fold(self, values: array[float]) -> None:
+        self._inc(sum(values))
+
+
+class _BatchedHistogram(_Batch):
+    """A histogram child's observations, folded in as bucket counts and a sum.
 
     Bucket ``i`` counts values ``<= upper_bounds[i]`` and above the bound
     before, as ``Histogram.observe`` does; the fold adds the counts and the
     sum to the child's own values, so what a scrape reads is the same.
     """
 
-    __slots__ = ("__weakref__", "_bounds", "_child", "_counts", "_deadline", "_lock", "_pending", "_sum")
+    __slots__ = ("_bounds", "_child")
 
-    def __init__(self, child: Any, lock: threading.Lock | None = None) -> None:
+    def __init__(self, child: Any) -> None:
         self._child = child
         self._bounds: tuple[float, ...] = tuple(child._upper_bounds)
-        self._counts = [0] * len(self._bounds)
-        self._sum = 0.0
-        self._pending = 0
-        self._deadline = 0.0
-        # Shared by the children of one metric that ``observe_many`` fills together.
-        self._lock = lock or threading.Lock()
-        _FLUSHER.track(self)
+        super().__init__()
 
-    def observe(self, value: float) -> None:
-        if isnan(value):  # NaN goes in no bucket: let the histogram itself say so
-            self._child.observe(value)
+    def observe_now(self, value: float, exemplar: dict[str, str]) -> None:
+        """Count ``value`` with the batch and put its exemplar on its bucket now.
+
+        What ``Histogram.observe(value, exemplar)`` does, less the check of
+        the exemplar's labels: they are always ``_exemplar()``'s one short
+        trace id, well within the OpenMetrics limit.
+        """
+        if isnan(value):  # in no bucket: the histogram itself says what becomes of it
+            self._child.observe(value, exemplar)
             return
-        with self._lock:
-            due = self._add(value, time.monotonic)
-        if due:
-            self.flush()
+        self.observe(value)
+        bucket = self._child._buckets[bisect_left(self._bounds, value)]
+        bucket.set_exemplar(Exemplar(exemplar, value, time.time()))
 
-    def _add(self, value: float, now: Callable[[], float]) -> bool:
-        """Count ``value`` (not NaN) with the lock held; True when the batch is due to be folded in."""
-        self._counts[bisect_left(self._bounds, value)] += 1
-        self._sum += value
-        pending = self._pending = self._pending + 1
-        if pending == 1:
-            self._deadline = now() + FLUSH_SECONDS
-            return False
-        return pending >= FLUSH_EVERY or now() >= self._deadline
-
-    def flush(self) -> None:
-        """Fold the pending observations into the histogram child."""
-        with self._lock:
-            if not self._pending:
-                return
-            counts, total = self._counts, self._sum
-            self._counts = [0] * len(self._bounds)
-            self._sum = 0.0
-            self._pending = 0
+    def _fold(self, values: array[float]) -> None:
         child = self._child
+        total = sum(values)
+        if isnan(total):  # a NaN among them (or inf - inf): value by value, NaN to the histogram itself
+            for value in values:
+                if isnan(value):
+                    child.observe(value)
+            values = array("d", [value for value in values if not isnan(value)])
+            total = sum(values)
+        # Bucket indices counted in C (map and Counter), not in a Python loop per value.
+        counts = collections.Counter(map(partial(bisect_left, self._bounds), values))
         child._sum.inc(total)
         buckets = child._buckets
-        for index, count in enumerate(counts):
-            if count:
-                buckets[index].inc(count)
+        for index, count in counts.items():
+            buckets[index].inc(count)
+
+
+class _DirectHistogram:
+    """A histogram child that cannot be batched (not prometheus_client's own), behind the same interface."""
+
+    __slots__ = ("_child",)
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+
+    def observe(self, value: float) -> None:
+        self._child.observe(value)
+
+    def observe_now(self, value: float, exemplar: dict[str, str]) -> None:
+        self._child.observe(value, exemplar)
 
 
 class _Flusher:
-    """Flushes every batched histogram of the process: before a collection, on a timer, at exit."""
+    """Flushes every batch of the process: before a collection, on a timer, at exit."""
 
     def __init__(self) -> None:
-        self._batches: weakref.WeakSet[_BatchedHistogram] = weakref.WeakSet()
+        self._batches: weakref.WeakSet[_Batch] = weakref.WeakSet()
         self._lock = threading.Lock()
+        # Held by a batch's flush while it pops its values (never by the hot path).
+        self.lock = threading.Lock()
         self._thread_pid = 0
         atexit.register(self.flush)
         # A forked worker (gunicorn) inherits the batches but not the thread: start its own.
@@ -133,6 +202,7 @@ class _Flusher:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._thread_pid = 0
         if self._batches:
             self._start()
@@ -141,7 +211,7 @@ class _Flusher:
         self._thread_pid = os.getpid()
         threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
 
-    def track(self, batch: _BatchedHistogram) -> None:
+    def track(self, batch: _Batch) -> None:
         with self._lock:
             self._batches.add(batch)
             if self._thread_pid != os.getpid():  # none yet, or we are a forked worker
@@ -164,7 +234,7 @@ _FLUSHER = _Flusher()
 
 
 def flush_pending() -> None:
-    """Fold every batched observation into its histogram now (a worker on its way out, a test)."""
+    """Fold every batched event into its counter or histogram now (a worker on its way out, a test)."""
     _FLUSHER.flush()
 
 
@@ -249,29 +319,12 @@ class _Children:
 
 
 class _Counters(_Children):
-    """Counter (or gauge) children as their values' ``inc``: one call per event instead of three."""
+    """Counter children as one cheap call per event: a ``_BatchedCounter``'s ``observe``, or the value's ``inc``.
 
-    def __init__(
-        self,
-        metric: MetricWrapperBase,
-        labels: tuple[str, ...],
-        fold: Callable[[str, str], str],
-        known: Iterable[tuple[str, ...]],
-    ) -> None:
-        super().__init__(metric, labels, fold, ())
-        for values in known:
-            self._cache[values] = self._wrap(metric.labels(*values))
-
-    def _wrap(self, child: Any) -> Any:
-        value = getattr(child, "_value", None)
-        return value.inc if value is not None and hasattr(value, "inc") else child.inc
-
-
-class _Histograms(_Children):
-    """Histogram children as ``_BatchedHistogram``s (see the module docstring).
-
-    ``shared_lock``: every child batches under one lock, so ``observe_many``
-    counts several observations of one event (a task's stages) in one go.
+    Only in-process values are batched: every collection of the registry
+    flushes first, so a scrape reads them exactly. A multiprocess value is
+    read from its file by another process, which cannot flush this one's
+    batches: it is incremented at once, so counts are never late.
     """
 
     def __init__(
@@ -280,46 +333,49 @@ class _Histograms(_Children):
         labels: tuple[str, ...],
         fold: Callable[[str, str], str],
         known: Iterable[tuple[str, ...]],
-        *,
-        shared_lock: bool = False,
     ) -> None:
         super().__init__(metric, labels, fold, ())
-        self._lock = threading.Lock() if shared_lock else None
         for values in known:
             self._cache[values] = self._wrap(metric.labels(*values))
 
     def _wrap(self, child: Any) -> Any:
-        return _BatchedHistogram(child, self._lock) if _batchable(child) else child
+        # The child's value directly: the public ``inc`` adds two checks and two calls per event.
+        value = getattr(child, "_value", None)
+        if value is None or not hasattr(value, "inc"):
+            return child.inc
+        return _BatchedCounter(value.inc).observe if type(value) is MutexValue else value.inc
+
+
+class _Histograms(_Children):
+    """Histogram children as ``_BatchedHistogram``s (see the module docstring)."""
+
+    def __init__(
+        self,
+        metric: MetricWrapperBase,
+        labels: tuple[str, ...],
+        fold: Callable[[str, str], str],
+        known: Iterable[tuple[str, ...]],
+    ) -> None:
+        super().__init__(metric, labels, fold, ())
+        for values in known:
+            self._cache[values] = self._wrap(metric.labels(*values))
+
+    def _wrap(self, child: Any) -> Any:
+        return _BatchedHistogram(child) if _batchable(child) else _DirectHistogram(child)
 
     def observe_many(self, observations: Iterable[tuple[str, float]]) -> None:
-        """Observe each ``(label value, value)`` of a one-label metric, under one lock when the children share it."""
-        lock = self._lock
-        if lock is None:
-            for label, value in observations:
-                self.get(label).observe(value)
-            return
-        batches = [(self.get(label), value) for label, value in observations]
-        due: list[_BatchedHistogram] = []
-        direct: list[tuple[Any, float]] = []
-        with lock:
-            for batch, value in batches:
-                if isinstance(batch, _BatchedHistogram) and not isnan(value):
-                    if batch._add(value, time.monotonic):
-                        due.append(batch)
-                else:
-                    direct.append((batch, value))
-        for batch, value in direct:
-            batch.observe(value)  # not batchable, or NaN: the histogram's own observe
-        for batch in due:
-            batch.flush()
+        """Observe each ``(label value, value)`` of a one-label metric."""
+        cache = self._cache
+        for label, value in observations:
+            (cache.get((label,)) or self.get(label)).observe(value)
 
     def observe(self, value: float, exemplar: dict[str, str] | None, *labels: str) -> None:
         """Observe at once with an exemplar (it must reach the bucket now), batched without."""
-        batch = self.get(*labels)
-        if exemplar is not None and isinstance(batch, _BatchedHistogram):
-            batch._child.observe(value, exemplar)
-        else:
+        batch = self._cache.get(labels) or self.get(*labels)
+        if exemplar is None:
             batch.observe(value)
+        else:
+            batch.observe_now(value, exemplar)
 
 
 class PrometheusListener(RuntimeListener):
@@ -363,13 +419,7 @@ class PrometheusListener(RuntimeListener):
             "agent_runtime_tasks_total", [(a, o) for a in agents for o in catalog.TASK_OUTCOMES]
         )
         self._task_seconds = histograms("agent_runtime_task_duration_seconds", [(a,) for a in agents])
-        self._stages = _Histograms(
-            metrics["agent_runtime_stage_duration_seconds"],
-            CATALOG["agent_runtime_stage_duration_seconds"].labels,
-            guard.fold,
-            [(s,) for s in catalog.STAGES],
-            shared_lock=True,
-        )
+        self._stages = histograms("agent_runtime_stage_duration_seconds", [(s,) for s in catalog.STAGES])
         self._decisions = counters(
             "agent_runtime_routing_decisions_total",
             [(a, s) for a in agents for s in catalog.ROUTING_SOURCES],
@@ -446,7 +496,7 @@ class PrometheusListener(RuntimeListener):
         if agent not in self._agents:
             agent = self.guard.agent(agent)
         self._tasks.get(agent, outcome)(1)
-        if outcome != TaskOutcome.REJECTED:
+        if outcome != _REJECTED:
             # A rejected task was never handled; its near-zero time would flatter the latency SLO under overload.
             self._task_seconds.observe(seconds, _exemplar(), agent)
 

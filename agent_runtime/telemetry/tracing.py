@@ -303,7 +303,10 @@ class SpanEventListener(RuntimeListener):
             )
 
     def cache_looked_up(self, cache: str, layer: str, hit: bool) -> None:
-        if not hit or task_unsampled():
+        if not hit:
+            return
+        task = _TASK.get()  # task_unsampled() inlined: this runs for every cache hit of every task
+        if task is not None and task.unsampled:
             return
         span = trace.get_current_span()
         if span.is_recording():

@@ -85,8 +85,9 @@ def args_key(args: Mapping[str, Any]) -> Hashable:
     """The arguments as an L0 key: equal exactly when their canonical JSON is (no digest).
 
     Sorted ``(name, value)`` pairs when every value is exactly a ``str`` or an
-    ``int`` (the usual case; ``True`` and ``1.0`` are not ``int`` here, as
-    they are not in JSON), else the canonical JSON string itself. Raises
+    ``int``, or a ``list``/``tuple`` of those (as a tuple: both are the same
+    JSON array) — the usual cases; ``True`` and ``1.0`` are not ``int`` here,
+    as they are not in JSON — else the canonical JSON string itself. Raises
     ``ValueError``/``TypeError``/``RecursionError`` for arguments with no
     canonical form.
 
@@ -94,15 +95,26 @@ def args_key(args: Mapping[str, Any]) -> Hashable:
     True
     >>> args_key({"a": 1}) == args_key({"a": 1.0}), args_key({"a": 1}) == args_key({"a": True})
     (False, False)
+    >>> args_key({"a": ["x", 1]}) == args_key({"a": ("x", 1)})
+    True
     """
     fast = _FAST_ARG_TYPES
+    lists = False
     for value in args.values():
-        if type(value) not in fast:
-            return canonical_args(args)
+        kind = type(value)
+        if kind in fast:
+            continue
+        if (kind is list or kind is tuple) and all(type(item) in fast for item in value):
+            lists = lists or kind is list
+            continue
+        return canonical_args(args)
+    items: Any = args.items()
+    if lists:  # a list is not hashable: its items as a tuple
+        items = [(name, tuple(value) if type(value) is list else value) for name, value in items]
     if len(args) == 1:
-        return tuple(args.items())
+        return tuple(items)
     try:
-        return tuple(sorted(args.items()))
+        return tuple(sorted(items))
     except TypeError:  # keys of mixed types: let the canonical form decide
         return canonical_args(args)
 
@@ -250,16 +262,36 @@ class ToolCache:
 
     def peek(self, spec: ToolSpec, args: Mapping[str, Any]) -> bool:
         """True when the L0 holds a live result for ``spec.name(**args)``; nothing is counted."""
+        key = self._l0_key(spec, args)
+        return key is not None and key[0] in self._l0
+
+    def lookup_l0(self, spec: ToolSpec, args: Mapping[str, Any], *, cache: str = CacheName.TOOL) -> CacheLookup | None:
+        """``lookup`` when the L0 answers now (counted and reported as a hit), else None with nothing counted.
+
+        What ``peek`` and then ``lookup`` do on a hit, with the key built once.
+        """
+        key = self._l0_key(spec, args)
+        if key is None:
+            return None
+        l0_key, call_key = key
+        entry = self._l0.get(l0_key)
+        if entry is None:
+            return None
+        self._hit_l0(spec, args, cache, call_key, entry)
+        return CacheLookup(spec, l0_key, True, entry.value, "l0", entry.seconds, cache)
+
+    def _l0_key(self, spec: ToolSpec, args: Mapping[str, Any]) -> tuple[tuple[Any, ...], Hashable] | None:
+        """(the L0 key, the arguments' key), or None when the call is not cacheable."""
         if not (spec.cacheable and spec.ttl_seconds > 0):
-            return False
+            return None
         try:
-            key = args_key(args)
+            call_key = args_key(args)
         except (ValueError, TypeError, RecursionError):
-            return False
+            return None
         name = spec.name
         if self._specs.get(name) is not spec:
             self._remember_spec(spec)
-        return (name, self._generations_of(name), key) in self._l0
+        return (name, self._generations_of(name), call_key), call_key
 
     def store(self, lookup: CacheLookup, value: Any, seconds: float, dollars: float = 0.0) -> None:
         """Store ``value`` for the missed ``lookup``; ``seconds`` and ``dollars`` are what computing it cost."""
@@ -415,10 +447,7 @@ class ToolCache:
         entry = self._l0.get(key)
         if entry is not None:
             if report:
-                tick = self._hit_tick = (self._hit_tick + 1) & _HIT_SAMPLE_MASK
-                if not tick:
-                    self._frequency.record((name, call_key), name, args, weight=HIT_SAMPLE)
-                self._count_hit(spec, cache, "l0", entry)
+                self._hit_l0(spec, args, cache, call_key, entry)
             return CacheLookup(spec, key, True, entry.value, "l0", entry.seconds, cache)
 
         if report:
@@ -436,6 +465,16 @@ class ToolCache:
             with self._stats_lock:
                 self._misses += 1
         return CacheLookup(spec, key, cache=cache, shared_key=shared_key, args=args)
+
+    def _hit_l0(
+        self, spec: ToolSpec, args: Mapping[str, Any], cache: str, call_key: Hashable, entry: CacheEntry
+    ) -> None:
+        """Count an L0 hit: popularity (one in ``HIT_SAMPLE``), the stats and the listener."""
+        tick = self._hit_tick = (self._hit_tick + 1) & _HIT_SAMPLE_MASK
+        if not tick:
+            name = spec.name
+            self._frequency.record((name, call_key), name, args, weight=HIT_SAMPLE)
+        self._count_hit(spec, cache, "l0", entry)
 
     def _count_hit(self, spec: ToolSpec, cache: str, layer: str, entry: CacheEntry) -> None:
         # One critical section for everything a hit updates: this is the hot path.

@@ -186,6 +186,28 @@ class ToolPipeline:
         outcome = TIMEOUT if isinstance(attempt.error, ToolTimeoutError) else ERROR
         return self._fallback(spec, args, started, outcome=outcome, error=attempt.error, attempts=attempt.attempts)
 
+    def call_cached(self, tool: str, args: Mapping[str, Any]) -> CallReport | None:
+        """``call`` when the L0 cache answers ``tool(**args)`` now, else None with nothing counted or reported.
+
+        The executor runs a cache hit of a parallel group this way, in the
+        calling thread, with one look-up (``peek`` and then ``call`` build the
+        key twice). None for an unknown tool.
+        """
+        started = self._clock()
+        if tool not in self._registry:
+            return None
+        registered = self._registry.get(tool)
+        if registered.bypass_cache is not None and registered.bypass_cache(args):
+            return None
+        lookup = self._cache.lookup_l0(registered.spec, args, cache=registered.cache_name)
+        if lookup is None:
+            return None
+        seconds = self._clock() - started
+        # The cache stage and the whole call are the same time on a hit.
+        self._listener.stage_timed("cache", seconds)
+        self._listener.tool_called(tool, SUCCESS, seconds)
+        return CallReport(SUCCESS, lookup.value, None, lookup.layer, 0, seconds)
+
     def peek(self, tool: str, args: Mapping[str, Any]) -> bool:
         """True when the L0 cache would answer ``tool(**args)`` now; nothing is counted or reported.
 

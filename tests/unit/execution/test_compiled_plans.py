@@ -6,7 +6,7 @@ import pytest
 
 from agent_runtime.config.models import PlanStep
 from agent_runtime.errors import PlanError
-from agent_runtime.execution.plan import build_plan, compile_plan
+from agent_runtime.execution.plan import PLAN_MEMO_SIZE, build_plan, compile_plan
 
 TOOLS = {"search", "fetch", "summarise"}
 STEPS = (
@@ -61,3 +61,17 @@ def test_a_plan_without_templates_is_shared_and_its_args_are_copied_per_call() -
     args = first.calls[0].resolve_args({})
     args["q"].append("mutated")
     assert first.calls[0].resolve_args({}) == {"q": ["fixed"]}
+
+
+def test_a_repeated_task_without_context_reuses_its_plan_within_the_memo_bound() -> None:
+    steps = (PlanStep("a", "search", {"q": "{task}", "tags": ["x"]}),)
+    template = compile_plan(steps, known_tools=TOOLS)
+    first = template.instantiate("why?", {})
+    assert template.instantiate("why?", {}) is first
+    assert template.instantiate("why?", {}) == build_plan(steps, task_text="why?", context={}, known_tools=TOOLS)
+    assert template.instantiate("other", {}) != first
+    # A task with context is filled afresh (its values may differ with the same text).
+    assert template.instantiate("why?", {"team": "sre"}) is not first
+    for number in range(PLAN_MEMO_SIZE):
+        template.instantiate(f"task {number}", {})
+    assert template.instantiate("why?", {}) is not first, "forgotten once the memo was full"

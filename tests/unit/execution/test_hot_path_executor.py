@@ -90,3 +90,51 @@ def test_an_unsampled_task_span_is_known_without_a_current_span_lookup() -> None
     finally:
         tracing.end_agent_span(span, tokens)
     assert not tracing.task_unsampled()
+
+
+class CachingCaller(PeekingCaller):
+    """``PeekingCaller`` that also answers ``hit*`` tools through ``call_cached``, recording which way each went."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cached: list[str] = []
+
+    def call_cached(self, tool: str, args: Mapping[str, Any]) -> Report | None:
+        if not tool.startswith("hit"):
+            return None
+        self.cached.append(tool)
+        self.threads[tool] = threading.current_thread().name
+        return Report("success", result=tool)
+
+
+def _run_parallel_group(caller: CachingCaller) -> None:
+    tools = {"hit_a", "hit_b", "miss_a", "miss_b"}
+    plan = build_plan([PlanStep(name, name) for name in sorted(tools)], task_text="t", context={}, known_tools=tools)
+    executor = PlanExecutor(caller, max_parallel=4)
+    try:
+        outcomes, timed_out = executor.run(plan, timeout_seconds=5)
+    finally:
+        executor.close()
+    assert not timed_out and [o.result for o in outcomes] == sorted(tools)
+    assert all(o.call_id for o in outcomes)
+
+
+def test_an_untraced_group_s_cache_hits_are_answered_by_call_cached_in_the_calling_thread() -> None:
+    caller = CachingCaller()
+    unsampled = NonRecordingSpan(SpanContext(trace_id=1, span_id=2, is_remote=False, trace_flags=TraceFlags(0)))
+    token = otel_context.attach(trace.set_span_in_context(unsampled))
+    try:
+        _run_parallel_group(caller)
+    finally:
+        otel_context.detach(token)
+    here = threading.current_thread().name
+    assert sorted(caller.cached) == ["hit_a", "hit_b"] and caller.peeks == []
+    assert caller.threads["hit_a"] == caller.threads["hit_b"] == here
+    assert caller.threads["miss_a"].startswith("agent-tool") and caller.threads["miss_b"].startswith("agent-tool")
+
+
+def test_a_traced_group_peeks_and_calls_its_hits_in_their_spans() -> None:
+    caller = CachingCaller()
+    _run_parallel_group(caller)  # no current span: traced, each call needs its span current while it runs
+    assert caller.cached == [] and sorted(caller.peeks) == ["hit_a", "hit_b", "miss_a", "miss_b"]
+    assert caller.threads["hit_a"] == threading.current_thread().name

@@ -9,7 +9,7 @@ from agent_runtime.telemetry import metrics
 from agent_runtime.telemetry.labels import LabelGuard
 from agent_runtime.telemetry.metrics import PrometheusListener
 
-VALUES = [0.0, 0.00005, 0.001, 0.0025, 0.0025000001, 0.05, 0.3, 7.0, 1e9]
+VALUES = [0.0, 0.00005, 0.001, 0.0025, 0.0025000001, 0.05, 0.3, 7.0, 1e9, float("inf")]
 
 
 def test_stage_timings_read_the_same_as_direct_observations() -> None:
@@ -55,3 +55,53 @@ def test_flush_pending_folds_everything_now() -> None:
     listener.stage_timed("aggregate", 0.25)
     metrics.flush_pending()
     assert child._sum.get() == 0.75
+
+
+def test_a_nan_observation_reads_as_the_histogram_s_own_observe() -> None:
+    registry = CollectorRegistry()
+    listener = PrometheusListener(LabelGuard(), registry=registry)
+    reference_registry = CollectorRegistry()
+    buckets = listener.collectors["agent_runtime_stage_duration_seconds"]._upper_bounds  # type: ignore[attr-defined]
+    reference = Histogram("reference", "", ["stage"], registry=reference_registry, buckets=buckets)
+    for value in (0.001, float("nan"), 0.5):
+        listener.stage_timed("analyse", value)
+        reference.labels("analyse").observe(value)
+    metrics.flush_pending()
+    ours = listener.collectors["agent_runtime_stage_duration_seconds"].labels("analyse")  # type: ignore[attr-defined]
+    theirs = reference.labels("analyse")
+    assert [b.get() for b in ours._buckets] == [b.get() for b in theirs._buckets]
+    assert str(ours._sum.get()) == str(theirs._sum.get()) == "nan"
+
+
+def test_counters_are_batched_and_exact_at_collection() -> None:
+    registry = CollectorRegistry()
+    listener = PrometheusListener(LabelGuard(tools=("search",)), registry=registry)
+    for _ in range(metrics.FLUSH_EVERY - 1):
+        listener.cache_looked_up("tool", "l0", True)
+    listener.cache_saved("tool", 0.25)
+    listener.cache_saved("tool", 0.5)
+    child = listener.collectors["agent_runtime_cache_requests_total"].labels("tool", "l0", "hit")  # type: ignore[attr-defined]
+    listener.cache_looked_up("tool", "l0", True)
+    # Read the child's own value, without a collection (which would flush).
+    assert child._value.get() == metrics.FLUSH_EVERY
+    assert registry.get_sample_value("agent_runtime_cache_saved_seconds_total", {"cache": "tool"}) == 0.75
+
+
+def test_an_observation_with_an_exemplar_reads_as_the_histogram_s_own_observe() -> None:
+    registry = CollectorRegistry()
+    listener = PrometheusListener(LabelGuard(tools=("search",)), registry=registry)
+    reference_registry = CollectorRegistry()
+    metric = listener.collectors["agent_runtime_tool_duration_seconds"]
+    reference = Histogram("reference", "", ["tool"], registry=reference_registry, buckets=metric._upper_bounds)  # type: ignore[attr-defined]
+    batched = metrics._Histograms(metric, ("tool",), listener.guard.fold, [("search",)])
+    exemplar = {"trace_id": "ab" * 16}
+    for value in (0.001, 0.3, 7.0):
+        batched.observe(value, exemplar, "search")
+        reference.labels("search").observe(value, exemplar)
+    metrics.flush_pending()
+    ours, theirs = metric.labels("search"), reference.labels("search")  # type: ignore[attr-defined]
+    assert [b.get() for b in ours._buckets] == [b.get() for b in theirs._buckets]
+    assert ours._sum.get() == theirs._sum.get()
+    assert [b.get_exemplar() and (b.get_exemplar().labels, b.get_exemplar().value) for b in ours._buckets] == [
+        b.get_exemplar() and (b.get_exemplar().labels, b.get_exemplar().value) for b in theirs._buckets
+    ]

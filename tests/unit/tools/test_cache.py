@@ -345,6 +345,15 @@ def test_l0_keys_are_equal_exactly_when_the_canonical_json_is() -> None:
         {"q": "1"},
         {"q": None},
         {"q": [1, 2]},
+        {"q": (1, 2)},
+        {"q": ["1", 2]},
+        {"q": [True, 2]},
+        {"q": [1.0, 2]},
+        {"q": [[1], 2]},
+        {"q": []},
+        {"q": ()},
+        {"q": [1, 2], "n": ["a"]},
+        {"n": ("a",), "q": (1, 2)},
         {"q": "a", "n": 2},
         {"n": 2, "q": "a"},
         {"q": "a", "n": 2.0},
@@ -365,6 +374,24 @@ def test_l0_is_bounded_in_bytes_as_well_as_entries(clock: FakeClock) -> None:
     assert 5 < stats["entries"] < 16
     assert cache.lookup(SEARCH, {"q": "99"}).hit, "the most recent entries stay"
     assert not cache.lookup(SEARCH, {"q": "0"}).hit
+
+
+def test_lookup_l0_counts_a_hit_as_lookup_does_and_nothing_on_a_miss(
+    listener: RecordingListener, clock: FakeClock
+) -> None:
+    cache = ToolCache(CacheSettings(), listener, clock=clock)
+    assert cache.lookup_l0(SEARCH, {"q": "a"}) is None
+    assert cache.lookup_l0(SEND, {"to": "ops"}) is None
+    assert listener.events == [] and cache.stats()["misses"] == 0
+    remember(cache, SEARCH, {"q": "a"}, ["result"])
+    listener.events.clear()
+    hit = cache.lookup_l0(SEARCH, {"q": "a"})
+    assert hit is not None and (hit.hit, hit.layer, hit.value) == (True, "l0", ["result"])
+    via_lookup = cache.lookup(SEARCH, {"q": "a"})
+    assert hit.key == via_lookup.key
+    assert listener.of("cache_looked_up") == [("tool", "l0", True)] * 2
+    assert [event[:2] for event in listener.of("cache_saved")] == [("tool", 0.5)] * 2
+    assert cache.stats()["hits"] == 2
 
 
 def test_peek_counts_nothing(listener: RecordingListener, clock: FakeClock) -> None:

@@ -68,6 +68,32 @@ def test_peek_says_whether_l0_would_answer_and_reports_nothing(
     assert pipeline.call("cached", {"q": "a"}).cache_layer == "l0"
 
 
+def test_call_cached_answers_an_l0_hit_as_call_does_and_a_miss_with_nothing_reported(
+    pipeline: ToolPipeline, listener: RecordingListener
+) -> None:
+    before = list(listener.events)
+    assert pipeline.call_cached("cached", {"q": "a"}) is None
+    assert pipeline.call_cached("inline", {}) is None
+    assert pipeline.call_cached("no-such-tool", {}) is None
+    assert listener.events == before
+    pipeline.call("cached", {"q": "a"})
+    stats = pipeline.cache.stats()
+    events_of_call = len(listener.events)
+    via_call = pipeline.call("cached", {"q": "a"})
+    call_events = [event[:3] for event in listener.events[events_of_call:]]
+    events_of_cached = len(listener.events)
+    via_cached = pipeline.call_cached("cached", {"q": "a"})
+    assert via_cached is not None
+    assert (via_cached.outcome, via_cached.result, via_cached.cache_layer, via_cached.attempts) == (
+        via_call.outcome,
+        via_call.result,
+        via_call.cache_layer,
+        via_call.attempts,
+    )
+    assert [event[:3] for event in listener.events[events_of_cached:]] == call_events
+    assert pipeline.cache.stats()["hits"] == stats["hits"] + 2
+
+
 def test_closed_breaker_successes_reset_the_consecutive_count_without_the_lock() -> None:
     breaker = CircuitBreaker("b", BreakerSettings(consecutive_failures=3, minimum_calls=100))
     for _ in range(5):
