@@ -344,8 +344,10 @@ def _by_share(item: tuple[str, float]) -> tuple[float, str]:
 
 
 def _analysis_bytes(key: str, analysis: TaskAnalysis) -> int:
-    """About what a memoised analysis holds: its text, tokens and the three small maps."""
-    return 700 + len(key) + len(analysis.text) + 180 * len(analysis.term_weights) + 120 * len(analysis.domain_weights)
+    """About what a memoised analysis holds: its text, tokens, words (about 64 bytes each: a short string and
+    its slot) and the three small maps."""
+    return (700 + len(key) + len(analysis.text) + 64 * len(analysis.words) + 180 * len(analysis.term_weights)
+            + 120 * len(analysis.domain_weights))  # fmt: skip
 
 
 def _text_entry_bytes(key: str, analysis: TaskAnalysis) -> int:

@@ -37,7 +37,7 @@ def test_the_decision_cache_is_bounded_in_bytes() -> None:
 
 
 def test_the_analysis_memo_is_bounded_in_bytes() -> None:
-    analyser = TaskAnalyser({"cache": {"cache": 1.0}}, cache_size=10_000, max_bytes=64 * 1024)
+    analyser = TaskAnalyser({"cache": {"cache": 1.0}}, cache_size=10_000, max_bytes=256 * 1024)
     for number in range(500):
         analyser.analyse(f"cache problem number {number} " + "filler " * 200)
     assert 5 < len(analyser) < 100
