@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -231,17 +231,21 @@ def _otlp_down(live: LiveStack) -> Callable[[], None]:
 
 
 def _extra_traffic(mix: dict[str, float], rate: float, *, fresh: float = 0.0, name: str = "",
-                   replicas: tuple[int, ...] = ()) -> Callable[[LiveStack], Callable[[], None]]:  # fmt: skip
+                   replicas: tuple[int, ...] = (), agent: str | None = None,
+                   ) -> Callable[[LiveStack], Callable[[], None]]:  # fmt: skip
     """More tasks on top of the workload, over every replica (or ``replicas``, 1-based); ``fresh``: the
-    share of them with new text, which no cache has seen.
+    share of them with new text, which no cache has seen; ``agent``: every task sent to that agent rather
+    than routed (so each one does what that agent does, e.g. call the model).
 
     The load report of the run is kept in ``live.traffic[name]`` when ``name`` is given.
     """
 
     def start(live: LiveStack) -> Callable[[], None]:
         stop = threading.Event()
-        workload = Workload(mix, seed=7, fresh_share=fresh,
-                            fetch_base=f"{live.info.receiver_url}/pages")  # fmt: skip
+        workload: _TaskSource = Workload(mix, seed=7, fresh_share=fresh,
+                                         fetch_base=f"{live.info.receiver_url}/pages")  # fmt: skip
+        if agent is not None:
+            workload = _Pinned(workload, agent)
         urls = [live.info.runtime_urls[r - 1] for r in replicas] if replicas else live.info.runtime_urls
         generator = LoadGenerator(urls, workload, rate=rate, duration_seconds=600,
                                   concurrency=32, timeout_seconds=40, stop=stop)  # fmt: skip
@@ -320,6 +324,20 @@ def _block_l1(replica: int) -> Callable[[LiveStack], Callable[[], None]]:
 
 REPEATED_QUESTION = "write a summary of the tool cache for the handover"
 WARMUP_QUESTION = "write a short status update on the router"
+
+
+class _TaskSource(Protocol):
+    def next_task(self) -> dict[str, Any]: ...
+
+
+class _Pinned:
+    """Another task source's tasks, each sent to ``agent``."""
+
+    def __init__(self, tasks: _TaskSource, agent: str) -> None:
+        self._tasks, self._agent = tasks, agent
+
+    def next_task(self) -> dict[str, Any]:
+        return {**self._tasks.next_task(), "agent": self._agent}
 
 
 class _Fixed:
@@ -460,16 +478,22 @@ SCENARIOS = (
         "E: a runtime replica down, the model slow and uncached",
         (
             Fault("replica 1's gunicorn master and workers frozen (SIGSTOP)", _freeze_replica(1)),
-            Fault(f"every model request held {MODEL_DELAY_SECONDS:g} s (the receiver's pass-through)",
-                  _slow_model),
             # Within what the model server answers on two busy cores (a call or two per second), so calls
-            # are slow by the hold alone: at 0.4/s its queue grew to 40 s and calls began to fail.
+            # are slow by the hold alone: at 0.4/s its queue grew to 40 s and calls began to fail. Sent to
+            # the writer, not routed: every task is a model call. Routed, one in four went to the researcher
+            # and calls completed 5-15 s apart; a gap over 25 s (the 15m window plus keep_firing_for, scaled)
+            # resolves both model alerts while the fault lasts.
             Fault("0.2 writer tasks/s with new text to replica 2: model calls the cache cannot answer",
-                  _extra_traffic({"writer": 1.0}, 0.2, fresh=1.0, name="model-slow", replicas=(2,))),
+                  _extra_traffic({"writer": 1.0}, 0.2, fresh=1.0, name="model-slow", replicas=(2,),
+                                 agent="writer")),
             # A repeated question then misses write_answer's cache but hits the model's (cache="llm").
             Fault("one question asked again every 4 s, its write_answer cache flushed every second",
                   _compose_starts(_repeat_task({"task": REPEATED_QUESTION}, 0.25, name="model-repeated"),
                                   _inject({"kind": "cache_flush", "tools": ["write_answer"], "every_seconds": 1.0}))),
+            # Last, so cleared first (faults clear in reverse): the held requests are released at once
+            # rather than completing slowly while the traffic stops.
+            Fault(f"every model request held {MODEL_DELAY_SECONDS:g} s (the receiver's pass-through)",
+                  _slow_model),
         ),
         (
             page("runtime down", alert_names.DOWN, replica=1),
