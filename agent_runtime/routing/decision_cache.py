@@ -49,8 +49,9 @@ from agent_runtime.vocabulary import CacheLayer, CacheName
 MAX_BYTES = 3 * 1024 * 1024
 """Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
 
-MAX_ANSWERS = 1024
-"""Most paraphrase hits remembered (by sketch) at once."""
+MAX_ANSWERS = 256
+"""Most paraphrase hits remembered (by sketch) at once: each is filed in every band too (about 1 KB
+with the default seven), and 1,024 of them grew a worker by about 1 MB for little speed."""
 
 MAX_BANDS = 16
 """Most bands a sketch is cut into (4-bit bands: finer ones stop narrowing the search)."""
