@@ -194,19 +194,14 @@ class ToolPipeline:
         key twice). None for an unknown tool.
         """
         started = self._clock()
-        if tool not in self._registry:
-            return None
-        registered = self._registry.get(tool)
-        if registered.bypass_cache is not None and registered.bypass_cache(args):
+        registered = self._l0_candidate(tool, args)
+        if registered is None:
             return None
         lookup = self._cache.lookup_l0(registered.spec, args, cache=registered.cache_name)
         if lookup is None:
             return None
-        seconds = self._clock() - started
-        # The cache stage and the whole call are the same time on a hit.
-        self._listener.stage_timed("cache", seconds)
-        self._listener.tool_called(tool, SUCCESS, seconds)
-        return CallReport(SUCCESS, lookup.value, None, lookup.layer, 0, seconds)
+        self._listener.stage_timed("cache", self._clock() - started)
+        return self._finish(tool, started, SUCCESS, result=lookup.value, layer=lookup.layer)
 
     def peek(self, tool: str, args: Mapping[str, Any]) -> bool:
         """True when the L0 cache would answer ``tool(**args)`` now; nothing is counted or reported.
@@ -214,12 +209,18 @@ class ToolPipeline:
         The executor uses it to run cache hits in the calling thread rather
         than hand them to its pool. False for an unknown tool.
         """
+        registered = self._l0_candidate(tool, args)
+        return registered is not None and self._cache.peek(registered.spec, args)
+
+    def _l0_candidate(self, tool: str, args: Mapping[str, Any]) -> RegisteredTool | None:
+        """The registered ``tool`` when its L0 cache may answer ``tool(**args)``: None when it is unknown or
+        these arguments bypass the cache."""
         if tool not in self._registry:
-            return False
+            return None
         registered = self._registry.get(tool)
         if registered.bypass_cache is not None and registered.bypass_cache(args):
-            return False
-        return self._cache.peek(registered.spec, args)
+            return None
+        return registered
 
     def breaker(self, tool: str) -> CircuitBreaker:
         """The circuit breaker of ``tool`` (rebuilt if its settings changed)."""
