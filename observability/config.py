@@ -168,6 +168,9 @@ class ComponentConfig:
     tool_error_ratio: float = 0.1
     tool_error_outcomes: tuple[str, ...] = ("error", "timeout")
     tool_errors_for: str = "10m"
+    # A tool failing a share of its calls near the threshold (cache hits and bursts move the ratio) crosses
+    # it back and forth: held this long after the condition last held, the ticket resolves once, not per dip.
+    tool_errors_keep_firing_for: str = "5m"
 
 
 @dataclass(frozen=True)
@@ -328,8 +331,8 @@ def _durations(config: ObservabilityConfig) -> list[str]:
                for w in (b.long, b.short, b.for_, b.keep_firing_for) if w is not None]
     return [
         *windows, *config.latency_quantile_windows, comp.window, comp.stage_for, comp.tool_latency_for,
-        comp.tool_errors_for, cache.window, cache.baseline_window, cache.for_, cache.layer_lookback,
-        cache.layer_down_for, routing.window,
+        comp.tool_errors_for, comp.tool_errors_keep_firing_for, cache.window, cache.baseline_window, cache.for_,
+        cache.layer_lookback, cache.layer_down_for, routing.window,
         routing.fallback_for, routing.low_confidence_for, plat.down_for, plat.absent_for,
         plat.breaker_lookback, plat.breaker_open_for, plat.saturation_lookback, plat.saturation_for,
         plat.telemetry_window, plat.telemetry_for, plat.folded_window, plat.folded_for,

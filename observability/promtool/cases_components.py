@@ -112,6 +112,15 @@ def _tool_errors(config: ObservabilityConfig) -> tuple[Scenario, ...]:
         Scenario(f"{name} holds while the breaker is open and its probes fail", _tool_calls(
             config, "search", {"short_circuited": 50, "fallback": 5, "error": 5},
         ), (AlertCheck(name, "20m", (Firing({"job": config.job, "tool": "search"}, 1),)),)),
+        # 25% failed for 30m, then none: the 5m ratio was last over 10% at 33m (30 failed of 255 calls). The
+        # alert keeps firing for keep_firing_for (5m) after that, with that last value, then resolves.
+        Scenario(f"{name} keeps firing for a while after the failures stop, then resolves", (
+            Series("agent_runtime_tool_calls_total", _target(config, tool="search", outcome="success"),
+                   counter((45, 70))),
+            Series("agent_runtime_tool_calls_total", _target(config, tool="search", outcome="error"),
+                   counter((15, 30), (0, 40))),
+        ), (AlertCheck(name, "37m", (Firing({"job": config.job, "tool": "search"}, 30 / 255),)),
+            AlertCheck(name, "40m"))),
     )
 
 

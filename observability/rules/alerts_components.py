@@ -150,6 +150,7 @@ def tool_errors(config: ObservabilityConfig) -> Alert:
             description=(f"{VALUE_PERCENT} of calls to tool {label('tool')} on {label('job')} ended in "
                          f"{bad} over the last {comp.window}."),
             for_=comp.tool_errors_for,
+            keep_firing_for=comp.tool_errors_keep_firing_for,
         ),),
         runbook=Runbook(
             meaning=(f"More than {_pct(comp.tool_error_ratio)} of the calls that reached the tool ended in "
@@ -157,7 +158,9 @@ def tool_errors(config: ObservabilityConfig) -> Alert:
                      f"{number(comp.min_rate)} calls/s. Calls short-circuited by an open breaker or answered "
                      f"by the fallback are covered by {alert_names.CIRCUIT_BREAKER_OPEN} and counted on neither "
                      "side of the ratio, so the alert holds steady while the breaker is open and its "
-                     "half-open probes fail."),
+                     "half-open probes fail. It keeps firing for "
+                     f"{comp.tool_errors_keep_firing_for} after the ratio was last over the threshold, so a "
+                     "tool whose failures hover near it resolves once they have stopped, not at each dip."),
             impact=("Tasks that need the tool fail unless it has a fallback; the task error budget "
                     f"burns ({alert_names.TASK_ERROR_BUDGET_BURN})."),
             panels=(PanelRef("tools", "Tool error ratio"), PanelRef("tools", "Tool failures by tool and outcome")),
