@@ -50,3 +50,17 @@ def test_a_missed_target_brings_its_profile(tmp_path: Path) -> None:
     assert "**missed**" in text
     assert "Where the time goes" in text
     assert "`handle (agent_runtime/runtime.py:1)` | 40.0%" in text
+
+
+def test_the_routing_section_says_what_first_seen_texts_cost(tmp_path: Path) -> None:
+    report = _report()
+    split = {"share": 0.155, "ours_first_us": 50.0, "ours_repeat_us": 2.0, "reference_first_us": 60.0,
+             "reference_repeat_us": 3.0, "ratio_if_our_repeats_were_free": 1.43}  # fmt: skip
+    (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10, "first_seen": split}]}))
+    text = report.render(report.load(tmp_path))
+    assert "15.5% of its tasks bring a text seen for the first time" in text
+    assert "Ours spends 50.00 us on such a task" in text
+    assert "hold the ratio to 1.43x" in text
+    # Results from before the split: no paragraph with missing figures.
+    (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10}]}))
+    assert "seen for the first time" not in report.render(report.load(tmp_path))
