@@ -287,7 +287,12 @@ def _exemplar() -> dict[str, str] | None:
 
 
 class _Children:
-    """Cached label children of one metric, with unknown values folded once."""
+    """Cached label children of one metric, with unknown values folded once.
+
+    ``related(values)`` names label sets to create (at zero) together with a
+    new child, so a ratio's other side exists from its first event: a cache
+    that only missed so far reads a 0% hit ratio, not no data.
+    """
 
     def __init__(
         self,
@@ -295,10 +300,12 @@ class _Children:
         labels: tuple[str, ...],
         fold: Callable[[str, str], str],
         known: Iterable[tuple[str, ...]],
+        related: Callable[[tuple[str, ...]], Iterable[tuple[str, ...]]] | None = None,
     ) -> None:
         self._metric = metric
         self._labels = labels
         self._fold = fold
+        self._related = related
         self._cache: dict[Hashable, Any] = {}
         for values in known:
             self._cache[values] = metric.labels(*values)
@@ -309,9 +316,16 @@ class _Children:
             safe = tuple(self._fold(label, value) for label, value in zip(self._labels, values, strict=True))
             child = self._cache.get(safe)
             if child is None:
-                child = self._wrap(self._metric.labels(*safe))
-                # Only folded (bounded) tuples are remembered, never raw input.
-                self._cache[safe] = child
+                child = self._create(safe)
+                for sibling in self._related(safe) if self._related is not None else ():
+                    if sibling not in self._cache:
+                        self._create(sibling)
+        return child
+
+    def _create(self, safe: tuple[str, ...]) -> Any:
+        child = self._wrap(self._metric.labels(*safe))
+        # Only folded (bounded) tuples are remembered, never raw input.
+        self._cache[safe] = child
         return child
 
     def _wrap(self, child: Any) -> Any:
@@ -333,8 +347,9 @@ class _Counters(_Children):
         labels: tuple[str, ...],
         fold: Callable[[str, str], str],
         known: Iterable[tuple[str, ...]],
+        related: Callable[[tuple[str, ...]], Iterable[tuple[str, ...]]] | None = None,
     ) -> None:
-        super().__init__(metric, labels, fold, ())
+        super().__init__(metric, labels, fold, (), related)
         for values in known:
             self._cache[values] = self._wrap(metric.labels(*values))
 
@@ -409,8 +424,12 @@ class PrometheusListener(RuntimeListener):
         def children(name: str, known: Iterable[tuple[str, ...]]) -> _Children:
             return _Children(metrics[name], CATALOG[name].labels, guard.fold, known)
 
-        def counters(name: str, known: Iterable[tuple[str, ...]]) -> _Counters:
-            return _Counters(metrics[name], CATALOG[name].labels, guard.fold, known)
+        def counters(
+            name: str,
+            known: Iterable[tuple[str, ...]],
+            related: Callable[[tuple[str, ...]], Iterable[tuple[str, ...]]] | None = None,
+        ) -> _Counters:
+            return _Counters(metrics[name], CATALOG[name].labels, guard.fold, known, related)
 
         def histograms(name: str, known: Iterable[tuple[str, ...]]) -> _Histograms:
             return _Histograms(metrics[name], CATALOG[name].labels, guard.fold, known)
@@ -444,6 +463,8 @@ class PrometheusListener(RuntimeListener):
                 for layer in (CacheLayer.EXACT, CacheLayer.SIMILAR)
                 for result in catalog.CACHE_RESULTS
             ],
+            # A cache and layer first seen (the model's, when one is configured) gets hit and miss at once.
+            lambda values: [(*values[:2], result) for result in catalog.CACHE_RESULTS],
         )
         self._saved = counters("agent_runtime_cache_saved_seconds_total", [(c,) for c in catalog.CACHE_NAMES])
         self._saved_dollars = counters("agent_runtime_cache_saved_dollars_total", [(c,) for c in catalog.CACHE_NAMES])

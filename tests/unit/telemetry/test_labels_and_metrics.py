@@ -41,6 +41,17 @@ def test_known_series_exist_before_any_event() -> None:
     assert registry.get_sample_value("agent_runtime_build_info", {"version": "0.1.0"}) == 1
 
 
+def test_a_cache_first_seen_missing_reads_a_zero_hit_ratio_not_no_data() -> None:
+    listener, registry = make()
+    labels = {"cache": "llm", "layer": "l2"}
+    assert registry.get_sample_value("agent_runtime_cache_requests_total", {**labels, "result": "hit"}) is None
+    listener.cache_looked_up("llm", "l2", hit=False)
+    assert registry.get_sample_value("agent_runtime_cache_requests_total", {**labels, "result": "miss"}) == 1
+    assert registry.get_sample_value("agent_runtime_cache_requests_total", {**labels, "result": "hit"}) == 0
+    listener.cache_looked_up("llm", "l2", hit=True)
+    assert registry.get_sample_value("agent_runtime_cache_requests_total", {**labels, "result": "hit"}) == 1
+
+
 def test_events_reach_their_series() -> None:
     listener, registry = make()
     listener.task_started()
