@@ -34,6 +34,12 @@ def _mix(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_mix_option(parser: argparse.ArgumentParser) -> None:
+    """``--mix FAMILY=WEIGHT,...``: the workload's task families (``loadgen`` and ``stack up``)."""
+    default_mix = ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
+    parser.add_argument("--mix", type=_mix, help=f"weights of the task families (default: {default_mix})")
+
+
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
@@ -46,8 +52,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--requests", type=positive_int, help="stop after this many requests (default: rate * duration)"
     )
-    default_mix = ",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items())
-    parser.add_argument("--mix", type=_mix, help=f"weights of the task families (default: {default_mix})")
+    add_mix_option(parser)
     parser.add_argument("--seed", type=int, help="seed for a reproducible task sequence")
     parser.add_argument(
         "--fetch-base",

@@ -41,6 +41,7 @@ from agent_runtime.cli.common import (
     print_json,
     progress,
 )
+from agent_runtime.cli.loadgen_cmd import add_mix_option
 from agent_runtime.cli.registry import Command
 from agent_runtime.ops.stack.launcher import Stack, StackInfo, StackOptions, stop_recorded
 from agent_runtime.ops.stack.processes import PidFile, StackError
@@ -72,6 +73,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--workers", type=positive_int, default=2, help="gunicorn workers (default 2)")
     up.add_argument("--rate", type=_non_negative, default=5.0, help="background tasks per second, 0 for none")
     up.add_argument("--concurrency", type=positive_int, default=16, help="workload requests in flight at most")
+    add_mix_option(up)
     up.add_argument("--seed", type=int, help="seed of the workload's task sequence")
     up.add_argument("--time-scale", type=positive_int, default=1,
                     help="divide every rule window and for: by N (and scrape that much faster)")  # fmt: skip
@@ -129,7 +131,7 @@ def _up(args: argparse.Namespace) -> int:
         root = Path.cwd()
     stack = Stack(StackOptions(
         root=root, state_dir=args.state_dir, workers=args.workers, time_scale=args.time_scale,
-        interval_seconds=args.interval, rate=args.rate, concurrency=args.concurrency, seed=args.seed,
+        interval_seconds=args.interval, rate=args.rate, mix=args.mix, concurrency=args.concurrency, seed=args.seed,
         config_path=args.config, local_llm=args.local_llm))  # fmt: skip
     stop = threading.Event()
 

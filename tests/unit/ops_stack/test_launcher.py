@@ -189,3 +189,27 @@ def test_replicas_share_a_redis_each_with_its_own_l1_and_a_killed_component_is_r
         recorded = json.loads((info.state_dir / "stack.json").read_text())
         assert {p["name"]: p["pid"] for p in recorded["processes"]}["redis"] == restarted.pid
     assert not stack.children
+
+
+def test_up_passes_the_workload_mix_and_refuses_a_bad_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    seen: list[StackOptions] = []
+
+    class Recording:
+        def __init__(self, options: StackOptions) -> None:
+            seen.append(options)
+
+        def up(self) -> None:
+            raise StackError("recorded, not started")
+
+        def down(self) -> None:
+            """Nothing was started."""
+
+    monkeypatch.setattr(stack_cmd, "Stack", Recording)
+    argv = ["up", "--root", str(tmp_path), "--state-dir", str(tmp_path / "state")]
+    assert stack_cmd.main([*argv, "--mix", "diagnostics=0.9,writer=0.1"]) == 1
+    assert seen[0].mix == {"diagnostics": 0.9, "writer": 0.1}
+    with pytest.raises(SystemExit) as exit_info:
+        stack_cmd.main([*argv, "--mix", "poets=1"])
+    assert exit_info.value.code == 2
+    assert "mix entries are FAMILY=WEIGHT" in capsys.readouterr().err
