@@ -138,14 +138,19 @@ def cache_series(config: ObservabilityConfig, cache: str, hits: tuple[tuple[floa
 def _cache(config: ObservabilityConfig) -> tuple[Scenario, ...]:
     name = alert_names.CACHE_HIT_RATE_DROP
     return (
-        # decision: always 10% (under the floor, but not under half its own average);
-        # analysis: drops from 100% to 0% at one look-up per minute (under the minimum rate);
-        # llm: the same drop as the firing tool case below, left to the LLM cache's own alert.
-        Scenario(f"{name} stays silent for an always-cold cache, an idle one and the LLM cache", (
-            *cache_series(config, "decision", ((6, 270),), ((54, 270),)),
-            *cache_series(config, "analysis", ((1, 180), (0, 90)), ((0, 180), (1, 90))),
+        # tool: always 10% (under the floor, but not under half its own average);
+        # decision and analysis: the same drop as the firing tool case below, not alerted on (cache.caches);
+        # llm: the same drop again, left to the LLM cache's own alert.
+        Scenario(f"{name} stays silent for an always-cold cache, routing's caches and the LLM cache", (
+            *cache_series(config, "tool", ((6, 270),), ((54, 270),)),
+            *cache_series(config, "decision", ((48, 180), (6, 90)), ((12, 180), (54, 90))),
+            *cache_series(config, "analysis", ((48, 180), (6, 90)), ((12, 180), (54, 90))),
             *cache_series(config, config.model.cache, ((48, 180), (6, 90)), ((12, 180), (54, 90))),
         ), (AlertCheck(name, "4h30m"),)),
+        # tool: drops from 100% to 0% at one look-up per minute (under the minimum rate).
+        Scenario(f"{name} stays silent for an idle cache",
+                 cache_series(config, "tool", ((1, 180), (0, 90)), ((0, 180), (1, 90))),
+                 (AlertCheck(name, "4h30m"),)),
         # tool: 80% for 3h, then 10%; 5m after the drop the window's ratio is still about 45% (silent);
         # it crosses the 20% floor about 9m after the drop (10m window), and fires after its hold.
         Scenario(f"{name} fires when a warm cache drops from 80% to 10%",

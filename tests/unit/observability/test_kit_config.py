@@ -89,6 +89,8 @@ def test_the_runbook_url_is_a_pattern() -> None:
     ({"cache": {"for_": "1h"}}, "cache.for_", "unknown key"),
     ({"cache": {"floor": "high"}}, "cache.floor", "must be float"),
     ({"cache": {"floor": True}}, "cache.floor", "must be float"),
+    ({"cache": {"caches": ["tool", "vectors"]}}, "(top level)", "cache.caches must name some of"),
+    ({"cache": {"caches": ["tool", "llm"]}}, "(top level)", "must leave out the model cache"),
     ({"latency_quantiles": 0.5}, "latency_quantiles", "must be a list"),
     ({"slo": {"availability": {"windows": [{"long": "1h", "short": "5m", "factor": 2, "severity": "page",
                                             "for": "2m"}]}}}, "slo.availability.windows[0].severity", "must be one of"),
