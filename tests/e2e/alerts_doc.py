@@ -87,6 +87,15 @@ FINDINGS = (
     "successes, the ratio dipped under 10% for two evaluations (measured at 7%: 1.25 failed of 19 calls/s). "
     "It keeps firing for `components.tool_errors_keep_firing_for` (5m) after the ratio was last over the "
     "threshold; a dip while still pending only restarts its `for:` (counted as abandoned).",
+    "- **Fixed: AgentRuntimeCacheHitRateDrop fired on the decision cache in a healthy run** (one CI run): "
+    "every change of an agent's experience empties the decision cache by design, so under live traffic its "
+    "hit ratio wobbles between 1% and 20% around a 3-5% day average (measured in a probe of the healthy "
+    "run), and a dip under half of that fired a ticket for a cache whose misses cost microseconds. The "
+    "alert now covers the caches whose misses cost a dependency call (`cache.caches`: `tool`); the "
+    "decision and analysis caches are on the dashboard.",
+    "- **Fixed: the model cache's hit-ratio panel read no data**: in runs where the model cache only "
+    "missed, its `result=\"hit\"` series did not exist. A cache and layer first counted now get both "
+    "series at once, so the panel reads 0%.",
     "- **Fixed: Gemma 3 270M never answered as the LLM agent**: it repeats its own last action, so every "
     "investigator run ended at the loop stop without an answer. A run about to end that way now gets one "
     "last turn that may only answer (`forced_final`); 5 of 5 investigator questions end with an answer "
