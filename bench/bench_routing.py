@@ -36,6 +36,7 @@ import re
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,7 +50,9 @@ from profiles import profile_top  # bench/profiles.py (this script's directory i
 from agent_runtime.config.loader import load_config
 from agent_runtime.config.models import AgentSpec, RoutingSettings, RuntimeConfig, Specialty
 from agent_runtime.results import RoutingDecision, Task
+from agent_runtime.routing.decision_cache import CacheVersions, DecisionCache, SimilarHit
 from agent_runtime.routing.router import TaskRouter
+from agent_runtime.scoring.experience import ExperienceTracker
 from agent_runtime.telemetry.listener import RuntimeListener
 
 RESULTS = Path(__file__).resolve().parent / "results" / "routing.json"
@@ -194,12 +197,87 @@ def make_workload(count: int, rng: random.Random, intents: int = 600, zipf: floa
 
 REFERENCE_STOP_WORDS = frozenset(
     [
-        "a", "an", "the", "is", "are", "was", "were", "be", "been", "of", "to", "in", "on", "at", "for", "from",
-        "by", "with", "about", "as", "into", "it", "its", "this", "that", "these", "those", "i", "me", "my",
-        "we", "us", "our", "you", "your", "he", "she", "they", "them", "their", "there", "here", "what", "why",
-        "how", "when", "where", "which", "who", "and", "or", "but", "then", "also", "so", "if", "because",
-        "please", "can", "could", "would", "should", "will", "may", "might", "must", "some", "any", "all",
-        "just", "not", "no", "very", "do", "does", "did", "s", "t", "ll", "re", "ve",
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "as",
+        "into",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "me",
+        "my",
+        "we",
+        "us",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "they",
+        "them",
+        "their",
+        "there",
+        "here",
+        "what",
+        "why",
+        "how",
+        "when",
+        "where",
+        "which",
+        "who",
+        "and",
+        "or",
+        "but",
+        "then",
+        "also",
+        "so",
+        "if",
+        "because",
+        "please",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "may",
+        "might",
+        "must",
+        "some",
+        "any",
+        "all",
+        "just",
+        "not",
+        "no",
+        "very",
+        "do",
+        "does",
+        "did",
+        "s",
+        "t",
+        "ll",
+        "re",
+        "ve",
     ]
 )
 
@@ -495,6 +573,125 @@ def repeat_heavy(agent_count: int, distinct: int, tasks: int, seed: int, repeats
     }
 
 
+class DropAllOnEpoch(DecisionCache):
+    """The earlier design, as the baseline of ``live_experience``: any new experience epoch empties the cache.
+
+    It hands the cache versions without their terms, which is what makes a
+    ``DecisionCache`` drop every entry on a new epoch.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._given: CacheVersions | None = None
+        self._bare = CacheVersions("", 0, 0)
+
+    def _strip(self, versions: CacheVersions) -> CacheVersions:
+        if versions is not self._given:  # one bare object per versions object: identity checks still hold
+            self._given, self._bare = versions, CacheVersions(versions.config, versions.health, versions.experience)
+        return self._bare
+
+    def get(self, fingerprint: str, versions: CacheVersions) -> RoutingDecision | None:
+        return super().get(fingerprint, self._strip(versions))
+
+    def get_similar_to(self, sketch_of: Callable[[], int], versions: CacheVersions) -> SimilarHit | None:
+        return super().get_similar_to(sketch_of, self._strip(versions))
+
+    def put(self, fingerprint: str, sketch: int, decision: RoutingDecision, versions: CacheVersions, **kw: Any) -> None:
+        super().put(fingerprint, sketch, decision, self._strip(versions), **kw)
+
+
+class StepClock:
+    """The clock the live stream's experience reads: moved by hand, one step per task."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def live_experience(agent_count: int, texts: Sequence[str], seed: int, per_second: float = 20.0) -> dict[str, Any]:
+    """Routing while outcomes come in: every task's outcome is recorded for its agent, time moves on.
+
+    Each agent succeeds with its own probability (0.6 to 0.98); halfway
+    through, the three agents chosen most often so far degrade to 0.4 (a
+    dependency failing). The same stream and the same outcome draws go
+    through ours and through ``DropAllOnEpoch``; every exact hit of ours is
+    checked against a router without a cache sharing the experience.
+    """
+    agents = build_agents(agent_count, random.Random(seed))
+    config = config_for(agents, cached=True)
+    rng = random.Random(seed + 2)
+    success = {agent.name: rng.uniform(0.6, 0.98) for agent in agents}
+    draws = [rng.random() for _ in texts]
+
+    def one_pass(cache_type: type[DecisionCache], check: bool) -> dict[str, Any]:
+        clock = StepClock()
+        experience = ExperienceTracker(config.routing.experience_half_life_seconds, clock=clock)
+        listener = CountingListener()
+        template = TaskRouter.from_config(config, experience=experience, listener=listener)
+        cache = cache_type(config.routing.decision_cache_size, config.routing.similarity_threshold, listener)
+        router = TaskRouter(config, template.scorer, template.analyser, cache, listener=listener)
+        fresh = TaskRouter.from_config(
+            replace(config, routing=replace(config.routing, decision_cache_size=0)), experience=experience
+        )
+        odds, chosen = dict(success), Counter[str]()
+        exact = agree = epochs = 0
+        last_epoch = experience.epoch
+        per_task: list[int] = []
+        clock_ns = time.perf_counter_ns
+        for number, text in enumerate(texts):
+            if number == len(texts) // 2:
+                for name, _ in chosen.most_common(3):
+                    odds[name] = 0.4
+            mark = clock_ns()
+            decision = router.route(Task(text), router.analyse(text))
+            per_task.append(clock_ns() - mark)
+            chosen[decision.agent] += 1
+            if check and decision.source == "cache":
+                exact += 1
+                reference = fresh.route(Task(text), fresh.analyse(text))
+                agree += (decision.agent, decision.gated, decision.confidence, decision.candidates) == (
+                    reference.agent,
+                    reference.gated,
+                    reference.confidence,
+                    reference.candidates,
+                )
+            experience.record(decision.agent, success=draws[number] < odds[decision.agent])
+            clock.now += 1.0 / per_second
+            epoch = experience.epoch
+            epochs += epoch != last_epoch
+            last_epoch = epoch
+        lookups = listener.lookups["exact"]
+        return {
+            "hit_rate": round((listener.hits["exact"] + listener.hits["similar"]) / lookups, 4),
+            "us_per_task": round(statistics.fmean(per_task) / 1000, 2),
+            "epoch_changes": epochs,
+            "exact_hits_checked": exact,
+            "exact_hit_agreement_rate": round(agree / exact, 4) if exact else None,
+        }
+
+    ours = one_pass(DecisionCache, check=True)
+    # Timed without the agreement checks (they route a second time): best of three, alternating.
+    timings: dict[str, list[float]] = {"ours": [], "drop_all": []}
+    baseline: dict[str, Any] = {}
+    for number in range(3):
+        order = [("ours", DecisionCache), ("drop_all", DropAllOnEpoch)]
+        for name, cache_type in order if number % 2 == 0 else order[::-1]:
+            result = one_pass(cache_type, check=False)
+            timings[name].append(result["us_per_task"])
+            if name == "drop_all":
+                baseline = result
+    return {
+        "agents": agent_count,
+        "tasks": len(texts),
+        "tasks_per_second": per_second,
+        "ours": {**ours, "us_per_task": min(timings["ours"])},
+        "drop_all_on_epoch": {**baseline, "us_per_task": min(timings["drop_all"])},
+        "drop_all_over_ours_us": round(min(timings["drop_all"]) / min(timings["ours"]), 2),
+    }
+
+
 def default_config_agreement(texts: Sequence[str]) -> dict[str, Any]:
     """Exact decision-cache hits against fresh scoring on the bundled default configuration."""
     config = load_config()
@@ -536,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results = [run(count, texts, args.seed, repeats) for count in args.agents]
     repeat = repeat_heavy(10, 800, 5000 if args.quick else 20000, args.seed, repeats)
+    live = live_experience(10, texts, args.seed)
     default = default_config_agreement(texts[:2000])
     agents10 = build_agents(10, random.Random(args.seed))
 
@@ -572,6 +770,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({repeat['ours_over_reference']}x)"
     )
     print(
+        f"outcomes recorded as tasks run ({live['tasks_per_second']:g} tasks/s, {live['ours']['epoch_changes']} "
+        f"experience epochs): hit rate {live['ours']['hit_rate']:.1%} (every epoch emptying the cache: "
+        f"{live['drop_all_on_epoch']['hit_rate']:.1%}), {live['ours']['us_per_task']} against "
+        f"{live['drop_all_on_epoch']['us_per_task']} us per task; exact hits agree "
+        f"{percent(live['ours']['exact_hit_agreement_rate'])} ({live['ours']['exact_hits_checked']})"
+    )
+    print(
         f"default configuration: exact hits agree {percent(default['exact_hit_agreement_rate'])} "
         f"({default['exact_hits']}), paraphrase hits {percent(default['paraphrase_agreement_rate'])} "
         f"({default['similar_hits']})"
@@ -585,6 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed,
         "results": results,
         "repeat_heavy": repeat,
+        "live_experience": live,
         "default_config": default,
         "profiles": profiles,
     }

@@ -325,17 +325,40 @@ def routing_section(data: dict[str, Any]) -> list[str]:
     default = routing.get("default_config", {})
     first = (routing.get("results") or [{}])[0]
     split = first.get("first_seen", {})
-    where = [
-        f"Where the cached time goes ({_n(first.get('agents'))} agents): every pass starts with cold caches, so "
-        f"{_pct(split.get('share'))} of its tasks bring a text seen for the first time. Ours spends "
-        f"{_n(split.get('ours_first_us'), 2)} us on such a task (analysis, the paraphrase search, scoring, "
-        f"filing the decision) and {_n(split.get('ours_repeat_us'), 2)} us on a repeat; the reference "
-        f"{_n(split.get('reference_first_us'), 2)} and {_n(split.get('reference_repeat_us'), 2)} us. Even if "
-        "our repeats cost nothing, the first-seen texts alone hold the ratio to "
-        f"{_n(split.get('ratio_if_our_repeats_were_free'), 2, 'x')}: the cached target needs first-seen "
-        "texts several times cheaper, not faster hits.",
-        "",
-    ] if split else []
+    where = (
+        [
+            f"Where the cached time goes ({_n(first.get('agents'))} agents): every pass starts with cold caches, so "
+            f"{_pct(split.get('share'))} of its tasks bring a text seen for the first time. Ours spends "
+            f"{_n(split.get('ours_first_us'), 2)} us on such a task (analysis, the paraphrase search, scoring, "
+            f"filing the decision) and {_n(split.get('ours_repeat_us'), 2)} us on a repeat; the reference "
+            f"{_n(split.get('reference_first_us'), 2)} and {_n(split.get('reference_repeat_us'), 2)} us. Even if "
+            "our repeats cost nothing, the first-seen texts alone hold the ratio to "
+            f"{_n(split.get('ratio_if_our_repeats_were_free'), 2, 'x')}: the cached target needs first-seen "
+            "texts several times cheaper, not faster hits.",
+            "",
+        ]
+        if split
+        else []
+    )
+    live = routing.get("live_experience", {})
+    ours, drop_all = live.get("ours", {}), live.get("drop_all_on_epoch", {})
+    outcomes = (
+        [
+            f"Outcomes recorded as tasks run ({_n(live.get('agents'))} agents, the same stream at "
+            f"{_n(live.get('tasks_per_second'))} tasks/s of a fake clock, every task's outcome recorded for its agent, "
+            "the three busiest agents degrading halfway): the experience epoch moved "
+            f"{_n(ours.get('epoch_changes'))} times. A new epoch drops only the decisions that depend on an agent "
+            "whose term moved (those the task concerns or the decision names; every decision when a negative term "
+            f"moves): the decision cache hit {_pct(ours.get('hit_rate'))} of tasks, against "
+            f"{_pct(drop_all.get('hit_rate'))} when every epoch empties it, and routing cost "
+            f"{_n(ours.get('us_per_task'), 2)} against {_n(drop_all.get('us_per_task'), 2)} us per task. Exact hits "
+            f"agree {_pct(ours.get('exact_hit_agreement_rate'))} with a router without a cache sharing the experience "
+            f"({_n(ours.get('exact_hits_checked'))} hits, runners-up and explanations included).",
+            "",
+        ]
+        if ours
+        else []
+    )
     return [
         "## Routing (`bench/bench_routing.py`)",
         "",
@@ -370,6 +393,7 @@ def routing_section(data: dict[str, Any]) -> list[str]:
         "cache checked by identity of the versions in force, and a paraphrase already answered under an",
         "unchanged index is answered again from a memo.",
         "",
+        *outcomes,
         f"Default configuration ({_n(default.get('agents'))} agents): exact hits agree "
         f"{_pct(default.get('exact_hit_agreement_rate'))} ({_n(default.get('exact_hits'))} hits), paraphrase hits "
         f"{_pct(default.get('paraphrase_agreement_rate'))} ({_n(default.get('similar_hits'))} hits).",

@@ -23,8 +23,11 @@
 
 Fresh decisions are cached by fingerprint under the current ``CacheVersions``:
 the configuration (version plus reload generation), ``health_version()`` and
-the experience epoch. Scoring reads nothing else that can change, so an exact
-hit is always the decision fresh routing would make now. The runtime's part of
+the experience epoch with its terms, naming the agents whose experience the
+decision depends on: those the task concerns and those the decision names
+(a new epoch drops only the decisions that depend on an agent whose term
+moved, see ``DecisionCache``). Scoring reads nothing else that can change, so
+an exact hit is always the decision fresh routing would make now. The runtime's part of
 that contract: ``health_version()`` must change whenever any answer of the
 scorer's ``tool_health`` changes (wire both to the circuit breakers).
 
@@ -253,7 +256,7 @@ class TaskRouter:
         versions = self._versions
         if versions.health != health or versions.experience != snapshot.epoch or versions.config != state.cache_config:
             # One object while they hold: the cache then checks them by identity.
-            versions = self._versions = CacheVersions(state.cache_config, health, snapshot.epoch)
+            versions = self._versions = CacheVersions(state.cache_config, health, snapshot.epoch, snapshot.terms)
 
         cached = self._cache.get(analysis.fingerprint, versions)
         if cached is not None:
@@ -277,7 +280,10 @@ class TaskRouter:
         # be filed under versions it was not made with.
         if self._cache.max_entries and self._health_version() == health and experience.epoch == snapshot.epoch:
             filed = _restamped(decision, RoutingSource.CACHE, decision.explanation)
-            self._cache.put(analysis.fingerprint, analysis.sketch, filed, versions, similar=stable)
+            depends_on = {*board.concerned, decision.agent, *(candidate.agent for candidate in decision.candidates)}
+            self._cache.put(
+                analysis.fingerprint, analysis.sketch, filed, versions, similar=stable, depends_on=depends_on
+            )
         return decision
 
     def _requested(

@@ -153,6 +153,12 @@ class ScoreBoard:
                 candidate = next(rest, None)
 
     @property
+    def concerned(self) -> tuple[str, ...]:
+        """The agents the task concerns (shares a term or a domain with): only their positive experience counts."""
+        names = self._matrix.names
+        return tuple(names[i] for i in self._touched_confidence)
+
+    @property
     def ranking(self) -> tuple[str, ...]:
         """Agent names, best first."""
         names = self._matrix.names

@@ -64,3 +64,18 @@ def test_the_routing_section_says_what_first_seen_texts_cost(tmp_path: Path) -> 
     # Results from before the split: no paragraph with missing figures.
     (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10}]}))
     assert "seen for the first time" not in report.render(report.load(tmp_path))
+
+
+def test_the_routing_section_says_what_live_outcomes_do_to_the_decision_cache(tmp_path: Path) -> None:
+    report = _report()
+    live = {"agents": 10, "tasks_per_second": 20.0,
+            "ours": {"hit_rate": 0.79, "us_per_task": 27.0, "epoch_changes": 98, "exact_hits_checked": 10254,
+                     "exact_hit_agreement_rate": 1.0},
+            "drop_all_on_epoch": {"hit_rate": 0.64, "us_per_task": 32.5}}  # fmt: skip
+    (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10}], "live_experience": live}))
+    text = report.render(report.load(tmp_path))
+    assert "the experience epoch moved 98 times" in text
+    assert "hit 79.0% of tasks, against 64.0% when every epoch empties it" in text
+    assert "Exact hits agree 100.0%" in text
+    (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10}]}))
+    assert "experience epoch moved" not in report.render(report.load(tmp_path))

@@ -72,6 +72,8 @@ def test_cached_routing_agrees_with_fresh_routing(seed: int) -> None:
             assert reference.source in ("scored", "fallback")
             assert (decision.agent, decision.gated) == (reference.agent, reference.gated), text
             assert decision.confidence == reference.confidence
+            # Every number and word of it, the runners-up's too: a narrowed invalidation keeps only exact ones.
+            assert (decision.explanation, decision.candidates) == (reference.explanation, reference.candidates)
 
         event = rng.random()
         if event < 0.15:
@@ -127,9 +129,10 @@ def test_no_stale_decision_survives_concurrent_churn() -> None:
         if decision.source == "cache":
             hits += 1
             reference = fresh.route(Task(text), fresh.analyse(text))
-            assert (decision.agent, decision.gated, decision.confidence) == (
+            assert (decision.agent, decision.gated, decision.confidence, decision.candidates) == (
                 reference.agent,
                 reference.gated,
                 reference.confidence,
+                reference.candidates,
             )
     assert hits >= len(pool) // 2

@@ -59,7 +59,7 @@ def test_evicted_entries_leave_the_similarity_index() -> None:
     "changed",
     [CacheVersions("cfg#1", 0, 0), CacheVersions("cfg#0", 1, 0), CacheVersions("cfg#0", 0, 1)],
 )
-def test_any_version_change_drops_every_entry(changed: CacheVersions) -> None:
+def test_any_version_change_without_terms_drops_every_entry(changed: CacheVersions) -> None:
     cache = DecisionCache(8, 0.9)
     cache.put("a", 5, decision("a"), V1)
     cache.put("b", 6, decision("b"), V1)
@@ -67,6 +67,38 @@ def test_any_version_change_drops_every_entry(changed: CacheVersions) -> None:
     assert len(cache) == 0
     assert cache.get_similar(5, changed) is None
     assert cache.get("b", V1) is None  # gone for good, not just hidden
+
+
+TERMS = {"x": 0.2, "y": 0.1}
+
+
+def test_a_new_epoch_drops_only_what_depends_on_an_agent_whose_term_moved() -> None:
+    cache = DecisionCache(8, 0.9)
+    before = CacheVersions("cfg#0", 0, 3, TERMS)
+    after = CacheVersions("cfg#0", 0, 4, {**TERMS, "x": 0.3})
+    near = flip(0b1011, [7])
+    cache.put("on-x", 0b1011, decision("x"), before, depends_on=("x", "z"))
+    cache.put("on-y", 0b1011 << 20, decision("y"), before, depends_on=("y",))
+    cache.put("on-all", 0b1011 << 40, decision("w"), before)  # no dependencies named: every agent's
+    hit = cache.get_similar(near, before)
+    assert hit is not None and hit.fingerprint == "on-x"  # remembered as an answer
+    assert cache.get("on-y", after) is not None
+    assert (cache.get("on-x", after), cache.get("on-all", after), len(cache)) == (None, None, 1)
+    assert cache.get_similar(near, after) is None  # the remembered answer went with its entry
+    cache.put("on-x", 0b1011, decision("x"), after, depends_on=("x",))
+    assert cache.get("on-y", after) is not None and cache.get("on-x", after) is not None
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [({"x": -0.1}, {"x": -0.2}), ({"x": 0.1}, {"x": -0.1}), ({}, {"x": -0.1})],
+    ids=["deeper", "turned", "appeared"],
+)
+def test_a_negative_term_moving_drops_every_entry(old: dict[str, float], new: dict[str, float]) -> None:
+    cache = DecisionCache(8, 0.9)
+    cache.put("on-y", 5, decision("y"), CacheVersions("cfg#0", 0, 1, old), depends_on=("y",))
+    assert cache.get("on-y", CacheVersions("cfg#0", 0, 2, new)) is None
+    assert len(cache) == 0
 
 
 def test_similar_hit_within_threshold_and_miss_beyond() -> None:

@@ -194,6 +194,38 @@ def test_experience_epoch_change_invalidates(
     assert (decision.source, decision.agent) == ("scored", "writer")
 
 
+DB_Q = "why is the postgres query so slow"
+WRITE_Q = "write a summary report for the team"
+
+
+def test_an_experience_change_keeps_the_decisions_that_do_not_depend_on_that_agent(
+    router: TaskRouter, experience: ExperienceTracker
+) -> None:
+    for text in (CACHE_Q, DB_Q, WRITE_Q):
+        route(router, text)
+    epoch = experience.epoch
+    for _ in range(5):
+        experience.record("writer", success=True)
+    assert experience.epoch > epoch  # the writer's term moved: the old design emptied the cache here
+    assert "writer" not in {c.agent for c in route(router, CACHE_Q).candidates}
+    assert [route(router, text).source for text in (CACHE_Q, DB_Q, WRITE_Q)] == ["cache", "cache", "scored"]
+
+
+def test_a_negative_term_moving_drops_decisions_that_never_named_the_agent(
+    router: TaskRouter, experience: ExperienceTracker, clock: FakeClock
+) -> None:
+    """A negative term counts on every task: its recovery can bring an agent back among any task's candidates."""
+    assert "alerting" in {c.agent for c in route(router, CACHE_Q).candidates}
+    for _ in range(6):
+        experience.record("alerting", success=False)
+    decision = route(router, CACHE_Q)
+    assert decision.source == "scored" and "alerting" not in {c.agent for c in decision.candidates}
+    assert route(router, CACHE_Q).source == "cache"
+    clock.advance(60.0 * 30)  # the failures fade: alerting's term is back at 0
+    decision = route(router, CACHE_Q)
+    assert decision.source == "scored" and "alerting" in {c.agent for c in decision.candidates}
+
+
 def test_no_agents_is_a_config_error() -> None:
     router = TaskRouter.from_config(RuntimeConfig(version="empty"))
     with pytest.raises(ConfigError, match="no agents are configured"):
