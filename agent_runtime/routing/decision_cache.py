@@ -55,8 +55,9 @@ MAX_BYTES = 3 * 1024 * 1024
 """Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
 
 MAX_ANSWERS = 256
-"""Most paraphrase hits remembered (by sketch) at once: each is filed in every band too (about 1 KB
-with the default seven), and 1,024 of them grew a worker by about 1 MB for little speed."""
+"""Most paraphrase hits remembered (by sketch) at once, the oldest forgotten first: each is filed in
+every band too (about 1 KB with the default seven), and 1,024 of them grew a worker by about 1 MB for
+little speed."""
 
 MAX_BANDS = 16
 """Most bands a sketch is cut into (4-bit bands: finer ones stop narrowing the search)."""
@@ -308,7 +309,11 @@ class DecisionCache:
         hit = SimilarHit(self._entries[key].decision, 1.0 - distance / SKETCH_BITS, key)
         if sketch not in self._answers:
             if len(self._answers) >= min(max(self._max_entries, 1), MAX_ANSWERS):
-                self._forget_answers()
+                # The oldest goes (first in, first out): clearing them all made every hot paraphrase
+                # pay a search again each time the memo filled up.
+                oldest = next(iter(self._answers))
+                del self._answers[oldest]
+                _unbucket(self._bands, self._answer_buckets, oldest)
             _bucket(self._bands, self._answer_buckets, sketch)
         self._answers[sketch] = hit
         return hit

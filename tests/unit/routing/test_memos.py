@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 from agent_runtime.results import AgentScore, RoutingDecision
-from agent_runtime.routing.decision_cache import CacheVersions, DecisionCache
+from agent_runtime.routing.decision_cache import MAX_ANSWERS, CacheVersions, DecisionCache
 from agent_runtime.scoring.analysis import TaskAnalyser
 from tests.unit.scoring.helpers import RecordingListener
 
@@ -25,6 +27,19 @@ def test_a_paraphrase_answered_again_under_an_unchanged_index_gets_the_same_answ
     cache.put("b", 0b1001, decision("other"), V1)  # the index changed: asked afresh
     fresh = cache.get_similar(0b1001, V1)
     assert fresh is not None and fresh.fingerprint == "b" and fresh.decision.agent == "other"
+
+
+def test_a_full_answer_memo_forgets_its_oldest_answer_only() -> None:
+    cache = DecisionCache(4 * MAX_ANSWERS, 0.9)
+    rng = random.Random(3)
+    sketches = [rng.getrandbits(64) for _ in range(MAX_ANSWERS + 1)]
+    for number, sketch in enumerate(sketches):
+        cache.put(f"fp{number}", sketch, decision(f"agent{number}"), V1)
+    answers = [cache.get_similar(sketch, V1) for sketch in sketches[:MAX_ANSWERS]]
+    cache.get_similar(sketches[-1], V1)  # one answer too many
+    assert all(cache.get_similar(s, V1) is a for s, a in zip(sketches[1:MAX_ANSWERS], answers[1:], strict=True))
+    again = cache.get_similar(sketches[0], V1)
+    assert again is not answers[0] and again == answers[0]  # searched afresh, the same answer
 
 
 def test_the_decision_cache_is_bounded_in_bytes() -> None:
