@@ -388,7 +388,8 @@ class DecisionCache:
         self._versions = versions
         if old is None or versions == old:
             return
-        if versions.config != old.config or versions.health != old.health or old.terms is None or versions.terms is None:
+        same_setting = versions.config == old.config and versions.health == old.health
+        if not same_setting or old.terms is None or versions.terms is None:
             self._drop_all()
             return
         changed = changed_agents(old.terms, versions.terms)
