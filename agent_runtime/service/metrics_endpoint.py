@@ -5,9 +5,11 @@ application/openmetrics-text`` gets OpenMetrics (with trace-id exemplars on
 latency histograms), anything else the classic text format. Under gunicorn
 with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker writes its samples to that
 directory and a scrape merges them with a ``MultiProcessCollector`` on a fresh
-registry (the documented prometheus_client pattern), whichever worker answers;
-for OpenMetrics, ``exporters.exemplars`` puts the exemplars the workers
-published back on the merged buckets.
+registry (the documented prometheus_client pattern), whichever worker answers
+(it folds in its own batched events first; the other workers' are at most
+``FLUSH_SECONDS`` late, see ``telemetry.metrics``); for OpenMetrics,
+``exporters.exemplars`` puts the exemplars the workers published back on the
+merged buckets.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from agent_runtime.service.state import current_state
+from agent_runtime.telemetry.metrics import flush_pending
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 OPENMETRICS: Final = "application/openmetrics-text"
@@ -57,6 +60,7 @@ def scrape_registry(*, exemplars: bool = False) -> CollectorRegistry:
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
         if os.path.isdir(directory):
+            flush_pending()  # this worker's batched events, into its file before the files are read
             registry = CollectorRegistry()
             if exemplars:
                 from exporters.exemplars import ExemplarMultiProcessCollector

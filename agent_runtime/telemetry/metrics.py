@@ -7,17 +7,19 @@ Latency histograms carry the current trace id as an exemplar when the span is
 sampled (visible when scraped as OpenMetrics).
 
 Per-task cost: histogram observations without an exemplar, and counter
-increments in a single process, are *batched*: appended to a per-series
-array of doubles (no lock on the hot path) and folded into the very same child, a
-histogram's as bucket counts and a sum, a counter's as one ``inc`` of their
-sum, every ``FLUSH_EVERY`` events of a series, by a daemon thread every
-``FLUSH_SECONDS``, before every collection of the registry, and at exit.
-Series, buckets and values are exactly those of one ``inc``/``observe`` per
-event; a single-process scrape is exact, and in a multiprocess scrape
-histograms are at most ``FLUSH_SECONDS`` late (counters there are
-incremented at once). An observation with an exemplar (a sampled task) is
-counted with the batch, and its exemplar set on its bucket at once. Gauges
-(tasks in flight, breaker state) are set at once.
+increments, are *batched*: appended to a per-series array of doubles (no
+lock on the hot path) and folded into the very same child, a histogram's as
+bucket counts and a sum, a counter's as one ``inc`` of their sum, every
+``FLUSH_EVERY`` events of a series, by a daemon thread every
+``FLUSH_SECONDS``, before every collection of the registry, and at exit (a
+gunicorn worker's ``worker_exit`` too). Series, buckets and values are
+exactly those of one ``inc``/``observe`` per event. A single-process scrape
+is exact; in a multiprocess scrape the answering worker flushes first and
+the other workers' events are at most ``FLUSH_SECONDS`` late (a multiprocess
+increment writes the worker's file under a lock, the costliest event of a
+served task before it was batched). An observation with an exemplar (a
+sampled task) is counted with the batch, and its exemplar set on its bucket
+at once. Gauges (tasks in flight, breaker state) are set at once.
 
 Example::
 
@@ -47,7 +49,6 @@ from typing import Any, Final
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.samples import Exemplar
-from prometheus_client.values import MutexValue
 
 from agent_runtime._version import __version__
 from agent_runtime.telemetry import catalog, tracing
@@ -333,12 +334,11 @@ class _Children:
 
 
 class _Counters(_Children):
-    """Counter children as one cheap call per event: a ``_BatchedCounter``'s ``observe``, or the value's ``inc``.
+    """Counter children as one cheap call per event: a ``_BatchedCounter``'s ``observe``.
 
-    Only in-process values are batched: every collection of the registry
-    flushes first, so a scrape reads them exactly. A multiprocess value is
-    read from its file by another process, which cannot flush this one's
-    batches: it is incremented at once, so counts are never late.
+    In one process every collection of the registry flushes first, so a
+    scrape reads them exactly; a multiprocess value is read from its file by
+    another process too, up to ``FLUSH_SECONDS`` late (see the module docstring).
     """
 
     def __init__(
@@ -358,7 +358,7 @@ class _Counters(_Children):
         value = getattr(child, "_value", None)
         if value is None or not hasattr(value, "inc"):
             return child.inc
-        return _BatchedCounter(value.inc).observe if type(value) is MutexValue else value.inc
+        return _BatchedCounter(value.inc).observe
 
 
 class _Histograms(_Children):

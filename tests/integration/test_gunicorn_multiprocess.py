@@ -9,6 +9,7 @@ plumbing, not the tools.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Exemplar
 
+from agent_runtime.telemetry.metrics import FLUSH_SECONDS
 from exporters import exemplars, multiprocess
 from tests.integration.gunicorn_support import REPO_ROOT, gunicorn, scrape
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -67,6 +69,19 @@ def tasks_total(base_url: str) -> float:
     )
 
 
+def settled_tasks_total(base_url: str, expected: float) -> float:
+    """``tasks_total`` once it reaches ``expected``, or as it stands after the other workers' flush period.
+
+    The worker answering the scrape is exact; another's batched counts reach its file within ``FLUSH_SECONDS``.
+    """
+    deadline = time.monotonic() + 3 * FLUSH_SECONDS
+    total = tasks_total(base_url)
+    while total < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        total = tasks_total(base_url)
+    return total
+
+
 def task_traces(spans: list[ReceivedSpan]) -> set[str]:
     """Trace ids of the task (root ``invoke_agent``) spans."""
     return {span.trace_id for span in spans if span.name == "invoke_agent merger" and not span.parent_span_id}
@@ -111,7 +126,7 @@ def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
 
     with gunicorn(tmp_path, workers=2, max_requests=10) as (base_url, process):
         post_tasks(base_url, tasks)
-        assert tasks_total(base_url) == tasks
+        assert settled_tasks_total(base_url, tasks) == tasks
         assert STALE_TRACE_ID not in scrape(base_url, openmetrics=True)
         files = [path.name for path in multiprocess.db_files(directory)]
         exemplar_files = [path.name for path in exemplars.exemplar_files(directory)]
@@ -144,7 +159,21 @@ def test_without_a_directory_one_is_created_for_the_workers_and_removed_at_exit(
 
     with gunicorn(tmp_path, workers=2) as (base_url, _):
         post_tasks(base_url, 20)
-        assert tasks_total(base_url) == 20
+        assert settled_tasks_total(base_url, 20) == 20
         created = list(temp.glob("agent-runtime-metrics-*"))
         assert len(created) == 1 and multiprocess.db_files(created[0])
     assert not list(temp.glob("agent-runtime-metrics-*"))
+
+
+def test_the_worker_answering_a_scrape_writes_its_batched_counts_first(
+    service_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Counts are batched in the worker (up to a second); a scrape it answers reads its own exactly, at once."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    service_env.setenv(multiprocess.MULTIPROC_ENV, str(directory))
+
+    with gunicorn(tmp_path, workers=1) as (base_url, _):
+        for round_number in range(1, 4):
+            post_tasks(base_url, 5)
+            assert tasks_total(base_url) == 5 * round_number  # no waiting: the answering worker flushed
