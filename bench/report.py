@@ -544,6 +544,60 @@ def telemetry_section(data: dict[str, Any]) -> list[str]:
         "",
         *_table(("mode", "mean us", "p50 us", "mean x off"), rows),
         "",
+        *scrape_table(dig(data, "telemetry", "scrape")),
+    ]
+
+
+SCRAPES = (
+    ("text, one process", "text"),
+    ("OpenMetrics, one process", "openmetrics"),
+    ("text, merged from {slots} slots ({files} files)", "multiprocess_text"),
+    ("OpenMetrics, merged from {slots} slots ({files} files + {slots} exemplar files)", "multiprocess_openmetrics"),
+)
+
+
+def scrape_table(scrape: dict[str, Any] | None) -> list[str]:
+    """``GET /metrics`` in one process and merged from the worker slots (``bench_telemetry.py --scrape-only``)."""
+    if not scrape:
+        return []
+    rows = []
+    for label, key in SCRAPES:
+        entry = scrape.get(key, {})
+        ratio = entry.get("ratio_vs_one_process")
+        rows.append(
+            (
+                label.format(slots=_n(entry.get("worker_slots")), files=_n(entry.get("files"))),
+                f"{entry.get('series', 0):,}",
+                _n(entry.get("exemplars")),
+                f"{entry.get('bytes', 0):,}",
+                _n(entry.get("median_ms"), 1),
+                _n(entry.get("p95_ms"), 1),
+                "1.00" if ratio is None else f"**{ratio:.2f}**",
+            )
+        )
+    return [
+        f"`GET /metrics` of the default configuration ({_n(scrape.get('agents'))} agents, "
+        f"{_n(scrape.get('tools'))} tools, every series populated, latency observations inside sampled spans so "
+        "that they carry exemplars), in one process and merged from the gunicorn worker slots, through the Flask "
+        "app; the ratio is of the scraping thread's median CPU time against one process in the same format "
+        "(multiprocess mode has no `_created` samples, hence fewer series):",
+        "",
+        *_table(("scrape", "series", "exemplars", "bytes", "median ms", "p95 ms", "x one process"), rows),
+        "",
+        *observe_costs(scrape.get("observe_with_exemplar")),
+    ]
+
+
+def observe_costs(costs: dict[str, Any] | None) -> list[str]:
+    """What ``observe(value, exemplar)`` costs on the hot path, by where the value is kept."""
+    if not costs:
+        return []
+    return [
+        f"`observe(value, exemplar)` takes {costs['one_process_ns'] / 1000:.2f} us in one process, "
+        f"{costs['multiprocess_stock_ns'] / 1000:.2f} us in stock multiprocess mode (an mmap write per value, "
+        f"exemplar dropped) and {costs['multiprocess_slot_with_exemplars_ns'] / 1000:.2f} us in a worker slot that "
+        "keeps the exemplar for publishing.",
+        "",
     ]
 
 

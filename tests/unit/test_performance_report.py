@@ -79,3 +79,18 @@ def test_the_routing_section_says_what_live_outcomes_do_to_the_decision_cache(tm
     assert "Exact hits agree 100.0%" in text
     (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10}]}))
     assert "experience epoch moved" not in report.render(report.load(tmp_path))
+
+
+def test_the_telemetry_section_carries_the_scrape_table(tmp_path: Path) -> None:
+    report = _report()
+    one = {"series": 1291, "exemplars": 0, "bytes": 112461, "median_ms": 9.18, "p95_ms": 14.7}
+    merged = {**one, "series": 1004, "worker_slots": 8, "files": 40, "ratio_vs_one_process": 3.11}
+    scrape = {"agents": 4, "tools": 8, "text": one, "openmetrics": one, "multiprocess_text": merged,
+              "multiprocess_openmetrics": merged,
+              "observe_with_exemplar": {"one_process_ns": 1659, "multiprocess_stock_ns": 2248,
+                                        "multiprocess_slot_with_exemplars_ns": 2219}}  # fmt: skip
+    telemetry = {"per_task": {"modes": {"off": {"mean_us": 1.0, "p50_us": 1.0, "ratio_vs_off": 1.0}}}, "scrape": scrape}
+    (tmp_path / "telemetry.json").write_text(json.dumps(telemetry))
+    text = report.render(report.load(tmp_path))
+    assert "| text, merged from 8 slots (40 files) | 1,004 | 0 | 112,461 | 9.2 | 14.7 | **3.11** |" in text
+    assert "2.22 us in a worker slot that keeps the exemplar" in text
