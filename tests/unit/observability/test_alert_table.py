@@ -1,4 +1,5 @@
-"""docs/observability.md's alert table says what every alert's rules hold for (`for:`, `keep_firing_for:`)."""
+"""docs/observability.md's alert table says what every alert's rules hold for (`for:`, `keep_firing_for:`),
+and its "fires when" cells name only thresholds, windows and rates the alert really uses."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 from observability.rules.model import Alert
 
-TABLE_ROW = re.compile(r"^\|\s*(AgentRuntime\w+)?\s*\| ([a-z /]+) \| .* \| ([^|]+) \|$")
+TABLE_ROW = re.compile(r"^\|\s*(AgentRuntime\w+)?\s*\| ([a-z /]+) \| (.*) \| ([^|]+) \|$")
+# A figure of a "fires when" cell: 10%, 2.5s, 30m, 1d, 0.05/s, 14.4 (not the digits inside a name such as p95).
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:%|s|m|h|d|/s)?(?![\w.])")
 
 
 def held_for(alert: Alert, severity: str) -> str:
@@ -27,7 +30,7 @@ def test_the_table_gives_each_alerts_hold_as_its_rules_do(alerts: tuple[Alert, .
             continue
         name = match.group(1) or name  # a row without a name continues the alert above
         for severity in match.group(2).split(" / "):
-            rows[(name, severity.strip())] = match.group(3).strip()
+            rows[(name, severity.strip())] = match.group(4).strip()
     expected = {(alert.name, rule.severity): held_for(alert, rule.severity)
                 for alert in alerts for rule in alert.rules}  # fmt: skip
     # A row may say "as above" for a family whose windows repeat the one before it.
@@ -35,3 +38,18 @@ def test_the_table_gives_each_alerts_hold_as_its_rules_do(alerts: tuple[Alert, .
     assert {key for key in rows} == set(expected), "every alert and severity has a row"
     assert {key: expected[key] for key in stated} == stated
     assert set(by_name) == {name for name, _ in rows}
+
+
+def test_every_figure_of_a_fires_when_cell_is_in_the_alert(alerts: tuple[Alert, ...], repo_root: Path) -> None:
+    """A threshold, window or rate changed in the config but not in the table fails here."""
+    by_name = {alert.name: alert for alert in alerts}
+    name, stale = "", []
+    for line in (repo_root / "docs" / "observability.md").read_text().splitlines():
+        match = TABLE_ROW.match(line)
+        if match is None:
+            continue
+        name = match.group(1) or name
+        alert = by_name[name]
+        said = " ".join([alert.runbook.meaning, *(r.expr for r in alert.rules), *(r.description for r in alert.rules)])
+        stale += [(name, figure) for figure in FIGURE.findall(match.group(3)) if figure.removesuffix("/s") not in said]
+    assert stale == []
