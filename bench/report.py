@@ -348,7 +348,7 @@ def routing_section(data: dict[str, Any]) -> list[str]:
             f"{_n(live.get('tasks_per_second'))} tasks/s of a fake clock, every task's outcome recorded for its agent, "
             "the three busiest agents degrading halfway): the experience epoch moved "
             f"{_n(ours.get('epoch_changes'))} times. A new epoch drops only the decisions that depend on an agent "
-            "whose term moved (those the task concerns or the decision names; every decision when a negative term "
+            "whose term moved (the agents the task concerns; every decision when a negative term "
             f"moves): the decision cache hit {_pct(ours.get('hit_rate'))} of tasks, against "
             f"{_pct(drop_all.get('hit_rate'))} when every epoch empties it, and routing cost "
             f"{_n(ours.get('us_per_task'), 2)} against {_n(drop_all.get('us_per_task'), 2)} us per task. Exact hits "

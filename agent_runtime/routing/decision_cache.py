@@ -331,8 +331,8 @@ class DecisionCache:
         """Cache ``decision`` for ``fingerprint``; index its sketch for paraphrases when ``similar``.
 
         ``depends_on``: the agents whose experience the decision depends on
-        (the router passes the agents the task concerns and those the decision
-        names); None for every agent's.
+        (the router passes the agents the task concerns); None for every
+        agent's.
         """
         if self._max_entries == 0:
             return

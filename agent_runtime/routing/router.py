@@ -24,10 +24,12 @@
 Fresh decisions are cached by fingerprint under the current ``CacheVersions``:
 the configuration (version plus reload generation), ``health_version()`` and
 the experience epoch with its terms, naming the agents whose experience the
-decision depends on: those the task concerns and those the decision names
-(a new epoch drops only the decisions that depend on an agent whose term
-moved, see ``DecisionCache``). Scoring reads nothing else that can change, so
-an exact hit is always the decision fresh routing would make now. The runtime's part of
+decision depends on: those the task concerns. For the others only a negative
+term counts, in their scores and their explanations alike, and a negative
+term moving drops every decision; otherwise a new epoch drops only the
+decisions that depend on an agent whose term moved (see ``DecisionCache``).
+Scoring reads nothing else that can change, so an exact hit is always the
+decision fresh routing would make now. The runtime's part of
 that contract: ``health_version()`` must change whenever any answer of the
 scorer's ``tool_health`` changes (wire both to the circuit breakers).
 
@@ -280,9 +282,8 @@ class TaskRouter:
         # be filed under versions it was not made with.
         if self._cache.max_entries and self._health_version() == health and experience.epoch == snapshot.epoch:
             filed = _restamped(decision, RoutingSource.CACHE, decision.explanation)
-            depends_on = {*board.concerned, decision.agent, *(candidate.agent for candidate in decision.candidates)}
             self._cache.put(
-                analysis.fingerprint, analysis.sketch, filed, versions, similar=stable, depends_on=depends_on
+                analysis.fingerprint, analysis.sketch, filed, versions, similar=stable, depends_on=board.concerned
             )
         return decision
 

@@ -363,11 +363,9 @@ class ConfidenceScorer:
             unconcerned.append(fixed + min(term, 0.0))
             prefix = f"{f'tools {up}/{len(tools)} healthy' if tools else 'no tools'}; base {self._bases[i]:.2f}"
             explained.append(f"{prefix}; experience {term:+.2f}")
-            explained_unconcerned.append(
-                f"{prefix}; experience +0.00 ({term:+.2f} on tasks it matches)"
-                if term > 0
-                else f"{prefix}; experience {term:+.2f}"
-            )
+            # What counts, and only that: a good record, which does not count here, must not show in
+            # the words either, or every cached decision naming the agent would go stale with it.
+            explained_unconcerned.append(f"{prefix}; experience {min(term, 0.0):+.2f}")
         clamped = tuple(_clamp(value) for value in unconcerned)
         order = sorted(range(len(values)), key=lambda i: (-clamped[i], matrix.names[i]))
         return _Baseline(

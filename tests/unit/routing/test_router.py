@@ -211,6 +211,20 @@ def test_an_experience_change_keeps_the_decisions_that_do_not_depend_on_that_age
     assert [route(router, text).source for text in (CACHE_Q, DB_Q, WRITE_Q)] == ["cache", "cache", "scored"]
 
 
+def test_a_runner_up_the_task_does_not_concern_keeps_the_decision_through_its_good_record(
+    router: TaskRouter, experience: ExperienceTracker
+) -> None:
+    """Only a bad record counts for an agent a task does not concern, in its score and its explanation alike."""
+    before = route(router, CACHE_Q)
+    runner_up = next(c for c in before.candidates if c.agent == "alerting")
+    for _ in range(5):
+        experience.record("alerting", success=True)
+    after = route(router, CACHE_Q)
+    assert after.source == "cache" and after.candidates == before.candidates
+    fresh = TaskRouter.from_config(make_config(decision_cache_size=0), experience=experience)
+    assert next(c for c in route(fresh, CACHE_Q).candidates if c.agent == "alerting") == runner_up
+
+
 def test_a_negative_term_moving_drops_decisions_that_never_named_the_agent(
     router: TaskRouter, experience: ExperienceTracker, clock: FakeClock
 ) -> None:
