@@ -94,7 +94,7 @@ FINDINGS = (
     "alert now covers the caches whose misses cost a dependency call (`cache.caches`: `tool`); the "
     "decision and analysis caches are on the dashboard. Since then a new epoch drops only the decisions "
     "that depend on an agent whose term moved (`bench/bench_routing.py`, outcomes recorded as tasks run: "
-    "79.5% hit against 63.6% when every epoch empties the cache); the drill has not measured it yet.",
+    "83.9% hit against 63.6% when every epoch empties the cache); the drill has not measured it yet.",
     "- **Fixed: the model cache's hit-ratio panel read no data**: in runs where the model cache only "
     "missed, its `result=\"hit\"` series did not exist. A cache and layer first counted now get both "
     "series at once, so the panel reads 0%.",
