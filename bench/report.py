@@ -224,6 +224,11 @@ def _n(value: Any, digits: int = 1, suffix: str = "") -> str:
     return f"{value}{suffix}"
 
 
+def _spread(values: list[float] | None) -> str:
+    """``; rounds from 0.62x to 0.71x`` for a list of per-round ratios (nothing without them)."""
+    return f"; rounds from {min(values):.2f}x to {max(values):.2f}x" if values else ""
+
+
 def _pct(value: Any) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -470,7 +475,8 @@ def http_section(data: dict[str, Any]) -> list[str]:
         *_table(("app", "requests/s", "p50 ms", "p99 ms", "worker CPU us per request"), rows),
         "",
         f"Ours is {_n(http.get('ours_over_bare_throughput'), 2, 'x')} the bare endpoint's throughput (the"
-        " median over rounds of the two apps' ratio within a round, run back to back). The"
+        " median over rounds of the two apps' ratio within a round, run back to back"
+        f"{_spread(http.get('round_ratios'))}). The"
         " workers' CPU time per request (user and system, from /proc, median of the rounds) moves less with"
         " the other work on the cores; bare's is the floor gunicorn and Flask set for any app.",
         "",

@@ -94,3 +94,12 @@ def test_the_telemetry_section_carries_the_scrape_table(tmp_path: Path) -> None:
     text = report.render(report.load(tmp_path))
     assert "| text, merged from 8 slots (40 files) | 1,004 | 0 | 112,461 | 9.2 | 14.7 | **3.11** |" in text
     assert "2.22 us in a worker slot that keeps the exemplar" in text
+
+
+def test_the_http_section_gives_the_spread_of_its_rounds(tmp_path: Path) -> None:
+    report = _report()
+    http = {"rounds": 3, "ours_over_bare_throughput": 0.68, "round_ratios": [0.66, 0.68, 0.71]}
+    (tmp_path / "http.json").write_text(json.dumps(http))
+    assert "run back to back; rounds from 0.66x to 0.71x)" in report.render(report.load(tmp_path))
+    (tmp_path / "http.json").write_text(json.dumps({"rounds": 3, "ours_over_bare_throughput": 0.68}))
+    assert "rounds from" not in report.render(report.load(tmp_path))
