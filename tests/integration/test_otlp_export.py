@@ -20,11 +20,13 @@ import requests
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from prometheus_client import CollectorRegistry
 
+from agent_runtime.config.loader import parse_config
+from agent_runtime.results import Task
 from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
 from exporters.otlp import TracingHandle, configure_tracing_from_env
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support.telemetry_runtime import make_runtime, task
+from tests.support.telemetry_runtime import CONFIG, make_runtime, make_tools, task
 from tests.support.wsgi_server import serving
 
 pytest_plugins = ["tests.support.telemetry_fixtures"]
@@ -135,6 +137,39 @@ def test_task_spans_have_the_genai_shape_and_links(traced: Traced) -> None:
     assert sorted(span.name for span in tools) == ["execute_tool echo", "execute_tool echo", "execute_tool join"]
     assert {span.parent_span_id for span in tools} == {agent.span_id}
     assert {span.attributes["gen_ai.tool.call.id"] for span in tools} == {c.call_id for c in parallel.tool_calls}
+
+
+def test_cache_hits_are_attributes_of_the_spans_that_answer_for_them(traced: Traced) -> None:
+    cacheable = {**CONFIG, "tools": {**CONFIG["tools"], "echo": {"cacheable": True}}}
+    runtime = Runtime(parse_config(cacheable, source="otlp-test"), tools=make_tools(), metrics_registry=None)
+    try:
+        first, again = (runtime.handle(Task("echo this please")) for _ in range(2))
+    finally:
+        runtime.close()
+    assert again.decision is not None and again.decision.source == "cache"
+    assert [call.cache_layer for call in again.tool_calls] == ["l0"]
+    assert traced.handle.force_flush(10)
+    spans = traced.receiver.wait_for_spans(lambda s: len(by_trace(s, again.trace_id or "")) >= 3)
+
+    def hits(span: ReceivedSpan) -> list[tuple[str, str]]:
+        return [
+            (e.attributes["agent_runtime.cache.name"], e.attributes["agent_runtime.cache.layer"])
+            for e in span.events
+            if e.name == "cache.hit"
+        ]
+
+    fresh = by_trace(spans, first.trace_id or "")
+    assert only(fresh, "route").attributes["agent_runtime.routing.source"] == "scored"
+    assert "agent_runtime.cache.layer" not in only(fresh, "execute_tool echo").attributes
+    assert [hits(span) for span in fresh] == [[], [], []]
+
+    trace = by_trace(spans, again.trace_id or "")
+    # Each hit is said once: by the attribute of the span that answers for its cache ...
+    assert only(trace, "route").attributes["agent_runtime.routing.source"] == "cache"
+    assert only(trace, "execute_tool echo").attributes["agent_runtime.cache.layer"] == "l0"
+    assert hits(only(trace, "route")) == [] and hits(only(trace, "execute_tool echo")) == []
+    # ... or, where no span has that job (the analysis memo), by an event on the current span.
+    assert hits(only(trace, "invoke_agent echoer")) == [("analysis", "exact")]
 
 
 def test_a_failing_tool_marks_its_span_and_breaker_transitions_are_events(traced: Traced) -> None:
