@@ -62,6 +62,10 @@ little speed."""
 MAX_BANDS = 16
 """Most bands a sketch is cut into (4-bit bands: finer ones stop narrowing the search)."""
 
+# Where decisions that depend on every agent's experience are filed among the agents' dependents:
+# no agent has this name (the config loader refuses an empty one).
+_EVERY_AGENT = ""
+
 
 @dataclass(frozen=True, slots=True)
 class CacheVersions:
@@ -178,7 +182,7 @@ class DecisionCache:
         # differ only in stop words share a sketch, and are verified once.
         self._buckets: list[dict[int, set[int]]] = [{} for _ in self._bands]
         self._holders: dict[int, set[str]] = {}  # sketch -> fingerprints indexed under it
-        # agent -> fingerprints whose decision depends on its experience ("" for every agent's)
+        # agent -> fingerprints whose decision depends on its experience (_EVERY_AGENT: on every agent's)
         self._dependents: dict[str, set[str]] = {}
         # Hits of get_similar by sketch. A hit holds while no sketch within the threshold of the
         # one asked about changes what is indexed under it (the search would visit exactly the
@@ -346,7 +350,7 @@ class DecisionCache:
             size = decision_bytes(fingerprint, decision, agents or ())
             self._entries[fingerprint] = _Entry(decision, sketch, indexed, size, agents)
             self._bytes += size
-            for agent in agents if agents is not None else ("",):
+            for agent in agents if agents is not None else (_EVERY_AGENT,):
                 dependents = self._dependents.get(agent)
                 if dependents is None:
                     self._dependents[agent] = {fingerprint}
@@ -374,7 +378,7 @@ class DecisionCache:
         self._bytes -= entry.size
         if entry.indexed:
             self._unindex(fingerprint, entry.sketch, answers=answers)
-        for agent in entry.depends_on if entry.depends_on is not None else ("",):
+        for agent in entry.depends_on if entry.depends_on is not None else (_EVERY_AGENT,):
             dependents = self._dependents[agent]
             dependents.discard(fingerprint)
             if not dependents:
@@ -396,7 +400,7 @@ class DecisionCache:
         if changed is None:
             self._drop_all()
             return
-        stale = set(self._dependents.get("", ()))
+        stale = set(self._dependents.get(_EVERY_AGENT, ()))
         for agent in changed:
             stale |= self._dependents.get(agent, set())
         if len(stale) * 4 >= len(self._entries) * 3:

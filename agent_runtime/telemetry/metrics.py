@@ -339,6 +339,8 @@ class _Counters(_Children):
     In one process every collection of the registry flushes first, so a
     scrape reads them exactly; a multiprocess value is read from its file by
     another process too, up to ``FLUSH_SECONDS`` late (see the module docstring).
+    A child without prometheus_client's private value object (another
+    version's internals) gets its public ``inc``, unbatched.
     """
 
     def __init__(
