@@ -97,7 +97,7 @@ class _Entry:
     sketch: int
     indexed: bool
     size: int = 0
-    depends_on: tuple[str, ...] | None = None  # None: on every agent's experience
+    depends_on: tuple[str, ...] = ()  # the keys of _dependents it is filed under (_EVERY_AGENT: every agent)
 
 
 def decision_bytes(fingerprint: str, decision: RoutingDecision, depends_on: Collection[str] = ()) -> int:
@@ -340,17 +340,17 @@ class DecisionCache:
         """
         if self._max_entries == 0:
             return
-        agents = tuple(depends_on) if depends_on is not None else None
+        agents = tuple(depends_on) if depends_on is not None else (_EVERY_AGENT,)
         with self._lock:
             self._sync(versions)
             old = self._entries.get(fingerprint)
             if old is not None:
                 self._forget(fingerprint, old)
             indexed = similar and self._similar
-            size = decision_bytes(fingerprint, decision, agents or ())
+            size = decision_bytes(fingerprint, decision, depends_on or ())
             self._entries[fingerprint] = _Entry(decision, sketch, indexed, size, agents)
             self._bytes += size
-            for agent in agents if agents is not None else (_EVERY_AGENT,):
+            for agent in agents:
                 dependents = self._dependents.get(agent)
                 if dependents is None:
                     self._dependents[agent] = {fingerprint}
@@ -378,7 +378,7 @@ class DecisionCache:
         self._bytes -= entry.size
         if entry.indexed:
             self._unindex(fingerprint, entry.sketch, answers=answers)
-        for agent in entry.depends_on if entry.depends_on is not None else (_EVERY_AGENT,):
+        for agent in entry.depends_on:
             dependents = self._dependents[agent]
             dependents.discard(fingerprint)
             if not dependents:
