@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from agent_runtime.vocabulary import AgentKind, RoutingSource, StopReason, ToolOutcome
+
+# Read per tool call: a module constant costs less than the enum's static method.
+_USABLE: Final = ToolOutcome.usable()
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class ToolCallOutcome:
     @property
     def ok(self) -> bool:
         """True when the call produced a usable result (directly or by fallback)."""
-        return self.outcome in ToolOutcome.usable()
+        return self.outcome in _USABLE
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""

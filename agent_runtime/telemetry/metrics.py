@@ -8,8 +8,9 @@ sampled (visible when scraped as OpenMetrics).
 
 Per-task cost: histogram observations without an exemplar, and counter
 increments, are *batched*: appended to a per-series array of doubles (no
-lock on the hot path) and folded into the very same child, a histogram's as
-bucket counts and a sum, a counter's as one ``inc`` of their sum, every
+lock on the hot path; a task's stage timings are appended as one group) and
+folded into the very same child, a histogram's as bucket counts and a sum, a
+counter's as one ``inc`` of their sum, every
 ``FLUSH_EVERY`` events of a series, by a daemon thread every
 ``FLUSH_SECONDS``, before every collection of the registry, and at exit (a
 gunicorn worker's ``worker_exit`` too). Series, buckets and values are
@@ -44,7 +45,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import partial
 from math import isnan
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
@@ -99,19 +100,28 @@ class _Batch:
 
     def flush(self) -> None:
         """Fold the pending values into the child."""
-        pending = self._pending
-        if not pending:
-            return
-        # Flushes take turns (appends never wait): each takes only what it saw.
-        with _FLUSHER.lock:
-            seen = len(pending)
-            values = pending[:seen]
-            del pending[:seen]
-        if values:  # another flush may have taken them all
-            self._fold(values)
+        if self._pending:
+            values = _take(self._pending)
+            if values:  # another flush may have taken them all
+                self._fold(values)
 
     def _fold(self, values: array[float]) -> None:
         raise NotImplementedError
+
+
+_T = TypeVar("_T", "array[float]", "list[tuple[tuple[str, float], ...]]")
+
+
+def _take(pending: _T) -> _T:
+    """What ``pending`` holds now, removed from it.
+
+    Flushes take turns (appends never wait): each takes only what it saw.
+    """
+    with _FLUSHER.lock:
+        seen = len(pending)
+        taken = pending[:seen]
+        del pending[:seen]
+    return taken
 
 
 class _BatchedCounter(_Batch):
@@ -187,12 +197,56 @@ class _DirectHistogram:
     def observe_now(self, value: float, exemplar: dict[str, str]) -> None:
         self._child.observe(value, exemplar)
 
+    def _fold(self, values: array[float]) -> None:
+        observe = self._child.observe
+        for value in values:
+            observe(value)
+
+
+class _Groups:
+    """A one-label histogram's observations, one group (a task's stages) appended at a time.
+
+    Recording a group is one ``list.append`` where observing its values
+    would be a look-up and an append per value; a fold sorts the values
+    into their series and folds each series' values into its child as
+    ``_BatchedHistogram`` does, so what a scrape reads is the same. Flushed
+    with the batches (``_FLUSHER``): after ``FLUSH_EVERY`` groups, on the
+    timer, before a collection and at exit.
+    """
+
+    __slots__ = ("__weakref__", "_histograms", "_pending")
+
+    def __init__(self, histograms: _Histograms) -> None:
+        self._histograms = histograms
+        self._pending: list[tuple[tuple[str, float], ...]] = []
+        _FLUSHER.track(self)
+
+    def observe(self, group: tuple[tuple[str, float], ...]) -> None:
+        """Record ``group``'s ``(label value, value)`` pairs; fold once ``FLUSH_EVERY`` groups are pending."""
+        pending = self._pending
+        pending.append(group)
+        if len(pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Fold the pending groups into the histogram's children."""
+        if not self._pending:
+            return
+        by_label: dict[str, array[float]] = {}
+        for group in _take(self._pending):
+            for label, value in group:
+                values = by_label.get(label)
+                if values is None:
+                    values = by_label[label] = array("d")
+                values.append(value)
+        self._histograms.fold(by_label)
+
 
 class _Flusher:
     """Flushes every batch of the process: before a collection, on a timer, at exit."""
 
     def __init__(self) -> None:
-        self._batches: weakref.WeakSet[_Batch] = weakref.WeakSet()
+        self._batches: weakref.WeakSet[_Batch | _Groups] = weakref.WeakSet()
         self._lock = threading.Lock()
         # Held by a batch's flush while it pops its values (never by the hot path).
         self.lock = threading.Lock()
@@ -212,7 +266,7 @@ class _Flusher:
         self._thread_pid = os.getpid()
         threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
 
-    def track(self, batch: _Batch) -> None:
+    def track(self, batch: _Batch | _Groups) -> None:
         with self._lock:
             self._batches.add(batch)
             if self._thread_pid != os.getpid():  # none yet, or we are a forked worker
@@ -376,15 +430,25 @@ class _Histograms(_Children):
         super().__init__(metric, labels, fold, ())
         for values in known:
             self._cache[values] = self._wrap(metric.labels(*values))
+        self._groups = _Groups(self)
 
     def _wrap(self, child: Any) -> Any:
         return _BatchedHistogram(child) if _batchable(child) else _DirectHistogram(child)
 
     def observe_many(self, observations: Iterable[tuple[str, float]]) -> None:
-        """Observe each ``(label value, value)`` of a one-label metric."""
+        """Observe each ``(label value, value)`` of a one-label metric, batched as one group."""
+        self._groups.observe(tuple(observations))
+
+    def fold(self, by_label: Mapping[str, array[float]]) -> None:
+        """Fold each label value's observations into its child (``_Groups``' flush)."""
         cache = self._cache
-        for label, value in observations:
-            (cache.get((label,)) or self.get(label)).observe(value)
+        for label, values in by_label.items():
+            batch = cache.get((label,))
+            if batch is not None:
+                batch._fold(values)
+                continue
+            for value in values:  # folded (and the fold counted) per observation, as observe does
+                self.get(label)._fold(array("d", (value,)))
 
     def observe(self, value: float, exemplar: dict[str, str] | None, *labels: str) -> None:
         """Observe at once with an exemplar (it must reach the bucket now), batched without."""

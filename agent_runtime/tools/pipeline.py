@@ -73,6 +73,7 @@ ERROR: Final = ToolOutcome.ERROR
 TIMEOUT: Final = ToolOutcome.TIMEOUT
 SHORT_CIRCUITED: Final = ToolOutcome.SHORT_CIRCUITED
 FALLBACK: Final = ToolOutcome.FALLBACK
+_USABLE: Final = ToolOutcome.usable()
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class CallReport:
     @property
     def ok(self) -> bool:
         """True when the call produced a usable result (directly or by fallback)."""
-        return self.outcome in ToolOutcome.usable()
+        return self.outcome in _USABLE
 
 
 class _HealthTracker(RuntimeListener):

@@ -37,6 +37,47 @@ def test_stage_timings_read_the_same_as_direct_observations() -> None:
     assert ours == theirs
 
 
+def _stage_samples(registry: CollectorRegistry) -> dict[tuple[str, str | None, str | None], float]:
+    return {
+        (s.name, s.labels.get("stage"), s.labels.get("le")): s.value
+        for family in registry.collect()
+        if family.name == "agent_runtime_stage_duration_seconds"
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_a_task_s_stage_timings_as_one_group_read_the_same_as_one_observe_each() -> None:
+    grouped_registry, single_registry = CollectorRegistry(), CollectorRegistry()
+    grouped = PrometheusListener(LabelGuard(), registry=grouped_registry)
+    single = PrometheusListener(LabelGuard(), registry=single_registry)
+    # "made up" is no stage: folded, and the fold counted once per observation either way.
+    tasks = [[("route", value), ("plan", value / 2), ("made up", value)] for value in VALUES]
+    for timings in tasks:
+        grouped.stages_timed(iter(timings))  # any iterable: a generator is taken at once
+        for stage, seconds in timings:
+            single.stage_timed(stage, seconds)
+    assert _stage_samples(grouped_registry) == _stage_samples(single_registry)
+    assert grouped_registry.get_sample_value(
+        "agent_runtime_telemetry_labels_folded_total", {"label": "stage"}
+    ) == single_registry.get_sample_value(
+        "agent_runtime_telemetry_labels_folded_total", {"label": "stage"}
+    ) == len(VALUES)
+
+
+def test_stage_groups_are_folded_in_after_flush_every_groups_and_by_flush_pending() -> None:
+    listener = PrometheusListener(LabelGuard(), registry=CollectorRegistry())
+    child = listener.collectors["agent_runtime_stage_duration_seconds"].labels("analyse")  # type: ignore[attr-defined]
+    for _ in range(metrics.FLUSH_EVERY - 1):
+        listener.stages_timed([("analyse", 0.001), ("route", 0.002)])
+    assert child._sum.get() == 0.0  # pending, not yet folded
+    listener.stages_timed([("analyse", 0.001)])
+    assert child._sum.get() == pytest.approx(0.001 * metrics.FLUSH_EVERY)
+    listener.stages_timed([("analyse", 0.5)])
+    metrics.flush_pending()
+    assert child._sum.get() == pytest.approx(0.001 * metrics.FLUSH_EVERY + 0.5)
+
+
 def test_pending_observations_are_folded_in_at_the_latest_after_flush_every() -> None:
     registry = CollectorRegistry()
     listener = PrometheusListener(LabelGuard(), registry=registry)
