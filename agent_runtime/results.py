@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from agent_runtime.vocabulary import AgentKind, RoutingSource, StopReason, ToolOutcome
 
 # Read per tool call: a module constant costs less than the enum's static method.
 _USABLE: Final = ToolOutcome.usable()
+
+_Frozen = TypeVar("_Frozen")
+
+
+def assembled(cls: type[_Frozen], **fields: Any) -> _Frozen:
+    """An instance of the frozen dataclass ``cls`` from every one of its fields, without its ``__init__``.
+
+    For the hot path's own value objects (a tool call's outcome, a task's
+    result): a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``, about 1 us for eleven fields, where filling the
+    new instance's ``__dict__`` at once takes a third of that. Every field
+    must be given (there are no defaults here); the result is equal to, and
+    behaves as, ``cls(**fields)``.
+
+        >>> assembled(Task, text="hello", context={}, agent=None) == Task("hello")
+        True
+    """
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
 
 
 @dataclass(frozen=True)

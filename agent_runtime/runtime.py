@@ -44,7 +44,7 @@ from agent_runtime.errors import ConfigError, PlanError, RejectedError, UnknownA
 from agent_runtime.execution.executor import CallReport, PlanExecutor
 from agent_runtime.profiler import BottleneckReport, Profiler
 from agent_runtime.registry import AgentRegistry, ToolFunc, ToolRegistry
-from agent_runtime.results import RoutingDecision, Task, TaskResult
+from agent_runtime.results import RoutingDecision, Task, TaskResult, assembled
 from agent_runtime.routing.router import TaskRouter
 from agent_runtime.telemetry import tracing
 from agent_runtime.telemetry.labels import LabelGuard
@@ -285,7 +285,8 @@ class Runtime:
         listener.stages_timed(timed)
         duration = clock() - started
         self._profiler.record(stages, task_seconds=duration)
-        return TaskResult(
+        return assembled(
+            TaskResult,
             task=task.text,
             outcome=outcome,
             decision=decision,

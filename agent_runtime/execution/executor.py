@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from agent_runtime.execution.plan import Plan, PlannedCall
-from agent_runtime.results import ToolCallOutcome
+from agent_runtime.results import ToolCallOutcome, assembled
 from agent_runtime.telemetry import tracing
 from agent_runtime.vocabulary import ToolOutcome
 
@@ -269,7 +269,8 @@ def _outcome(call: PlannedCall, call_id: str, report: CallReport, turn: int | No
     error = report.error
     error_type = type(error).__name__ if error is not None else None
     usable = report.outcome in _USABLE
-    return ToolCallOutcome(
+    return assembled(
+        ToolCallOutcome,
         step_id=call.id,
         tool=call.tool,
         call_id=call_id,

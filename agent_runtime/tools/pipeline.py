@@ -60,6 +60,7 @@ from typing import Any, Final
 from agent_runtime.config.models import ToolSpec
 from agent_runtime.errors import CircuitOpenError, TaskDeadlineError, ToolTimeoutError, UnknownToolError, trips_breaker
 from agent_runtime.registry import RegisteredTool, ToolRegistry
+from agent_runtime.results import assembled
 from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
 from agent_runtime.tools.breaker import BreakerTicket, CircuitBreaker
 from agent_runtime.tools.cache import CacheLookup, ToolCache
@@ -422,4 +423,12 @@ class ToolPipeline:
     ) -> CallReport:
         seconds = self._clock() - started
         self._listener.tool_called(tool, outcome, seconds)
-        return CallReport(outcome, result, error, layer, attempts, seconds)
+        return assembled(
+            CallReport,
+            outcome=outcome,
+            result=result,
+            error=error,
+            cache_layer=layer,
+            attempts=attempts,
+            duration_seconds=seconds,
+        )
