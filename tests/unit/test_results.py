@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agent_runtime.results import RoutingDecision, Task, TaskResult, ToolCallOutcome, assembled
+from agent_runtime.results import AgentScore, RoutingDecision, Task, TaskResult, ToolCallOutcome, assembled
 from agent_runtime.runtime import Runtime
 from agent_runtime.tools.pipeline import CallReport
 from agent_runtime.vocabulary import RoutingSource, ToolOutcome
@@ -59,14 +59,22 @@ def test_an_assembled_hashable_value_hashes_as_the_constructed_one() -> None:
     assert hash(assembled(ToolCallOutcome, **fields)) == hash(ToolCallOutcome(**fields))
 
 
-def test_a_task_s_result_its_tool_calls_and_a_call_report_carry_every_field(runtime: Runtime) -> None:
+def test_what_a_task_hands_out_carries_every_field(runtime: Runtime) -> None:
     # assembled() takes no defaults: an object missing a field would fail only when that field is read.
+    sources = []
     for text in ("cache latency alert", "cache latency alert"):  # scored and run, then every cache hit
         result = runtime.handle(text)
         assert set(vars(result)) == _field_names(TaskResult)
         assert result.tool_calls
         for call in result.tool_calls:
             assert set(vars(call)) == _field_names(ToolCallOutcome)
+        decision = result.decision
+        assert decision is not None and decision.candidates
+        sources.append(decision.source)
+        assert set(vars(decision)) == _field_names(RoutingDecision)
+        for candidate in decision.candidates:
+            assert set(vars(candidate)) == _field_names(AgentScore)
+    assert sources == [RoutingSource.SCORED, RoutingSource.CACHE]
     report = runtime.call_tool("lookup", {"query": "cache"})
     assert isinstance(report, CallReport)
     assert set(vars(report)) == _field_names(CallReport)
