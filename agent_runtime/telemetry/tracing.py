@@ -18,8 +18,8 @@ Span shapes:
 
 Sampling is decided once per task, by the root span: the child spans
 (``route``, ``execute_tool``) are only created when the task's span is
-recording (``children_traced``). An unsampled task costs one non-recording
-root span, which still carries the trace id into the result, to outgoing
+recording (``children_traced``), so with tracing off a task makes no child
+span at all. An unsampled task costs one non-recording root span, which still carries the trace id into the result, to outgoing
 calls and to the logs; with the standard samplers (parent-based, or a
 trace-id ratio) its children would not have been sampled either, so
 sampled tasks keep exactly the spans they had.
@@ -84,8 +84,9 @@ class _TaskTrace:
         context = span.get_span_context()
         recording = span.is_recording()
         self.unsampled = not recording
-        # An invalid span (no SDK installed) leaves it to the sampler, as for a span-less caller.
-        self.children_traced = recording or not context.is_valid
+        # Not recording also when it is invalid: no SDK was installed when the task started, so the
+        # same tracer would hand its children out as no-op spans (their making would be all they cost).
+        self.children_traced = recording
         # The sampled flag, not is_recording(): with no SDK installed a sampled caller's trace is still the exemplar.
         self.sampled_trace_id = (
             format(context.trace_id, "032x") if context.is_valid and context.trace_flags.sampled else None
@@ -179,7 +180,8 @@ def children_traced() -> bool:
 
     Its child spans would not be recorded either, so callers skip creating
     them. With no current span at all the sampler decides, as before.
-    Inside a task the task's span answers (one ContextVar read).
+    Inside a task the task's span answers (one ContextVar read): False also
+    when tracing is off (no SDK installed when the task started).
     """
     task = _TASK.get()
     if task is not None:

@@ -84,8 +84,10 @@ def test_an_unsampled_task_span_is_known_without_a_current_span_lookup() -> None
     assert not tracing.task_unsampled()
     span, tokens = tracing.start_agent_span()
     try:
-        # With the API's no-op tracer the task span is not recording: nothing of the task is traced.
+        # With the API's no-op tracer the task span is not recording: nothing of the task is traced,
+        # not even a no-op child span is made.
         assert tracing.task_unsampled() == (not span.is_recording())
+        assert tracing.children_traced() == span.is_recording()
         assert tracing.sampled_trace_id() is None
     finally:
         tracing.end_agent_span(span, tokens)
