@@ -113,7 +113,9 @@ def tools() -> ToolRegistry:
     return registry
 
 
-class _NoopExporter(SpanExporter):
+class NoopExporter(SpanExporter):
+    """Takes every span and sends it nowhere: the SDK's and our processor's work without a collector's."""
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.SUCCESS
 
@@ -128,7 +130,7 @@ def _tracing(ratio: str | None, metrics: PrometheusListener | None) -> TracingHa
         return None
     os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
     os.environ["OTEL_TRACES_SAMPLER_ARG"] = ratio
-    return configure_tracing_from_env(metrics, span_exporter=_NoopExporter())
+    return configure_tracing_from_env(metrics, span_exporter=NoopExporter())
 
 
 def texts_for(agent: str) -> list[str]:

@@ -3,7 +3,8 @@
 Not a test: it measures and reports. Both apps (``bench/http_apps.py``) run
 under gunicorn with the service's own configuration file
 (``agent_runtime/serving/gunicorn_conf.py``: gthread workers, multiprocess
-metrics for several workers, tracing from ``OTEL_*`` at 10% sampling) and
+metrics for several workers, tracing from ``OTEL_*`` at 10% sampling, the
+spans to a no-op exporter) and
 the same ``--workers``/``--threads``. A client process keeps connections
 open and sends the same ``POST /v1/tasks`` (a task whose routing and tool
 calls are all cache hits once warm) for a fixed time; rounds alternate the

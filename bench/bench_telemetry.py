@@ -42,14 +42,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, values
 
 # This checkout's packages (not an installed copy), and the test runtime and OTLP receiver in its tests/support.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+from bench_hotpath import NoopExporter  # noqa: E402  (bench/, this script's directory)
+
 from agent_runtime.bootstrap import build_runtime  # noqa: E402
 from agent_runtime.config.loader import parse_config  # noqa: E402
 from agent_runtime.runtime import Runtime  # noqa: E402
@@ -186,14 +188,6 @@ def listener_cost(repeats: int) -> dict[str, Any]:
     return {"events_per_task": len(calls) / len(AGENT_MIX), "us_per_task": round(seconds * 1e6, 1)}
 
 
-class _NoopExporter(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 def span_cost(spans: int, repeats: int) -> dict[str, Any]:
     """Microseconds per recorded span on the caller's thread: our processor vs the SDK's, no-op export."""
 
@@ -212,10 +206,10 @@ def span_cost(spans: int, repeats: int) -> dict[str, Any]:
         provider.shutdown()
         return round(best * 1e6, 2)
 
-    ours = BoundedBatchSpanProcessor(CountingSpanExporter(_NoopExporter(), ExportHealth(None, "bench")))
+    ours = BoundedBatchSpanProcessor(CountingSpanExporter(NoopExporter(), ExportHealth(None, "bench")))
     return {
         "bounded_processor_us": per_span(ours),
-        "sdk_batch_processor_us": per_span(BatchSpanProcessor(_NoopExporter())),
+        "sdk_batch_processor_us": per_span(BatchSpanProcessor(NoopExporter())),
     }
 
 

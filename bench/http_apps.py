@@ -3,7 +3,9 @@
 ``ours``: the service (``agent_runtime.service.create_app``) around a runtime
 whose tasks are all answered from cache once warm (the hot-path benchmark's
 agents, with in-process ``inline`` tools), metrics on, tracing from the
-``OTEL_*`` variables as in production. ``bare``: a Flask endpoint that reads
+``OTEL_*`` variables as in production (the benchmark samples 10%), its spans
+through the bounded batch processor to a no-op exporter, as in the hot-path
+benchmark: no collector runs beside it. ``bare``: a Flask endpoint that reads
 the same JSON body and answers a JSON object, nothing else: the floor.
 
 Imported by gunicorn in each worker (``bench.http_apps:ours`` /
@@ -39,7 +41,7 @@ def _bare() -> Flask:
 
 
 def _ours() -> Flask:
-    from bench_hotpath import config, tools
+    from bench_hotpath import NoopExporter, config, tools
     from prometheus_client import REGISTRY
 
     from agent_runtime.config.loader import parse_config
@@ -48,7 +50,8 @@ def _ours() -> Flask:
     from exporters.otlp import configure_tracing_from_env
 
     runtime = Runtime(parse_config(config()), tools=tools(), metrics_registry=REGISTRY)
-    configure_tracing_from_env(runtime.metrics)
+    # Without an OTLP endpoint (none is set) tracing would be off: spans go to a no-op exporter instead.
+    configure_tracing_from_env(runtime.metrics, span_exporter=NoopExporter())
     flask_app = create_app(runtime, ServiceSettings())
     RUNTIMES.append(runtime)
     return flask_app
