@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 from agent_runtime.config.models import AgentSpec, RoutingSettings
 from agent_runtime.errors import UnknownAgentError
-from agent_runtime.results import AgentScore, assembled
+from agent_runtime.results import AgentScore
 from agent_runtime.scoring.analysis import TaskAnalysis
 from agent_runtime.scoring.experience import ExperienceSnapshot, ExperienceTracker
 from agent_runtime.scoring.matrix import CapabilityMatrix
@@ -195,8 +195,7 @@ class ScoreBoard:
         return position
 
     def _score(self, i: int) -> AgentScore:
-        names = self._matrix.names
-        return assembled(AgentScore, agent=names[i], confidence=self._confidence(i), explanation=self._explain(i))
+        return AgentScore(self._matrix.names[i], self._confidence(i), self._explain(i))
 
     def _explain(self, i: int) -> str:
         analysis = self._analysis

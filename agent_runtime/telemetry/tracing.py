@@ -19,8 +19,9 @@ Span shapes:
 Sampling is decided once per task, by the root span: the child spans
 (``route``, ``execute_tool``) are only created when the task's span is
 recording (``children_traced``), so with tracing off a task makes no child
-span at all. An unsampled task costs one non-recording root span, which still carries the trace id into the result, to outgoing
-calls and to the logs; with the standard samplers (parent-based, or a
+span at all. An unsampled task costs one non-recording root span, which
+still carries the trace id into the result, to outgoing calls and to the
+logs; with the standard samplers (parent-based, or a
 trace-id ratio) its children would not have been sampled either, so
 sampled tasks keep exactly the spans they had.
 """
