@@ -470,7 +470,9 @@ def http_section(data: dict[str, Any]) -> list[str]:
         f"gunicorn with the service's configuration file, {_n(http.get('workers'))} gthread workers x "
         f"{_n(http.get('threads'))} threads, {_n(http.get('connections'))} keep-alive connections from a client"
         " process on the same two cores, the same `POST /v1/tasks` (all caches hit) for both apps,"
-        f" {_n(http.get('rounds'))} interleaved rounds of {_n(http.get('seconds_per_round'), 0)} s each:",
+        f" {_n(http.get('rounds'))} interleaved rounds of {_n(http.get('seconds_per_round'), 0)} s each;"
+        " ours with metrics on and tracing at 10% sampling (spans through the bounded batch processor to a"
+        " no-op exporter, as in the per-task benchmark):",
         "",
         *_table(("app", "requests/s", "p50 ms", "p99 ms", "worker CPU us per request"), rows),
         "",
