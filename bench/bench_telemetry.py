@@ -158,16 +158,26 @@ def per_task(tasks: int, rounds: int, warmup: int) -> dict[str, Any]:
 
 
 class _Recorder(RuntimeListener):
-    """Records the events of a task, to replay them through the metrics listener alone."""
+    """Records the events of a task, to replay them through the metrics listener alone.
+
+    Every event is a method of the class (set below): a ``ListenerSet`` binds
+    only the events a listener's class overrides, so a listener that answered
+    them through ``__getattribute__`` would be sent none.
+    """
 
     def __init__(self) -> None:
         self.events: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
 
-    def __getattribute__(self, name: str) -> Any:
-        if name.startswith("_") or name == "events" or not hasattr(RuntimeListener, name):
-            return super().__getattribute__(name)
-        events = super().__getattribute__("events")
-        return lambda *args, **kwargs: events.append((name, args, kwargs))
+
+def _recording(event: str) -> Callable[..., None]:
+    def record(self: _Recorder, *args: Any, **kwargs: Any) -> None:
+        self.events.append((event, args, kwargs))
+
+    return record
+
+
+for _event in [name for name, value in vars(RuntimeListener).items() if callable(value) and not name.startswith("_")]:
+    setattr(_Recorder, _event, _recording(_event))
 
 
 def listener_cost(repeats: int) -> dict[str, Any]:
@@ -180,6 +190,7 @@ def listener_cost(repeats: int) -> dict[str, Any]:
     metrics = make_runtime(CollectorRegistry()).metrics
     assert metrics is not None
     calls = [(getattr(metrics, name), args, kwargs) for name, args, kwargs in recorder.events]
+    assert calls, "the recorder saw no events: nothing would be measured"
     started = time.perf_counter()
     for _ in range(repeats):
         for call, args, kwargs in calls:

@@ -552,7 +552,24 @@ def telemetry_section(data: dict[str, Any]) -> list[str]:
         "",
         *_table(("mode", "mean us", "p50 us", "mean x off"), rows),
         "",
+        *parts_of_the_cost(dig(data, "telemetry", "per_task")),
         *scrape_table(dig(data, "telemetry", "scrape")),
+    ]
+
+
+def parts_of_the_cost(per_task: dict[str, Any]) -> list[str]:
+    """The metrics listener alone and one recorded span, as measured beside the modes."""
+    listener = per_task.get("metrics_listener_alone") or {}
+    span = per_task.get("span_on_task_thread") or {}
+    if not listener or not span:
+        return []
+    return [
+        f"The metrics listener alone, replaying a task's {_n(listener.get('events_per_task'), 1)} events"
+        f" (the runtime's work around them left out): {_n(listener.get('us_per_task'), 1)} us per task."
+        f" A recorded span on the task's thread: {_n(span.get('bounded_processor_us'), 2)} us with our bounded"
+        f" processor, {_n(span.get('sdk_batch_processor_us'), 2)} us with the SDK's `BatchSpanProcessor`"
+        " (no-op exporter).",
+        "",
     ]
 
 
