@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-from agent_runtime.vocabulary import AgentKind, RoutingSource, StopReason, ToolOutcome
-
-# Read per tool call: a module constant costs less than the enum's static method.
-_USABLE: Final = ToolOutcome.usable()
+from agent_runtime.vocabulary import USABLE_TOOL_OUTCOMES, AgentKind, RoutingSource, StopReason
 
 _Frozen = TypeVar("_Frozen")
 
@@ -114,7 +111,7 @@ class ToolCallOutcome:
     @property
     def ok(self) -> bool:
         """True when the call produced a usable result (directly or by fallback)."""
-        return self.outcome in _USABLE
+        return self.outcome in USABLE_TOOL_OUTCOMES
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""

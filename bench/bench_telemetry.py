@@ -57,7 +57,7 @@ from agent_runtime.config.loader import parse_config  # noqa: E402
 from agent_runtime.runtime import Runtime  # noqa: E402
 from agent_runtime.service import ServiceSettings, create_app  # noqa: E402
 from agent_runtime.telemetry import catalog  # noqa: E402
-from agent_runtime.telemetry.listener import ModelCall, RuntimeListener  # noqa: E402
+from agent_runtime.telemetry.listener import EVENTS, ModelCall, RuntimeListener  # noqa: E402
 from agent_runtime.telemetry.metrics import PrometheusListener  # noqa: E402
 from exporters import exemplars, multiprocess  # noqa: E402
 from exporters.otlp import configure_tracing_from_env  # noqa: E402
@@ -176,7 +176,7 @@ def _recording(event: str) -> Callable[..., None]:
     return record
 
 
-for _event in [name for name, value in vars(RuntimeListener).items() if callable(value) and not name.startswith("_")]:
+for _event in EVENTS:
     setattr(_Recorder, _event, _recording(_event))
 
 

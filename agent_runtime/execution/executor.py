@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from agent_runtime.execution.plan import Plan, PlannedCall
 from agent_runtime.results import ToolCallOutcome, assembled
 from agent_runtime.telemetry import tracing
-from agent_runtime.vocabulary import ToolOutcome
+from agent_runtime.vocabulary import USABLE_TOOL_OUTCOMES, ToolOutcome
 
 
 class CallReport(Protocol):
@@ -65,7 +65,6 @@ class ToolCaller(Protocol):
     def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> CallReport: ...
 
 
-_USABLE = ToolOutcome.usable()
 _call_ids = itertools.count(1)
 _CALL_PREFIX = os.urandom(4).hex()
 
@@ -256,7 +255,7 @@ def _execute(
                 if report.cache_layer:
                     attributes["agent_runtime.cache.layer"] = report.cache_layer
                 span.set_attributes(attributes)
-            if error is not None and report.outcome not in _USABLE:
+            if error is not None and report.outcome not in USABLE_TOOL_OUTCOMES:
                 tracing.mark_error(span, type(error).__name__, str(error))
         finally:
             tracing.end_child_span(span, token)
@@ -268,7 +267,7 @@ def _execute(
 def _outcome(call: PlannedCall, call_id: str, report: CallReport, turn: int | None) -> ToolCallOutcome:
     error = report.error
     error_type = type(error).__name__ if error is not None else None
-    usable = report.outcome in _USABLE
+    usable = report.outcome in USABLE_TOOL_OUTCOMES
     return assembled(
         ToolCallOutcome,
         step_id=call.id,

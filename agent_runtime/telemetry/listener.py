@@ -109,10 +109,10 @@ class RuntimeListener:
         """A cache layer went down (degraded) or came back up."""
 
 
-# Every event of the interface, by method name.
-_EVENTS: Final = tuple(
+EVENTS: Final = tuple(
     name for name, value in vars(RuntimeListener).items() if callable(value) and not name.startswith("_")
 )
+"""Every event of the interface, by method name (a recorder that overrides them all can iterate it)."""
 
 
 def _handles(listener: object, event: str) -> bool:
@@ -178,7 +178,7 @@ class ListenerSet(RuntimeListener):
     def _bind(self, listeners: Iterable[RuntimeListener]) -> None:
         """Set the listeners and bind every event to those that handle it (again, when they change)."""
         self._members = tuple(listeners)
-        for event in _EVENTS:
+        for event in EVENTS:
             if getattr(type(self), event) is not getattr(ListenerSet, event):
                 continue
             handlers = [getattr(listener, event) for listener in self._members if _handles(listener, event)]

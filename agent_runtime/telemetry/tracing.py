@@ -79,15 +79,13 @@ class _TaskTrace:
     look-up per question.
     """
 
-    __slots__ = ("children_traced", "sampled_trace_id", "unsampled")
+    __slots__ = ("sampled_trace_id", "unsampled")
 
     def __init__(self, span: Span) -> None:
         context = span.get_span_context()
-        recording = span.is_recording()
-        self.unsampled = not recording
         # Not recording also when it is invalid: no SDK was installed when the task started, so the
         # same tracer would hand its children out as no-op spans (their making would be all they cost).
-        self.children_traced = recording
+        self.unsampled = not span.is_recording()
         # The sampled flag, not is_recording(): with no SDK installed a sampled caller's trace is still the exemplar.
         self.sampled_trace_id = (
             format(context.trace_id, "032x") if context.is_valid and context.trace_flags.sampled else None
@@ -186,7 +184,7 @@ def children_traced() -> bool:
     """
     task = _TASK.get()
     if task is not None:
-        return task.children_traced
+        return not task.unsampled
     span = trace.get_current_span()
     return span.is_recording() or not span.get_span_context().is_valid
 

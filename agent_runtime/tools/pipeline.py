@@ -65,7 +65,7 @@ from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
 from agent_runtime.tools.breaker import BreakerTicket, CircuitBreaker
 from agent_runtime.tools.cache import CacheLookup, ToolCache
 from agent_runtime.tools.retry import Attempt, call_with_retry
-from agent_runtime.vocabulary import ToolOutcome
+from agent_runtime.vocabulary import USABLE_TOOL_OUTCOMES, ToolOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,6 @@ ERROR: Final = ToolOutcome.ERROR
 TIMEOUT: Final = ToolOutcome.TIMEOUT
 SHORT_CIRCUITED: Final = ToolOutcome.SHORT_CIRCUITED
 FALLBACK: Final = ToolOutcome.FALLBACK
-_USABLE: Final = ToolOutcome.usable()
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class CallReport:
     @property
     def ok(self) -> bool:
         """True when the call produced a usable result (directly or by fallback)."""
-        return self.outcome in _USABLE
+        return self.outcome in USABLE_TOOL_OUTCOMES
 
 
 class _HealthTracker(RuntimeListener):
