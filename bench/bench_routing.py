@@ -51,7 +51,7 @@ from agent_runtime.config.loader import load_config
 from agent_runtime.config.models import AgentSpec, RoutingSettings, RuntimeConfig, Specialty
 from agent_runtime.results import RoutingDecision, Task
 from agent_runtime.routing.decision_cache import CacheVersions, DecisionCache, SimilarHit
-from agent_runtime.routing.router import TaskRouter
+from agent_runtime.routing.router import SIMILAR_MIN_MARGIN, TaskRouter
 from agent_runtime.scoring.experience import ExperienceTracker
 from agent_runtime.telemetry.listener import RuntimeListener
 
@@ -448,10 +448,12 @@ def run(agent_count: int, texts: list[str], seed: int, repeats: int) -> dict[str
     agents = build_agents(agent_count, random.Random(seed))
     cached_config, uncached_config = config_for(agents, cached=True), config_for(agents, cached=False)
     listeners: list[CountingListener] = []
+    routers: list[TaskRouter] = []
 
     def make_cached() -> Callable[[str], RoutingDecision]:
         listeners.append(CountingListener())
-        return via(TaskRouter.from_config(cached_config, listener=listeners[-1]))
+        routers.append(TaskRouter.from_config(cached_config, listener=listeners[-1]))
+        return via(routers[-1])
 
     # Warm process-wide memos (stems, sketch feature hashes, compiled patterns) once, untimed:
     # the passes below measure steady state, not first-import costs.
@@ -518,6 +520,13 @@ def run(agent_count: int, texts: list[str], seed: int, repeats: int) -> dict[str
             "exact_hit_rate": round(listener.hits["exact"] / lookups, 4),
             "similar_hit_rate": round(listener.hits["similar"] / lookups, 4),
             "similar_hits": len(similar),
+            # What the last cached pass left in the cache: with many agents a decision is larger and
+            # the byte bound, not the entry bound, decides how many are kept.
+            "entries": len(routers[-1].cache),
+            "max_entries": routers[-1].cache.max_entries,
+            "held_bytes": routers[-1].cache.held_bytes,
+            "max_bytes": routers[-1].cache.max_bytes,
+            "stability_margin": SIMILAR_MIN_MARGIN,
         },
         "paraphrase_agreement_rate": None if agreement is None else round(agreement, 4),
         "without_stability_margin": {

@@ -345,6 +345,33 @@ def routing_section(data: dict[str, Any]) -> list[str]:
         if split
         else []
     )
+    scale = routing.get("results") or []
+    kept = [
+        f"{_n(row.get('agents'))} agents: {_n(dig(row, 'decision_cache', 'entries'))} decisions kept in "
+        f"{_n(dig(row, 'decision_cache', 'held_bytes') / 2**20, 2)} MiB "
+        f"({_n(dig(row, 'sources', 'scored'))} scorings for {_n(row.get('distinct_texts'))} distinct texts), "
+        f"paraphrase hits on {_pct(dig(row, 'decision_cache', 'similar_hit_rate'))} of tasks "
+        f"({_pct(dig(row, 'without_stability_margin', 'similar_hit_rate'))} without the margin, agreeing "
+        f"{_pct(dig(row, 'without_stability_margin', 'paraphrase_agreement_rate'))})"
+        for row in scale
+        if dig(row, "decision_cache", "held_bytes") is not None
+    ]
+    growth = (
+        [
+            "As agents grow, fewer decisions are kept and fewer are offered to paraphrases. The decision "
+            f"cache holds at most {_n(dig(scale[0], 'decision_cache', 'max_entries'))} entries and about "
+            f"{_n(dig(scale[0], 'decision_cache', 'max_bytes') / 2**20, 2)} MiB "
+            "(`routing.decision_cache_max_bytes`); a decision grows with the agents its task concerns, so "
+            "with many agents the byte bound evicts and repeats are scored again. A paraphrase hit is offered "
+            "only a decision whose best agent leads the runner-up by the stability margin "
+            f"({_n(dig(scale[0], 'decision_cache', 'stability_margin'), 2)}); with many overlapping agents few do. "
+            + "; ".join(kept)
+            + ".",
+            "",
+        ]
+        if kept
+        else []
+    )
     live = routing.get("live_experience", {})
     ours, drop_all = live.get("ours", {}), live.get("drop_all_on_epoch", {})
     outcomes = (
@@ -391,6 +418,7 @@ def routing_section(data: dict[str, Any]) -> list[str]:
         ),
         "",
         *where,
+        *growth,
         f"Repeat-heavy stream ({_n(repeat.get('distinct_texts'))} distinct texts, {_n(repeat.get('agents'))} agents,"
         f" every one already routed): ours {_n(repeat.get('ours_us'), 2)} us against the reference's cache hit "
         f"{_n(repeat.get('reference_cache_hit_us'), 2)} us ({_n(repeat.get('ours_over_reference'), 2, 'x')}). An exact",

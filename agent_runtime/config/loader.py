@@ -63,6 +63,8 @@ _POSITIVE = {
     "task_timeout_seconds",
     "decision_cache_size",
     "analysis_cache_size",
+    "decision_cache_max_bytes",
+    "analysis_cache_max_bytes",
     "experience_half_life_seconds",
     "redis_timeout_seconds",
     "layer_initial_backoff_seconds",

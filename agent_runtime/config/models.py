@@ -146,6 +146,12 @@ class RoutingSettings:
     ``min_confidence``: below it the fallback chain is used. ``planning_agent``
     receives tasks that the planning gate stops: complexity at or above
     ``planning_complexity`` or confidence below ``planning_confidence``.
+
+    The decision cache and the analysis memo are bounded twice: entries
+    (``decision_cache_size``, ``analysis_cache_size``) and about as many bytes
+    as ``decision_cache_max_bytes`` and ``analysis_cache_max_bytes`` (each of
+    the memo's two maps). A decision grows with the agents a task concerns,
+    so with many agents the byte bound is the one that holds.
     """
 
     min_confidence: float = 0.3
@@ -156,6 +162,8 @@ class RoutingSettings:
     similarity_threshold: float = 0.9
     decision_cache_size: int = 4096
     analysis_cache_size: int = 4096
+    decision_cache_max_bytes: int = 3 * 1024 * 1024
+    analysis_cache_max_bytes: int = 3 * 1024 * 1024
     experience_weight: float = 0.15
     experience_half_life_seconds: float = 600.0
 

@@ -51,7 +51,7 @@ from agent_runtime.scoring.text import SKETCH_BITS, max_distance
 from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.vocabulary import CacheLayer, CacheName
 
-MAX_BYTES = 3 * 1024 * 1024
+MAX_BYTES = RoutingSettings.decision_cache_max_bytes
 """Default byte bound on top of ``max_entries``: a decision's explanations vary in length."""
 
 MAX_ANSWERS = 256
@@ -167,8 +167,13 @@ class DecisionCache:
 
     @classmethod
     def from_settings(cls, settings: RoutingSettings, listener: RuntimeListener | None = None) -> DecisionCache:
-        """A cache sized by ``decision_cache_size`` with ``similarity_threshold`` from ``settings``."""
-        return cls(settings.decision_cache_size, settings.similarity_threshold, listener)
+        """A cache bounded by ``decision_cache_size`` entries and ``decision_cache_max_bytes``, from ``settings``."""
+        return cls(
+            settings.decision_cache_size,
+            settings.similarity_threshold,
+            listener,
+            max_bytes=settings.decision_cache_max_bytes,
+        )
 
     def _configure(self, max_entries: int, similarity_threshold: float) -> None:
         if max_entries < 0:
@@ -212,14 +217,26 @@ class DecisionCache:
         """Number of LSH bands the sketch is cut into (0 when paraphrase look-ups are off)."""
         return len(self._bands)
 
+    @property
+    def max_bytes(self) -> int:
+        """The byte bound on top of ``max_entries``."""
+        return self._max_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """About how many bytes the entries hold now (the estimate the byte bound is checked against)."""
+        return self._bytes
+
     def __len__(self) -> int:
         return len(self._entries)
 
-    def reconfigure(self, max_entries: int, similarity_threshold: float) -> None:
-        """Change capacity and threshold; drops every entry."""
+    def reconfigure(self, max_entries: int, similarity_threshold: float, max_bytes: int | None = None) -> None:
+        """Change capacity, threshold and (when given) the byte bound; drops every entry."""
         with self._lock:
             self._drop_all()
             self._versions = None
+            if max_bytes is not None:
+                self._max_bytes = max_bytes
             self._configure(max_entries, similarity_threshold)
 
     def clear(self) -> None:

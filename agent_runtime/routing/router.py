@@ -180,7 +180,7 @@ class TaskRouter:
         return cls(
             config,
             ConfidenceScorer(config.agents, matrix, routing, experience, tool_health),
-            TaskAnalyser(matrix, routing.analysis_cache_size, listener),
+            _analyser(matrix, routing, listener),
             DecisionCache.from_settings(routing, listener),
             health_version=health_version,
             listener=listener,
@@ -227,11 +227,17 @@ class TaskRouter:
             routing = config.routing
             matrix = CapabilityMatrix(config.agents)
             analyser = old.analyser
-            if analyser.vocabulary_id != matrix.vocabulary_id or analyser.cache_size != routing.analysis_cache_size:
-                analyser = TaskAnalyser(matrix, routing.analysis_cache_size, self._listener)
+            if (
+                analyser.vocabulary_id != matrix.vocabulary_id
+                or analyser.cache_size != routing.analysis_cache_size
+                or analyser.max_bytes != routing.analysis_cache_max_bytes
+            ):
+                analyser = _analyser(matrix, routing, self._listener)
             scorer = ConfidenceScorer(config.agents, matrix, routing, old.scorer.experience, old.scorer.tool_health)
             self._state = _State(config, old.generation + 1, scorer, analyser)
-            self._cache.reconfigure(routing.decision_cache_size, routing.similarity_threshold)
+            self._cache.reconfigure(
+                routing.decision_cache_size, routing.similarity_threshold, routing.decision_cache_max_bytes
+            )
 
     def route(
         self,
@@ -377,6 +383,11 @@ class TaskRouter:
             candidates=candidates,
         )
         return decision, min(gaps)
+
+
+def _analyser(matrix: CapabilityMatrix, routing: RoutingSettings, listener: RuntimeListener | None) -> TaskAnalyser:
+    """The analyser for ``matrix``'s vocabulary, its memo bounded by ``routing``."""
+    return TaskAnalyser(matrix, routing.analysis_cache_size, listener, max_bytes=routing.analysis_cache_max_bytes)
 
 
 def _explain(

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from agent_runtime.config.models import RoutingSettings
 from agent_runtime.scoring.matrix import (
     CapabilityMatrix,
     DomainKeywords,
@@ -79,7 +80,7 @@ CLAUSES_SATURATION = 4
 QUESTIONS_SATURATION = 3
 """Question words at which the question signal saturates."""
 
-MAX_MEMO_BYTES = 3 * 1024 * 1024
+MAX_MEMO_BYTES = RoutingSettings.analysis_cache_max_bytes
 """Default byte bound of each memo (by fingerprint, by text), on top of ``cache_size``
 entries: analyses grow with their text, so a count alone does not bound memory."""
 
@@ -246,6 +247,11 @@ class TaskAnalyser:
     def cache_size(self) -> int:
         """The memo's capacity."""
         return self._cache_size
+
+    @property
+    def max_bytes(self) -> int:
+        """The byte bound of each of the memo's two maps, on top of ``cache_size``."""
+        return self._max_bytes
 
     def __len__(self) -> int:
         """Number of memoised analyses (distinct fingerprints)."""

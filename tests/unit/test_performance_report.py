@@ -81,6 +81,22 @@ def test_the_routing_section_says_what_live_outcomes_do_to_the_decision_cache(tm
     assert "experience epoch moved" not in report.render(report.load(tmp_path))
 
 
+def test_the_routing_section_says_what_agent_count_does_to_the_decision_cache(tmp_path: Path) -> None:
+    report = _report()
+    cache = {"entries": 641, "max_entries": 4096, "held_bytes": 3141823, "max_bytes": 3145728,
+             "stability_margin": 0.08, "similar_hit_rate": 0.0}  # fmt: skip
+    row = {"agents": 160, "distinct_texts": 3103, "sources": {"scored": 4207}, "decision_cache": cache,
+           "without_stability_margin": {"similar_hit_rate": 0.3113, "paraphrase_agreement_rate": 0.9955}}  # fmt: skip
+    (tmp_path / "routing.json").write_text(json.dumps({"results": [row]}))
+    text = report.render(report.load(tmp_path))
+    assert "at most 4096 entries and about 3.00 MiB (`routing.decision_cache_max_bytes`)" in text
+    assert "stability margin (0.08)" in text
+    assert "160 agents: 641 decisions kept in 3.00 MiB (4207 scorings for 3103 distinct texts)" in text
+    assert "paraphrase hits on 0.0% of tasks (31.1% without the margin, agreeing 99.6%)" in text
+    (tmp_path / "routing.json").write_text(json.dumps({"results": [{"agents": 10}]}))
+    assert "decisions kept" not in report.render(report.load(tmp_path))
+
+
 def test_the_telemetry_section_carries_the_scrape_table(tmp_path: Path) -> None:
     report = _report()
     one = {"series": 1291, "exemplars": 0, "bytes": 112461, "median_ms": 9.18, "p95_ms": 14.7}

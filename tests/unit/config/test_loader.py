@@ -56,6 +56,13 @@ def test_loads_a_complete_file(tmp_path: Path) -> None:
     assert config.stage_targets_seconds == {"route": 0.001}
 
 
+def test_routing_caches_take_a_byte_bound(tmp_path: Path) -> None:
+    bounds = "decision_cache_max_bytes: 65536\n  analysis_cache_max_bytes: 4096"
+    edited = GOOD.replace("fallback_chain: [researcher]", bounds)
+    routing = load_config(write(tmp_path, edited)).routing
+    assert (routing.decision_cache_max_bytes, routing.analysis_cache_max_bytes) == (65536, 4096)
+
+
 def test_version_changes_with_content(tmp_path: Path) -> None:
     first = load_config(write(tmp_path, GOOD)).version
     second = load_config(write(tmp_path, GOOD.replace("0.6", "0.7"))).version
@@ -72,6 +79,8 @@ def test_version_changes_with_content(tmp_path: Path) -> None:
         (("base_confidence: 0.6", "base_confidence: 1.5"), "agents.researcher.base_confidence", "between 0 and 1"),
         (("fallback: backup", "fallback: nowhere"), "tools.search.fallback", "unknown tool 'nowhere'"),
         (("fallback_chain: [researcher]", "fallback_chain: [ghost]"), "routing.fallback_chain", "unknown agent"),
+        (("fallback_chain: [researcher]", "decision_cache_max_bytes: 0"), "routing.decision_cache_max_bytes",
+         "must be > 0"),
         (("cache_tags: [corpus]", "cache_tags: corpus"), "tools.search.cache_tags", "list of strings"),
         (("{find: 1.0, look: 0.5}", "{find: -1}"), "agents.researcher.specialties[0].keywords.find", "weight"),
         (("- {id: s, tool", "- {tool"), "agents.researcher.plan[0].id", "non-empty string"),

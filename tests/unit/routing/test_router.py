@@ -160,6 +160,22 @@ def test_reload_invalidates_and_follows_the_new_config(router: TaskRouter) -> No
     assert decision.agent != "cache-expert" and decision.config_version == "v3"
 
 
+def test_the_caches_byte_bounds_come_from_the_settings_and_follow_a_reload(experience: ExperienceTracker) -> None:
+    texts = (CACHE_Q, WEAK_Q, "write a report about cache eviction")
+    router = TaskRouter.from_config(make_config(decision_cache_max_bytes=1), experience=experience)
+    for text in texts:
+        route(router, text)
+    assert len(router.cache) == 1  # every decision is over the bound: only the newest stays
+    assert [route(router, text).source for text in texts[:2]] == ["scored", "scored"]
+
+    router.reload(make_config(version="v2", analysis_cache_max_bytes=2048))
+    assert (router.cache.max_bytes, router.analyser.max_bytes) == (3 * 1024 * 1024, 2048)
+    for text in texts:
+        route(router, text)
+    assert [route(router, text).source for text in texts] == ["cache", "cache", "cache"]
+    assert 0 < router.cache.held_bytes <= router.cache.max_bytes
+
+
 def test_reload_with_an_unchanged_version_string_still_invalidates(router: TaskRouter) -> None:
     route(router, CACHE_Q)
     router.reload(make_config(version="v1"))
