@@ -24,7 +24,9 @@ ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc \
     AGENT_RUNTIME_CORPUS_ROOT=/app \
     XDG_CACHE_HOME=/tmp/cache \
     AGENT_RUNTIME_BIND=0.0.0.0:8000
-RUN mkdir -p "$PROMETHEUS_MULTIPROC_DIR" && chown agent "$PROMETHEUS_MULTIPROC_DIR"
+# /var/cache/agent-runtime: the L1 cache's mount point (compose's volume takes its owner from here).
+RUN mkdir -p "$PROMETHEUS_MULTIPROC_DIR" /var/cache/agent-runtime \
+    && chown agent "$PROMETHEUS_MULTIPROC_DIR" /var/cache/agent-runtime
 
 USER agent
 EXPOSE 8000

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Final
 
 from flask import Blueprint, Response, jsonify, request
@@ -23,6 +24,8 @@ from agent_runtime.service.errors import ApiError, shorten
 from agent_runtime.service.settings import ADMIN_TOKEN_ENV
 from agent_runtime.service.state import current_state
 from agent_runtime.service.validation import json_object, parse_invalidate, parse_warm
+
+logger = logging.getLogger(__name__)
 
 blueprint = Blueprint("admin", __name__)
 
@@ -77,6 +80,10 @@ def _known_tag(tag: str) -> str:
     return tag
 
 
+def _scope(tool: str | None, tag: str | None) -> str:
+    return f"tool {tool}" if tool is not None else f"tag {tag}"
+
+
 @blueprint.post("/v1/cache/invalidate")
 def invalidate_cache() -> Response:
     """Drop cached results of one tool (``{"tool": ...}``) or one tag (``{"tag": ...}``)."""
@@ -86,6 +93,8 @@ def invalidate_cache() -> Response:
     if tag is not None:
         _known_tag(tag)
     removed = current_state().runtime.invalidate(tool=tool, tag=tag)
+    # Validated names only (a known tool or tag): what on-call greps for when hit rates drop.
+    logger.info("cache invalidated through the admin API: %s, %d entries dropped", _scope(tool, tag), removed)
     return jsonify({"invalidated": removed, "tool": tool, "tag": tag})
 
 
@@ -95,6 +104,7 @@ def warm_cache() -> Response:
     state = current_state()
     top_n = parse_warm(json_object(required=False), state.settings)
     warmed = state.runtime.warm(top_n=top_n)
+    logger.info("cache warmed through the admin API: %d calls stored", warmed)
     return jsonify({"warmed": warmed})
 
 

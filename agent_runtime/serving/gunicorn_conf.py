@@ -16,6 +16,10 @@ What it adds to gunicorn:
 - tracing configured in each worker after fork (``post_fork``), since the
   span export thread does not survive ``fork``, and flushed (bounded) when
   the worker exits.
+- the runtime's own log lines (``agent_runtime.*``, ``exporters.*``: a cache
+  layer degraded or recovered, span export failing or recovered, admin
+  actions) on stderr beside gunicorn's, at its ``--log-level``: without a
+  handler, Python prints only warnings.
 
 The app is loaded in each worker, after fork (``preload_app`` stays off): the
 metric files and the export thread must belong to the worker.
@@ -66,8 +70,27 @@ def _slot(worker: Any) -> int | None:
     return slot if isinstance(slot, int) else None
 
 
+_LOGGERS = ("agent_runtime", "exporters")
+_LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+
+def _route_logs(level_name: str) -> None:
+    """Print the runtime's loggers on stderr at ``level_name`` (gunicorn's) in gunicorn's format; workers inherit it."""
+    level = logging.getLevelName(level_name.upper())
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT, "%Y-%m-%d %H:%M:%S %z"))
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            continue  # configured by the embedding application: leave it as it is
+        logger.addHandler(handler)
+        logger.setLevel(level if isinstance(level, int) else logging.INFO)
+        logger.propagate = False
+
+
 def on_starting(server: Any) -> None:
-    """Master, before any worker: choose, export and empty the multiprocess directory."""
+    """Master, before any worker: route the runtime's logs; choose, export and empty the multiprocess directory."""
+    _route_logs(str(server.cfg.loglevel))
     path, created = multiprocess.prepare_directory(server.cfg.workers, server.cfg.max_requests)
     if path is not None and created:
         _created_dir.append(path)

@@ -222,8 +222,9 @@ def cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
                      promql=(f'sum by (cache, layer) (rate(agent_runtime_cache_requests_total{{{sel},'
                              f'result="hit"}}[5m]))\n/ sum by (cache, layer) '
                              f"(rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
-                Step("The runtime's cache statistics (entries, evictions, per-tool TTLs):",
-                     shell="agent-runtime cache stats && curl -s http://localhost:8000/v1/cache/stats | jq"),
+                Step("The runtime's cache statistics (hits, misses, entries, degraded layers) and each "
+                     "tool's TTL:",
+                     shell="agent-runtime cache stats && docker compose exec runtime agent-runtime tools"),
                 Step("Is the shared L2 (Redis) up and holding keys?",
                      shell="docker compose exec redis redis-cli info keyspace && "
                            "docker compose exec redis redis-cli info stats | grep -E 'keyspace_(hits|misses)'"),
@@ -235,8 +236,9 @@ def cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
                      shell=f"{_ADMIN} http://localhost:8000/v1/cache/warm"),
                 Step("TTLs were lowered or cache keys changed by a configuration change: restore the previous "
                      "`AGENT_RUNTIME_CONFIG` file and restart:", shell="docker compose restart runtime"),
-                Step("A script invalidating by tag in a loop: stop it; check the admin API access log.",
-                     shell="docker compose logs --since 1h runtime | grep /v1/cache/invalidate"),
+                Step("A script invalidating in a loop: stop it. The runtime logs every invalidation "
+                     "through the admin API, with the tool or tag:",
+                     shell="docker compose logs --since 1h runtime | grep 'cache invalidated'"),
             ),
         ),
     )
@@ -279,7 +281,7 @@ def cache_layer_down(config: ObservabilityConfig) -> Alert:
                              f"(rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
                 Step("The runtime logs each outage once, with the error, and the recovery:",
                      shell="docker compose logs --since 30m runtime | "
-                           "grep -E 'cache (l1|l2) (degraded|disabled|recovered)'"),
+                           "grep -E 'tool cache (l1|l2) (degraded|recovered)'"),
                 Step("`l2`: does Redis answer, and is it out of memory?",
                      shell="docker compose exec redis redis-cli ping && "
                            "docker compose exec redis redis-cli info memory | "

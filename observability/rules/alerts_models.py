@@ -85,9 +85,10 @@ def model_errors(config: ObservabilityConfig) -> Alert:
                      shell="docker compose restart llama && docker compose logs --since 5m llama"),
                 Step("`rate_limited`: lower the load (fewer workers, or `execution.max_in_flight_tasks`) or "
                      "raise the provider's limit; the tool's retries back off by themselves."),
-                Step("`authentication` or `bad_request` after a change: fix `AGENT_RUNTIME_LLM_API_KEY`, "
-                     "`AGENT_RUNTIME_LLM_MODEL` or `AGENT_RUNTIME_LLM_BASE_URL` and restart:",
-                     shell="docker compose up -d runtime"),
+                Step("`authentication` or `bad_request` after a change: fix the model or server the runtime "
+                     "is given (compose passes these from the shell) and recreate it:",
+                     shell="AGENT_RUNTIME_LLM_MODEL=<model> AGENT_RUNTIME_LLM_BASE_URL=<url> "
+                           "docker compose up -d runtime"),
                 Step("`invalid_response`: the model or server version changed what it returns; roll it back."),
             ),
         ),
@@ -281,8 +282,8 @@ def spend_over_budget(config: ObservabilityConfig) -> Alert:
                      "`AGENT_RUNTIME_CONFIG` file and restart:", shell="docker compose restart runtime"),
                 Step("A traffic surge: shed load at the runtime (`execution.max_in_flight_tasks`) or route "
                      "to cheaper agents."),
-                Step("A cheaper model for the same agents: set `AGENT_RUNTIME_LLM_MODEL` and restart:",
-                     shell="docker compose up -d runtime"),
+                Step("A cheaper model for the same agents: recreate the runtime with it:",
+                     shell="AGENT_RUNTIME_LLM_MODEL=<cheaper model> docker compose up -d runtime"),
             ),
         ),
     )
@@ -377,8 +378,8 @@ def invalid_actions(config: ObservabilityConfig) -> Alert:
                      "then restart:", shell="docker compose restart runtime"),
                 Step("`unknown_tool` or `bad_arguments` after a tool change: the model still uses the old "
                      "names or arguments; fix the tool descriptions, or roll the tool change back."),
-                Step("Started with a new model: go back to the previous `AGENT_RUNTIME_LLM_MODEL`:",
-                     shell="docker compose up -d runtime"),
+                Step("Started with a new model: recreate the runtime with the previous one:",
+                     shell="AGENT_RUNTIME_LLM_MODEL=<previous model> docker compose up -d runtime"),
             ),
         ),
     )

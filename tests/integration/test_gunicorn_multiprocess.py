@@ -138,6 +138,8 @@ def test_worker_counters_add_up_and_recycling_keeps_the_file_count_bounded(
     # Each worker replaced at least once; how many times depends on how many requests a
     # gthread worker has accepted before it notices max_requests.
     assert boots >= 4, f"workers were not recycled ({boots} boots)\n{log}"
+    # The runtime's own info lines reach gunicorn's stderr (gunicorn_conf routes them): one per worker boot.
+    assert log.count("[INFO] exporters.gunicorn: worker") == boots, log
     assert all(METRIC_FILE.match(name) for name in files), files
     slots = {METRIC_FILE.match(name).group(2) for name in files}  # type: ignore[union-attr]
     assert slots <= {"w0", "w1"}, f"{boots} worker boots used slots {sorted(slots)}"

@@ -53,3 +53,39 @@ def test_every_figure_of_a_fires_when_cell_is_in_the_alert(alerts: tuple[Alert, 
         said = " ".join([alert.runbook.meaning, *(r.expr for r in alert.rules), *(r.description for r in alert.rules)])
         stale += [(name, figure) for figure in FIGURE.findall(match.group(3)) if figure.removesuffix("/s") not in said]
     assert stale == []
+
+
+# A recorded series named in the docs: `job:...:rate10m`, or with window alternatives `...:ratio_rate10m/1d`.
+RECORDED_NAME = re.compile(r"`((?:job|stage)\w*:\w+:[\w/]+)`")
+WINDOWED = re.compile(r"^(.*?)(\d+[smhd])$")
+
+
+def documented_records(text: str) -> set[str]:
+    """Every fully spelled recorded series the text names, window alternatives expanded.
+
+    Shorthands that do not start with a whole name (``p50/p95/p99_rate5m/1h``) are left out.
+    """
+    names = set()
+    for name in RECORDED_NAME.findall(text):
+        first, *more = name.split("/")
+        match = WINDOWED.match(first)
+        if match is not None:
+            names.add(first)
+            names.update(match.group(1) + window for window in more if re.fullmatch(r"\d+[smhd]", window))
+    return names
+
+
+def test_every_recorded_series_the_docs_name_is_recorded(artifacts: dict[str, str], repo_root: Path) -> None:
+    """A window changed in the config but not in the docs' recording table fails here."""
+    recorded = set(re.findall(r"record: (\S+)", artifacts["prometheus/rules/recording.yml"]))
+    named = documented_records((repo_root / "docs" / "observability.md").read_text())
+    assert len(named) >= 10
+    assert sorted(named - recorded) == []
+
+
+def test_window_alternatives_expand_to_each_window() -> None:
+    text = "`job_cache:x_hits:ratio_rate10m/1d`, `job:y:rate<W>`, `job:z:p50/p95_rate5m`"
+    assert documented_records(text) == {
+        "job_cache:x_hits:ratio_rate10m",
+        "job_cache:x_hits:ratio_rate1d",
+    }

@@ -91,6 +91,27 @@ def test_collector_exporters_and_runtime_endpoint_are_compose_services(
     assert set(pipelines["traces"]["exporters"]) <= set(config["exporters"])
 
 
+SHELL_SETTINGS = (
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "AGENT_RUNTIME_LLM_MODEL",
+    "AGENT_RUNTIME_LLM_BASE_URL",
+)
+
+
+def interpolated(value: str) -> str:
+    """``value`` as compose passes it with nothing set in the shell: ``${NAME:-default}`` becomes ``default``."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_settings_the_runbooks_change_from_the_shell_reach_the_runtime(services: dict[str, Any]) -> None:
+    """The runbooks restart the runtime with ``NAME=value docker compose up -d runtime``: compose must pass them."""
+    env = services["runtime"]["environment"]
+    for name in SHELL_SETTINGS:
+        assert re.fullmatch(rf"\$\{{{name}:-[^}}]+\}}", env[name]), (name, env[name])
+    assert interpolated(env["OTEL_TRACES_SAMPLER"]) == "parentbased_always_on"
+
+
 def test_dependencies_are_services(services: dict[str, Any]) -> None:
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
@@ -135,7 +156,7 @@ def test_the_runtime_uses_the_model_server_that_prometheus_scrapes(
     config = _load(repo_root / "prometheus/prometheus.yml")
     (job,) = [job for job in config["scrape_configs"] if job["job_name"] == server_job]
     (target,) = [t for sc in job["static_configs"] for t in sc["targets"]]
-    env = services["runtime"]["environment"]
+    env = {name: interpolated(value) for name, value in services["runtime"]["environment"].items()}
     base_url = urlsplit(env["AGENT_RUNTIME_LLM_BASE_URL"])
     # The runtime calls the server Prometheus scrapes, under the name and provider the server is run with.
     assert (base_url.hostname, base_url.port, base_url.path) == (_host(target), int(target.split(":")[1]), "/v1")

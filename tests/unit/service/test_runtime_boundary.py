@@ -7,6 +7,7 @@ into); every admin and introspection endpoint is driven through it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -173,7 +174,8 @@ def test_readiness_reads_the_runtimes_in_flight_count(client: FlaskClient, runti
     assert (busy.json["status"], busy.json["in_flight"]) == ("busy", 3)
 
 
-def test_admin_endpoints(client: FlaskClient, runtime: PublicOperations) -> None:
+def test_admin_endpoints(client: FlaskClient, runtime: PublicOperations, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="agent_runtime.service.admin")
     by_tool = client.post("/v1/cache/invalidate", json={"tool": "lookup"}, headers=AUTH)
     assert (by_tool.status_code, by_tool.json) == (200, {"invalidated": 7, "tool": "lookup", "tag": None})
     by_tag = client.post("/v1/cache/invalidate", json={"tag": "docs"}, headers=AUTH)
@@ -184,6 +186,12 @@ def test_admin_endpoints(client: FlaskClient, runtime: PublicOperations) -> None
     assert reset.status_code == 200, reset.text
     assert reset.json == {"tool": "lookup", "breaker": {"name": "lookup", "state": "closed"}}
 
+    # What on-call greps for when hit rates drop (runbooks/AgentRuntimeCacheHitRateDrop.md).
+    assert [r.getMessage() for r in caplog.records if r.name == "agent_runtime.service.admin"] == [
+        "cache invalidated through the admin API: tool lookup, 7 entries dropped",
+        f"cache invalidated through the admin API: tag docs, {by_tag.json['invalidated']} entries dropped",
+        "cache warmed through the admin API: 2 calls stored",
+    ]
     assert runtime.calls == [
         ("invalidate", "lookup", None),
         ("invalidate", None, "docs"),
