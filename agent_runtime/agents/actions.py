@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from agent_runtime.agents.schemas import check_arguments
+from agent_runtime.agents.schemas import check_arguments, shortened
 from agent_runtime.vocabulary import InvalidAction
 
 FINAL_ANSWER: Final = "final_answer"
@@ -193,7 +193,7 @@ def read_json_action(content: str | None, tools: Mapping[str, Mapping[str, Any]]
         return [Action(invalid=InvalidAction.EMPTY, error="the reply was empty; answer with one JSON action")]
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return [Action(invalid=InvalidAction.INVALID_JSON, error=f"not valid JSON: {_echo(content)}")]
     if not isinstance(data, Mapping) or not isinstance(data.get("tool"), str):
         return [
@@ -225,7 +225,7 @@ def read_native_reply(
         raw = call.get("arguments")
         try:
             arguments = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             actions.append(
                 Action(
                     invalid=InvalidAction.INVALID_JSON,
@@ -267,5 +267,4 @@ def _says_something(answer: str) -> bool:
 
 def _echo(text: str) -> str:
     """A model's text, shortened for an error message that goes back to it."""
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_ECHO_CHARS else text[: _MAX_ECHO_CHARS - 1] + "…"
+    return shortened(text, _MAX_ECHO_CHARS)

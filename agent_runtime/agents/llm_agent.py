@@ -344,7 +344,8 @@ def run_llm_agent(runner: AgentRunner, spec: AgentSpec, task: Task, run: TaskRun
         if run.expired:
             return loop.stop(StopReason.DEADLINE, "the task deadline passed")
         if run.tokens_left <= 0:
-            return loop.stop(StopReason.TOKEN_BUDGET, f"the task's token budget of {run.tokens_used} is spent")
+            spent = f"the task's token budget of {run.token_budget} tokens is spent ({run.tokens_used} used)"
+            return loop.stop(StopReason.TOKEN_BUDGET, spent)
         forced = loop.last_turn(index)
         if forced is not None:
             return loop.answer_now(index, forced)

@@ -81,6 +81,11 @@ class TaskRun:
         return max(self._tokens.budget - self._tokens.used, 0)
 
     @property
+    def token_budget(self) -> int:
+        """The tokens the task (with its nested agents) may spend in all."""
+        return self._tokens.budget
+
+    @property
     def tokens_used(self) -> int:
         """Tokens spent so far by the task and its nested agents."""
         return self._tokens.used

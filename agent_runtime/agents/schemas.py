@@ -104,6 +104,17 @@ def _type_schema(annotation: Any) -> dict[str, Any]:
     return {}
 
 
+MAX_PROBLEM_CHARS: Final = 300
+"""Longest message ``check_arguments`` returns: a validator quotes the offending value, which a model may
+make any size, and the message goes back into the model's prompt and the task's result."""
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` with runs of whitespace made one space, cut to ``limit`` characters (an ellipsis marks a cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_arguments(schema: Mapping[str, Any], arguments: Any) -> str | None:
     """None when ``arguments`` satisfy ``schema``; else a short message naming the first problem."""
     if not isinstance(arguments, Mapping):
@@ -116,4 +127,4 @@ def check_arguments(schema: Mapping[str, Any], arguments: Any) -> str | None:
     if error is None:
         return None
     where = ".".join(str(part) for part in error.absolute_path)
-    return f"{where}: {error.message}" if where else error.message
+    return shortened(f"{where}: {error.message}" if where else error.message, MAX_PROBLEM_CHARS)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from agent_runtime.config.models import ModelPrice
 from agent_runtime.errors import ConfigError
@@ -169,7 +170,7 @@ class BuiltinToolSettings:
         hosts = get("HTTP_ALLOWED_HOSTS")
         max_bytes = get("HTTP_MAX_RESPONSE_BYTES")
         llm = LlmSettings(
-            base_url=get("LLM_BASE_URL"),
+            base_url=_parse_url("AGENT_RUNTIME_LLM_BASE_URL", get("LLM_BASE_URL")),
             model=get("LLM_MODEL"),
             api_key=get("LLM_API_KEY"),
             provider=get("LLM_PROVIDER") or LlmSettings.provider,
@@ -182,7 +183,7 @@ class BuiltinToolSettings:
             corpus_paths=tuple(p for p in paths.split(os.pathsep) if p) if paths else defaults.corpus_paths,
             corpus_root=get("CORPUS_ROOT"),
             index_path=get("CORPUS_INDEX"),
-            prometheus_url=get("PROMETHEUS_URL") or defaults.prometheus_url,
+            prometheus_url=_parse_url("AGENT_RUNTIME_PROMETHEUS_URL", get("PROMETHEUS_URL")) or defaults.prometheus_url,
             http_allowed_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()) if hosts else (),
             allow_private=_parse_bool("AGENT_RUNTIME_HTTP_ALLOW_PRIVATE", get("HTTP_ALLOW_PRIVATE")),
             max_response_bytes=(
@@ -200,6 +201,20 @@ def _parse_bool(name: str, value: str | None) -> bool:
     if value.lower() in _TRUE:
         return True
     raise ConfigError(name, f"must be true or false, got {value!r}")
+
+
+def _parse_url(name: str, value: str | None) -> str | None:
+    """``value`` when it is an http(s) URL with a host (None stays None)."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check (an out-of-range or non-numeric one raises)
+    except ValueError as exc:
+        raise ConfigError(name, f"is not a valid URL ({exc}): {value!r}; e.g. http://127.0.0.1:8080") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"must be an http(s) URL with a host, got {value!r}; e.g. http://127.0.0.1:8080")
+    return value
 
 
 def _parse_int(name: str, value: str) -> int:

@@ -26,7 +26,11 @@ class ServiceClient:
     """JSON requests to one service base URL, with an optional admin bearer token."""
 
     def __init__(self, url: str, *, token: str | None, timeout: float = 30.0) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsing the port is part of the check
+        except ValueError as exc:
+            raise CliError(f"--url is not a valid URL ({exc}), got {url!r}; e.g. http://127.0.0.1:8000") from None
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise CliError(f"--url must be an http:// or https:// URL, got {url!r}")
         self.url = url.rstrip("/")

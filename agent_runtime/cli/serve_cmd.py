@@ -67,7 +67,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=positive_int,
-        default=int(os.environ.get("WEB_CONCURRENCY") or 2),
+        # A string: argparse checks a string default with ``type`` too, so a bad $WEB_CONCURRENCY is a usage error.
+        default=os.environ.get("WEB_CONCURRENCY") or "2",
         help="gunicorn worker processes (default: $WEB_CONCURRENCY, else 2)",
     )
     parser.add_argument(
@@ -100,7 +101,17 @@ def build_checked_runtime(config: str | None, **kwargs: Any) -> Runtime:
 
 
 def check_config(config: str | None) -> int:
-    """Build the runtime exactly as a gunicorn worker will (no metrics), close it; how many agents it has."""
+    """Build the runtime exactly as a gunicorn worker will (no metrics), close it; how many agents it has.
+
+    The service's own settings (``AGENT_RUNTIME_MAX_BODY_BYTES``, ...) are read too: each worker reads them
+    when it loads the app, and a bad one would stop every worker from booting.
+    """
+    from agent_runtime.service.settings import ServiceSettings
+
+    try:
+        ServiceSettings.from_env()
+    except ConfigError as exc:
+        raise CliError(f"{exc.key}: {exc.problem}; fix it in the environment; the server was not started") from None
     runtime = build_checked_runtime(config, metrics_registry=None)
     try:
         return len(runtime.config.agents)

@@ -439,6 +439,8 @@ class FaultInjector:
         if not request.tools:
             raise FaultError(f'name the tools to fault in "tools" (or "*"); registered tools: {", ".join(known)}')
         unknown = [name for name in request.tools if name not in known]
+        if "*" in unknown:
+            raise FaultError('"*" (every tool) must be the only name in "tools"; send ["*"] or name the tools')
         if unknown:
             raise FaultError(f"unknown tool {unknown[0]!r}; registered tools: {', '.join(known)}")
         return tuple(sorted(set(request.tools)))

@@ -481,7 +481,7 @@ class LoadGenerator:
             payload = response.json() if response.ok else None
             if isinstance(payload, dict):
                 outcome, agent = payload.get("outcome"), payload.get("agent")
-        except requests.RequestException as exc:  # connection refused, timeout, a body that is not JSON
+        except Exception as exc:  # connection refused, timeout, a body that is not JSON: counted, never lost
             status = f"error:{type(exc).__name__}"
         finally:
             self._slots.release()

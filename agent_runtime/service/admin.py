@@ -23,7 +23,7 @@ from agent_runtime.errors import UnknownToolError
 from agent_runtime.service.errors import ApiError, shorten
 from agent_runtime.service.settings import ADMIN_TOKEN_ENV
 from agent_runtime.service.state import current_state
-from agent_runtime.service.validation import json_object, parse_invalidate, parse_warm
+from agent_runtime.service.validation import EXAMPLE_INVALIDATE, json_object, parse_invalidate, parse_warm
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _scope(tool: str | None, tag: str | None) -> str:
 @blueprint.post("/v1/cache/invalidate")
 def invalidate_cache() -> Response:
     """Drop cached results of one tool (``{"tool": ...}``) or one tag (``{"tag": ...}``)."""
-    tool, tag = parse_invalidate(json_object(required=True))
+    tool, tag = parse_invalidate(json_object(required=True, example=EXAMPLE_INVALIDATE))
     if tool is not None:
         _known_tool(tool)
     if tag is not None:

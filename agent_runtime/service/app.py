@@ -102,6 +102,8 @@ def create_app(runtime: Runtime, settings: ServiceSettings | None = None) -> Fla
     # No static folder: every route of this app is an API route described in /openapi.json.
     app = Flask(__name__, static_folder=None)
     app.json = JsonProvider(app)
+    # Before any route is added (rules take it when bound): /v1//tasks is the JSON 404, not an HTML redirect.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[EXTENSION_KEY] = ServiceState(runtime, settings)
     for module in (tasks, introspection, admin, metrics_endpoint, openapi):

@@ -40,6 +40,7 @@ from agent_runtime.service.errors import ApiError, shorten
 from agent_runtime.service.validation import json_object, json_type
 
 EXTENSION_KEY: Final = "agent_runtime.ops.faults"
+EXAMPLE: Final = '{"kind": "latency", "tool": "knowledge_search", "seconds": 0.5, "duration_seconds": 60}'
 FIELDS: Final = ("kind", "tool", "tools", "seconds", "rate", "dependency", "every_seconds", "duration_seconds")
 
 blueprint = Blueprint("faults", __name__)
@@ -85,7 +86,7 @@ def list_faults() -> Response:
 @blueprint.post("/v1/faults")
 def inject_fault() -> tuple[Response, int]:
     """Inject one fault; answers 201 with it (its ``id`` clears it early)."""
-    request = parse_fault_request(json_object(required=True))
+    request = parse_fault_request(json_object(required=True, example=EXAMPLE))
     try:
         fault = _injector().inject(request)
     except FaultError as exc:
@@ -129,22 +130,26 @@ def parse_fault_request(body: Mapping[str, Any]) -> FaultRequest:
         raise ApiError(400, "invalid_body", 'send either "tool" or "tools", not both')
     if "tool" in body:
         tool = body["tool"]
-        if not isinstance(tool, str) or not tool:
-            raise ApiError(400, "invalid_type", f'"tool" must be a non-empty tool name, got {json_type(tool)}')
+        if not isinstance(tool, str):
+            raise ApiError(400, "invalid_type", f'"tool" must be a tool name, got {json_type(tool)}')
+        if not tool.strip():
+            raise ApiError(400, "invalid_value", '"tool" is empty; name a registered tool (or send "tools": ["*"])')
         tools: list[str] = [tool]
     else:
         listed = body.get("tools", [])
         if not isinstance(listed, list):
             raise ApiError(400, "invalid_type", f'"tools" must be a list of tool names, got {json_type(listed)}')
         for item in listed:
-            if not isinstance(item, str) or not item:
-                raise ApiError(
-                    400, "invalid_type", f'"tools" must hold non-empty tool names, got an item of {json_type(item)}'
-                )
+            if not isinstance(item, str):
+                raise ApiError(400, "invalid_type", f'"tools" must hold tool names, got an item of {json_type(item)}')
+            if not item.strip():
+                raise ApiError(400, "invalid_value", '"tools" holds an empty name; name registered tools')
         tools = listed
     dependency = body.get("dependency")
-    if dependency is not None and not (isinstance(dependency, str) and dependency):
-        raise ApiError(400, "invalid_type", f'"dependency" must be a non-empty string, got {json_type(dependency)}')
+    if dependency is not None and not isinstance(dependency, str):
+        raise ApiError(400, "invalid_type", f'"dependency" must be a string, got {json_type(dependency)}')
+    if dependency is not None and not dependency.strip():
+        raise ApiError(400, "invalid_value", '"dependency" is empty; name a dependency (GET /v1/faults lists them)')
     try:
         return FaultRequest(
             kind=kind,
@@ -223,6 +228,8 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {
                     "201": ok("The fault, with its id."),
                     "400": {**error, "description": "A bad field or value."},
+                    "413": {**error, "description": "A body over the size limit."},
+                    "415": {**error, "description": "A body not sent as application/json."},
                     **guarded,
                 },
             },

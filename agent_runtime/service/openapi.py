@@ -40,7 +40,7 @@ def _body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
 
 
 _BAD_BODY: Final = {
-    "400": _error("Malformed JSON, a wrong field type, an unknown field or a bad value."),
+    "400": _error("A body that cannot be read or is not JSON, a wrong field type, an unknown field or a bad value."),
     "413": _error("The body is over the configured size limit."),
     "415": _error("The body is not sent as application/json."),
 }

@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from flask import request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from agent_runtime.results import Task
 from agent_runtime.service.errors import ApiError, shorten
@@ -31,7 +31,8 @@ from agent_runtime.service.settings import ServiceSettings
 TASK_FIELDS: Final = ("task", "context", "agent")
 INVALIDATE_FIELDS: Final = ("tool", "tag")
 WARM_FIELDS: Final = ("top_n",)
-_EXAMPLE_TASK: Final = '{"task": "why is the cache hit rate dropping?"}'
+EXAMPLE_TASK: Final = '{"task": "why is the cache hit rate dropping?"}'
+EXAMPLE_INVALIDATE: Final = '{"tool": "knowledge_search"}'
 _JSON_TYPES: Final = {
     dict: "object",
     list: "array",
@@ -57,14 +58,35 @@ _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
 _JSON_MIMETYPE: Final = "application/json"
 
 
-def json_object(*, required: bool) -> dict[str, Any]:
+def _body() -> bytes:
+    """The raw body; one that cannot be read (a broken chunked encoding, a cut connection) is a 400."""
+    try:
+        return request.get_data(cache=True)
+    except ClientDisconnected:
+        raise ApiError(
+            400, "incomplete_body", "the body ended before its declared length or final chunk; send it whole"
+        ) from None
+    except HTTPException:
+        raise  # werkzeug's own answers, e.g. 413 for a body over the limit
+    except Exception as exc:  # the server's parser refusing the framing (gunicorn: InvalidChunkSize, ...)
+        raise ApiError(
+            400,
+            "malformed_body",
+            f"the body could not be read ({type(exc).__name__}): check its chunked encoding "
+            "(hex chunk sizes, CRLF after each chunk, a final 0 chunk) or send it with Content-Length",
+        ) from None
+
+
+def json_object(*, required: bool, example: str = EXAMPLE_TASK) -> dict[str, Any]:
     """The request body as a JSON object.
 
-    An empty body is ``{}`` unless ``required``. A body must be sent as
-    ``application/json`` (415 otherwise) and be a JSON object (400 otherwise);
-    werkzeug refuses bodies over ``MAX_CONTENT_LENGTH`` with a 413 while reading.
+    An empty body is ``{}`` unless ``required``: then it is a 400 whose
+    message shows ``example``, a body the endpoint takes. A body must be sent
+    as ``application/json`` (415 otherwise) and be a JSON object (400
+    otherwise); werkzeug refuses bodies over ``MAX_CONTENT_LENGTH`` with a
+    413 while reading.
     """
-    data = request.get_data(cache=True)
+    data = _body()
     if request.content_length is None:
         limit = request.max_content_length
         if limit is not None and len(data) >= limit:
@@ -72,7 +94,7 @@ def json_object(*, required: bool) -> dict[str, Any]:
             raise RequestEntityTooLarge()
     if not data:
         if required:
-            raise ApiError(400, "missing_body", f"the request needs a JSON object body, e.g. {_EXAMPLE_TASK}")
+            raise ApiError(400, "missing_body", f"the request needs a JSON object body, e.g. {example}")
         return {}
     # The header as clients send it needs no parsing; anything else (parameters, case) goes through werkzeug's.
     if request.environ.get("CONTENT_TYPE") != _JSON_MIMETYPE:
@@ -132,7 +154,7 @@ def parse_task(body: Mapping[str, Any], settings: ServiceSettings, *, agents: Co
     """A ``Task`` from a ``POST /v1/tasks`` body; ``agents`` are the configured agent names."""
     _check_fields(body, TASK_FIELDS)
     if "task" not in body:
-        raise ApiError(400, "missing_field", f'"task" is required: the text of the task, e.g. {_EXAMPLE_TASK}')
+        raise ApiError(400, "missing_field", f'"task" is required: the text of the task, e.g. {EXAMPLE_TASK}')
     text = body["task"]
     if not isinstance(text, str):
         raise ApiError(400, "invalid_type", f'"task" must be a string, got {json_type(text)}')
@@ -177,7 +199,7 @@ def parse_invalidate(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
         raise ApiError(
             400,
             "invalid_body",
-            'send exactly one of "tool" (a tool name) or "tag" (a cache tag), e.g. {"tool": "knowledge_search"}',
+            'send exactly one of "tool" (a tool name) or "tag" (a cache tag), e.g. ' + EXAMPLE_INVALIDATE,
         )
     return tool, tag
 

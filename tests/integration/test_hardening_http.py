@@ -7,6 +7,7 @@ service (docs/security.md lists them).
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -297,8 +298,33 @@ def test_request_limits_under_gunicorn_are_json_up_to_gunicorns_own(
         overlong = get("/v1/agents?q=" + "x" * 9000)
         assert (overlong.status_code, overlong.headers["Content-Type"]) == (414, "text/html")
         assert get("/v1/agents").status_code == 200
+
+        # A broken chunked body is the app's JSON 400 (gunicorn's parser raises while the app reads it).
+        for chunks in (b"zz\r\nabc\r\n0\r\n\r\n", b"5\r\nabcdefgh\r\n0\r\n\r\n"):
+            status, body = raw_chunked_post(url, "/v1/tasks", chunks)
+            assert (status, body["error"]["code"]) == (400, "malformed_body"), (status, body)
+            assert "chunked encoding" in body["error"]["message"]
+        assert get("/v1/agents").status_code == 200
     except BaseException:
         print(process.log())
         raise
     finally:
         process.stop()
+
+
+def raw_chunked_post(url: str, path: str, chunks: bytes) -> tuple[int, Any]:
+    """POST ``chunks`` as a chunked JSON body over a raw socket; (status, parsed JSON body)."""
+    host, port = url[7:].rsplit(":", 1)
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")  # fmt: skip
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head.encode() + chunks)
+        answer = b""
+        while data := connection.recv(65536):
+            answer += data
+    header, _, body = answer.partition(b"\r\n\r\n")
+    status = int(header.split(b" ", 2)[1])
+    if b"transfer-encoding: chunked" in header.lower():
+        size, _, rest = body.partition(b"\r\n")
+        body = rest[: int(size, 16)]
+    return status, json.loads(body)

@@ -343,6 +343,10 @@ def test_api_injects_lists_and_clears(runtime: Runtime) -> None:
         ({"kind": "latency", "tool": "promql_query", "seconds": True}, "invalid_type"),
         ({"kind": "error", "tool": "missing"}, "invalid_fault"),
         ({"kind": "error", "tool": "promql_query", "colour": "red"}, "unknown_field"),
+        ({"kind": "latency", "seconds": 1, "tool": ""}, "invalid_value"),
+        ({"kind": "error", "tools": ["promql_query", " "]}, "invalid_value"),
+        ({"kind": "dependency_down", "dependency": ""}, "invalid_value"),
+        ({"kind": "error", "tools": ["*", "promql_query"]}, "invalid_fault"),
     ],
 )
 def test_api_refuses_bad_bodies_with_a_json_error(runtime: Runtime, body: dict[str, Any], code: str) -> None:
@@ -350,6 +354,19 @@ def test_api_refuses_bad_bodies_with_a_json_error(runtime: Runtime, body: dict[s
     response = client.post("/v1/faults", json=body, headers=AUTH)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == code
+
+
+def test_api_messages_say_what_to_send(runtime: Runtime) -> None:
+    _, client = make_client(runtime, enabled=True)
+
+    def message(**kwargs: Any) -> str:
+        response = client.post("/v1/faults", **{"headers": AUTH, **kwargs})
+        assert response.status_code == 400, response.text
+        return str(response.get_json()["error"]["message"])
+
+    assert '"tool" is empty' in message(json={"kind": "latency", "seconds": 1, "tool": ""})
+    assert '"*" (every tool) must be the only name' in message(json={"kind": "error", "tools": ["*", "promql_query"]})
+    assert 'e.g. {"kind": "latency"' in message(headers={**AUTH, "Content-Type": "application/json"})
 
 
 def test_api_is_404_when_fault_injection_is_off(runtime: Runtime) -> None:

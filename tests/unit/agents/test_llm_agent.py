@@ -124,6 +124,38 @@ def test_bad_model_output_goes_back_to_the_model_and_is_counted(harness: Harness
     )
 
 
+def test_hostile_model_output_is_a_short_invalid_action_never_a_crash(harness: Harness) -> None:
+    deep = "[" * 100_000  # past the JSON parser's recursion limit
+    harness.server.enqueue(
+        Reply.tool_calls([("lookup", deep)]),
+        Reply.tool_calls([("lookup", {"city": [1] * 20_000})]),
+        Reply.tool_calls([("lookup", {"city": "Oslo", "k" * 50_000: 1})]),
+        Reply.text("Sunny."),
+    )
+    # The huge calls go back to the model as its own turns: a budget they fit in, so the run reaches its answer.
+    runtime = harness.build([llm_agent(tool_call_mode="native", max_invalid_actions=3, token_budget=1_000_000)])
+    result = runtime.handle(Task("weather?", agent="helper"))
+
+    assert result.stop_reason == StopReason.FINAL and result.output == "Sunny."
+    assert [kind for _, kind in harness.events.invalid] == [
+        InvalidAction.INVALID_JSON,
+        InvalidAction.BAD_ARGUMENTS,
+        InvalidAction.BAD_ARGUMENTS,
+    ]
+    feedback = [m["content"] for m in harness.server.requests[3]["messages"] if m["role"] == "tool"]
+    assert len(feedback) == 3 and all(len(text) < 400 for text in feedback), [len(text) for text in feedback]
+    assert feedback[1].startswith("error: bad arguments for lookup: city: [1, 1, 1")
+
+
+def test_a_json_action_nested_past_the_parser_is_invalid_json(harness: Harness) -> None:
+    answer = '{"tool": "final_answer", "arguments": {"answer": "ok"}}'
+    harness.server.enqueue(Reply.json_action("[" * 100_000), Reply.json_action(answer))
+    runtime = harness.build([llm_agent(tool_call_mode="json_schema")])
+    result = runtime.handle(Task("weather?", agent="helper"))
+    assert result.output == "ok"
+    assert harness.events.invalid == [("helper", InvalidAction.INVALID_JSON)]
+
+
 def test_too_many_bad_outputs_stop_with_error_without_raising(harness: Harness) -> None:
     harness.server.default = Reply.json_action("this is not JSON at all")
     runtime = harness.build([llm_agent(tool_call_mode="json_schema", max_invalid_actions=2)])
@@ -183,6 +215,7 @@ def test_the_token_budget_stops_the_loop(harness: Harness) -> None:
 
     assert result.stop_reason == StopReason.TOKEN_BUDGET
     assert len(result.turns) == 2
+    assert result.error == "the task's token budget of 1000 tokens is spent (1200 used)"
     # Each request asks for no more tokens than the budget has left.
     assert all(r["max_tokens"] <= 256 for r in harness.server.requests)
 

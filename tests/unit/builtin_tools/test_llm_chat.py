@@ -655,6 +655,10 @@ def test_llm_settings_from_env() -> None:
         ("AGENT_RUNTIME_LLM_PRICES", '{"gemma": {"input": "cheap"}}', "gemma.input: must be dollars"),
         ("AGENT_RUNTIME_LLM_PRICES", '{"gemma": {"in": 1}}', "gemma.in: unknown key"),
         ("AGENT_RUNTIME_LLM_CACHE_NONDETERMINISTIC", "sometimes", "must be true or false"),
+        ("AGENT_RUNTIME_LLM_BASE_URL", "http://[::1", "is not a valid URL"),
+        ("AGENT_RUNTIME_LLM_BASE_URL", "http://127.0.0.1:99999/v1", "is not a valid URL"),
+        ("AGENT_RUNTIME_LLM_BASE_URL", "127.0.0.1:8080/v1", "must be an http(s) URL with a host"),
+        ("AGENT_RUNTIME_PROMETHEUS_URL", "ftp://prometheus", "must be an http(s) URL with a host"),
     ],
 )
 def test_bad_llm_env_values_are_config_errors(name: str, value: str, problem: str) -> None:

@@ -114,3 +114,11 @@ def test_service_down_is_one_line_naming_the_url(capsys: pytest.CaptureFixture[s
 def test_bad_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["breakers", "--url", "ftp://example.org"]) == 1
     assert "--url must be an http:// or https:// URL" in one_error_line(capsys)
+    assert main(["cache", "stats", "--url", "http://[::1"]) == 1
+    assert "--url is not a valid URL (Invalid IPv6 URL)" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e400", "nan", "0"])
+def test_a_timeout_must_be_a_finite_positive_number(timeout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cache", "stats", "--timeout", timeout, "--url", "http://127.0.0.1:1"]) == 2
+    assert f"argument --timeout: must be a finite number > 0, got {timeout}" in capsys.readouterr().err

@@ -47,6 +47,27 @@ def test_gunicorn_command_line(execv: Exec, capsys: pytest.CaptureFixture[str]) 
     assert "starting gunicorn on 0.0.0.0:9000 with 3 workers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("workers", ["0", "abc"])
+def test_a_bad_web_concurrency_is_a_usage_error_of_serve_only(
+    execv: Exec, workers: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", workers)
+    assert main(["serve"]) == 2 and execv.argv == []
+    assert "argument --workers:" in capsys.readouterr().err
+    assert main(["agents"]) == 0  # other commands do not read it
+
+
+def test_bad_service_settings_fail_before_gunicorn_starts(
+    execv: Exec, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENT_RUNTIME_MAX_BODY_BYTES", "abc")
+    assert main(["serve"]) == 1
+    assert execv.argv == []
+    assert "AGENT_RUNTIME_MAX_BODY_BYTES: must be an integer, got 'abc'; fix it in the environment" in (
+        capsys.readouterr().err
+    )
+
+
 def test_config_reaches_the_workers_as_an_absolute_path(
     execv: Exec, config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

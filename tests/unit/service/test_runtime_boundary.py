@@ -174,6 +174,26 @@ def test_readiness_reads_the_runtimes_in_flight_count(client: FlaskClient, runti
     assert (busy.json["status"], busy.json["in_flight"]) == ("busy", 3)
 
 
+@pytest.mark.parametrize(
+    ("path", "example"),
+    [("/v1/tasks", '{"task": '), ("/v1/cache/invalidate", '{"tool": ')],
+)
+def test_an_empty_body_is_answered_with_a_body_that_endpoint_takes(
+    client: FlaskClient, path: str, example: str
+) -> None:
+    response = client.post(path, headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json is not None
+    assert response.json["error"]["code"] == "missing_body"
+    assert f"e.g. {example}" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1//agents"), ("POST", "//v1/tasks"), ("GET", "/v1/agents//")])
+def test_doubled_slashes_are_a_json_404_not_a_redirect(client: FlaskClient, method: str, path: str) -> None:
+    response = client.open(path, method=method, json={"task": "x"} if method == "POST" else None)
+    assert response.status_code == 404 and response.json is not None
+    assert response.json["error"]["code"] == "not_found"
+
+
 def test_admin_endpoints(client: FlaskClient, runtime: PublicOperations, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="agent_runtime.service.admin")
     by_tool = client.post("/v1/cache/invalidate", json={"tool": "lookup"}, headers=AUTH)
