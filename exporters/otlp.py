@@ -181,6 +181,7 @@ def _build(exporter: SpanExporter, metrics: TelemetryCounters | None, destinatio
     from opentelemetry.sdk.resources import OTELResourceDetector, Resource
     from opentelemetry.sdk.trace import TracerProvider
 
+    from exporters.root_sampling import PrimedIdGenerator, RootSampling
     from exporters.span_export import BoundedBatchSpanProcessor, CountingSpanExporter, ExporterLogCapture, ExportHealth
 
     queue = QueueSettings.from_env()
@@ -197,11 +198,12 @@ def _build(exporter: SpanExporter, metrics: TelemetryCounters | None, destinatio
     # (the SDK would otherwise call the service "unknown_service").
     detected = OTELResourceDetector().detect().attributes
     resource = Resource.create({"service.name": DEFAULT_SERVICE_NAME, "service.version": __version__, **detected})
-    # sampler=None: the SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    # sampler=None: the SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG. Primable ids: a ratio
+    # sampler's dropped roots are answered without the SDK, its kept ones get the id they were judged on.
+    provider = TracerProvider(resource=resource, id_generator=PrimedIdGenerator(), shutdown_on_exit=False)
     provider.add_span_processor(processor)
     handle = TracingHandle(provider, processor, capture, destination)
-    tracer_switch.activate(provider)
+    tracer_switch.activate(provider, RootSampling.of(provider))
     atexit.register(handle.shutdown)
     _log.info(
         "tracing: exporting spans to %s (sampler %s, queue %d)",

@@ -28,15 +28,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.util import types
 
 _log = logging.getLogger(__name__)
 _NOOP = trace.NoOpTracerProvider()
+
+
+class RootDecider(Protocol):
+    """Answers root spans its sampler drops without the SDK (``exporters.root_sampling.RootSampling``)."""
+
+    def start(self, context: Context | None) -> trace.Span | None:
+        """The dropped root span, or None when the provider's tracer must start the span."""
+
+
+_State = tuple[int, trace.TracerProvider, RootDecider | None]
 
 
 class _SwitchTracer(trace.Tracer):
@@ -45,23 +56,47 @@ class _SwitchTracer(trace.Tracer):
     def __init__(self, switch: SwitchableTracerProvider, args: tuple[Any, ...]) -> None:
         self._switch = switch
         self._args = args
-        # (generation, tracer) as one tuple so readers on other threads never
+        # (generation, tracer, roots) as one tuple so readers on other threads never
         # see a tracer from one generation paired with another's number.
-        self._resolved: tuple[int, trace.Tracer] = (-1, trace.NoOpTracer())
+        self._resolved: tuple[int, trace.Tracer, RootDecider | None] = (-1, trace.NoOpTracer(), None)
 
-    def _tracer(self) -> trace.Tracer:
-        generation, provider = self._switch.state
+    def _resolve(self) -> tuple[int, trace.Tracer, RootDecider | None]:
+        generation, provider, roots = self._switch.state
         resolved = self._resolved
         if resolved[0] != generation:
-            resolved = (generation, provider.get_tracer(*self._args))
+            resolved = (generation, provider.get_tracer(*self._args), roots)
             self._resolved = resolved
-        return resolved[1]
+        return resolved
 
-    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
-        return self._tracer().start_span(*args, **kwargs)
+    def start_span(  # noqa: PLR0917 - the API's Tracer.start_span signature
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        _, tracer, roots = self._resolve()
+        if roots is not None and not links:
+            span = roots.start(context)
+            if span is not None:
+                return span
+        return tracer.start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception=record_exception,
+            set_status_on_exception=set_status_on_exception,
+        )
 
     def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
-        return self._tracer().start_as_current_span(*args, **kwargs)
+        return self._resolve()[1].start_as_current_span(*args, **kwargs)
 
 
 class SwitchableTracerProvider(trace.TracerProvider):
@@ -69,12 +104,12 @@ class SwitchableTracerProvider(trace.TracerProvider):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: tuple[int, trace.TracerProvider] = (0, _NOOP)
+        self._state: _State = (0, _NOOP, None)
         self._tracers: dict[tuple[Any, ...], _SwitchTracer] = {}
 
     @property
-    def state(self) -> tuple[int, trace.TracerProvider]:
-        """(generation, provider): the generation changes on every switch."""
+    def state(self) -> _State:
+        """(generation, provider, root decider): the generation changes on every switch."""
         return self._state
 
     @property
@@ -83,15 +118,18 @@ class SwitchableTracerProvider(trace.TracerProvider):
         provider = self._state[1]
         return None if provider is _NOOP else provider
 
-    def switch_to(self, provider: trace.TracerProvider | None) -> None:
-        """Make ``provider`` (None: no-op) the one every tracer forwards to."""
+    def switch_to(self, provider: trace.TracerProvider | None, roots: RootDecider | None = None) -> None:
+        """Make ``provider`` (None: no-op) the one every tracer forwards to; ``roots`` answers its dropped roots."""
         with self._lock:
-            self._state = (self._state[0] + 1, provider if provider is not None else _NOOP)
+            if provider is None:
+                self._state = (self._state[0] + 1, _NOOP, None)
+            else:
+                self._state = (self._state[0] + 1, provider, roots)
 
     def reset_after_fork(self) -> None:
         """Back to no-op with a fresh lock (the old one may be held by a thread that did not fork)."""
         self._lock = threading.Lock()
-        self._state = (self._state[0] + 1, _NOOP)
+        self._state = (self._state[0] + 1, _NOOP, None)
 
     def get_tracer(
         self,
@@ -132,12 +170,16 @@ def install() -> SwitchableTracerProvider | None:
         return _switch
 
 
-def activate(provider: trace.TracerProvider) -> None:
-    """Route every tracer to ``provider``; raises if the global provider is someone else's."""
+def activate(provider: trace.TracerProvider, roots: RootDecider | None = None) -> None:
+    """Route every tracer to ``provider``; raises if the global provider is someone else's.
+
+    ``roots`` (``exporters.root_sampling.RootSampling.of(provider)``) answers the root spans
+    ``provider``'s sampler drops, without its span machinery.
+    """
     switch = install()
     if switch is None:
         raise RuntimeError("the global TracerProvider is not the exporters switch")
-    switch.switch_to(provider)
+    switch.switch_to(provider, roots)
 
 
 def deactivate(provider: trace.TracerProvider) -> None:
