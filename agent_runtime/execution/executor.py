@@ -108,7 +108,7 @@ class PlanExecutor:
             # The common lone call: no scheduling at all.
             only = calls[0]
             outcome = _execute(caller, only, only.resolve_args({}), turn, deadline, traced=traced)
-            return (outcome,), outcome.error_type == "TaskDeadlineError"
+            return (outcome,), _cut_by_deadline(outcome)
         return self._run_many(plan, caller, turn, deadline, traced)
 
     def _run_many(
@@ -166,7 +166,7 @@ class PlanExecutor:
                 if outcomes[step_id].ok:
                     results[step_id] = outcomes[step_id].result
         # A call run inline is cut short by the deadline if it passed meanwhile.
-        timed_out = timed_out or any(o.error_type == "TaskDeadlineError" for o in outcomes.values())
+        timed_out = timed_out or any(_cut_by_deadline(o) for o in outcomes.values())
         return tuple(outcomes[call.id] for call in calls), timed_out
 
     @staticmethod
@@ -262,6 +262,11 @@ def _execute(
     else:
         report = caller.call(call.tool, args, deadline)
     return _outcome(call, call_id, report, turn)
+
+
+def _cut_by_deadline(outcome: ToolCallOutcome) -> bool:
+    """The task deadline stopped this call with nothing usable (a fallback's answer is usable)."""
+    return outcome.error_type == "TaskDeadlineError" and not outcome.ok
 
 
 def _outcome(call: PlannedCall, call_id: str, report: CallReport, turn: int | None) -> ToolCallOutcome:

@@ -223,6 +223,10 @@ class ToolCache:
         self._gen_floor: dict[str, int] = {}
         # Per tool: (epoch, valid until, generations); the epoch moves on every change of a generation.
         self._gen_epoch = 0
+        # Bumps made here, counted, and the count at each name's latest: a refresh that read the
+        # authority before a bump must not write the older value back (see _generations).
+        self._gen_bumps = 0
+        self._gen_bumped_at: dict[str, int] = {}
         self._gen_by_tool: dict[str, tuple[int, float, tuple[int, ...]]] = {}
         self._hit_tick = 0
 
@@ -521,7 +525,9 @@ class ToolCache:
     def _put_l0(self, key: Hashable, entry: CacheEntry, ttl: float) -> None:
         with self._index_lock:
             self._keys_by_tool.setdefault(entry.tool, set()).add(key)
-        self._l0.set(key, entry, ttl, size=_L0_OVERHEAD + approx_size(key) + approx_size(entry.value))
+        if not self._l0.set(key, entry, ttl, size=_L0_OVERHEAD + approx_size(key) + approx_size(entry.value)):
+            # Refused (larger than the whole L0): not held, so not indexed either (the index would only grow).
+            self._forget_l0_key(key, entry)
 
     def _forget_l0_key(self, key: Hashable, entry: CacheEntry) -> None:
         with self._index_lock:
@@ -566,10 +572,16 @@ class ToolCache:
             now = self._clock()
             fetched_at = self._gen_fetched_at
             if any(now - fetched_at.get(name, -float("inf")) >= self._refresh for name in names):
+                bumps_before = self._gen_bumps
                 fetched = authority.generations(names)
                 if fetched is not None:
                     with self._gen_lock:
-                        for name, value in zip(names, fetched, strict=True):
+                        for name, read in zip(names, fetched, strict=True):
+                            # The authority's value, even a lower one (a flushed Redis restarts its
+                            # counters, and every process must follow it alike), unless it was
+                            # invalidated here while the values were on their way: they predate that.
+                            bumped_since = self._gen_bumped_at.get(name, 0) > bumps_before
+                            value = max(read, self._gen_values.get(name, 0)) if bumped_since else read
                             self._gen_values[name] = max(value, self._gen_floor.get(name, 0))
                             self._gen_fetched_at[name] = now
                         self._gen_epoch += 1
@@ -579,6 +591,8 @@ class ToolCache:
     def _bump_generation(self, name: str) -> None:
         bumped = self._authority.bump_generation(name) if self._authority is not None else None
         with self._gen_lock:
+            self._gen_bumps += 1
+            self._gen_bumped_at[name] = self._gen_bumps
             local = self._gen_values.get(name, 0) + 1
             if bumped is None:
                 # Nobody else will see this bump; never fall back below it here.

@@ -119,19 +119,19 @@ class LRUCache(Generic[K, V]):
         item = self._data.get(key)  # type: ignore[arg-type]
         return item is not None and item[0] > self._clock()
 
-    def set(self, key: K, value: V, ttl_seconds: float | None = None, size: int = 0) -> None:
+    def set(self, key: K, value: V, ttl_seconds: float | None = None, size: int = 0) -> bool:
         """Insert or replace ``key``; ``ttl_seconds`` None means no expiry; ``size`` counts against ``max_bytes``.
 
         A non-positive TTL stores nothing (and drops any previous value), as
         the entry would be expired on arrival. An entry larger than
-        ``max_bytes`` on its own is not stored.
+        ``max_bytes`` on its own is not stored. Returns whether it was stored.
         """
         if ttl_seconds is not None and ttl_seconds <= 0:
             self.pop(key)
-            return
+            return False
         if self._max_bytes is not None and size > self._max_bytes:
             self.pop(key)
-            return
+            return False
         deadline = _NEVER if ttl_seconds is None else self._clock() + ttl_seconds
         evicted: list[tuple[K, V]] = []
         data = self._data
@@ -148,6 +148,7 @@ class LRUCache(Generic[K, V]):
                 self._evictions += 1
                 evicted.append((old_key, old_value))
         self._notify(evicted)
+        return True
 
     def pop(self, key: K) -> V | None:
         """Remove ``key``; returns its value if it was present and live."""

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import logging
 import threading
 import time
@@ -58,7 +59,14 @@ from types import TracebackType
 from typing import Any, Final
 
 from agent_runtime.config.models import ToolSpec
-from agent_runtime.errors import CircuitOpenError, TaskDeadlineError, ToolTimeoutError, UnknownToolError, trips_breaker
+from agent_runtime.errors import (
+    CircuitOpenError,
+    TaskDeadlineError,
+    ToolError,
+    ToolTimeoutError,
+    UnknownToolError,
+    trips_breaker,
+)
 from agent_runtime.registry import RegisteredTool, ToolRegistry
 from agent_runtime.results import assembled
 from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
@@ -179,13 +187,15 @@ class ToolPipeline:
             error = CircuitOpenError(
                 f"circuit breaker for tool {tool!r} is open; retry in {breaker.retry_after_seconds():.2f}s"
             )
-            return self._fallback(spec, args, started, outcome=SHORT_CIRCUITED, error=error, attempts=0)
+            return self._fallback(spec, args, started, deadline, outcome=SHORT_CIRCUITED, error=error, attempts=0)
         attempt = self._attempt(registered, args, breaker, ticket, deadline)
         if attempt.error is None:
             self._store(registered, lookup, attempt.value, self._clock() - started)
             return self._finish(tool, started, SUCCESS, result=attempt.value, attempts=attempt.attempts)
         outcome = TIMEOUT if isinstance(attempt.error, ToolTimeoutError) else ERROR
-        return self._fallback(spec, args, started, outcome=outcome, error=attempt.error, attempts=attempt.attempts)
+        return self._fallback(
+            spec, args, started, deadline, outcome=outcome, error=attempt.error, attempts=attempt.attempts
+        )
 
     def call_cached(self, tool: str, args: Mapping[str, Any]) -> CallReport | None:
         """``call`` when the L0 cache answers ``tool(**args)`` now, else None with nothing counted or reported.
@@ -292,7 +302,7 @@ class ToolPipeline:
                 spec.retry,
                 tool=spec.name,
                 listener=self._listener,
-                sleep=self._sleep,
+                sleep=self._sleep if deadline is None else self._sleeping_until(deadline),
             )
         except BaseException:
             breaker.release(ticket)
@@ -306,17 +316,36 @@ class ToolPipeline:
             breaker.release(ticket)
         return attempt
 
-    def _run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None = None) -> Any:
-        """One attempt on the worker pool, bounded by the tool's timeout and the task's deadline.
+    def _sleeping_until(self, deadline: float) -> Callable[[float], None]:
+        """A retry's back-off cut at the task's deadline: the next attempt then ends the call as the deadline's."""
 
-        An ``inline`` tool runs in this thread, once the deadline is checked.
-        """
+        def sleep(seconds: float) -> None:
+            self._sleep(max(min(seconds, deadline - time.monotonic()), 0.0))
+
+        return sleep
+
+    def _run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None = None) -> Any:
+        """One attempt, bounded by the tool's timeout and the task's deadline; arguments its function does not
+        take are the caller's ``ToolError`` (never the dependency's failure, never retried)."""
+        try:
+            return self._once(registered, args, deadline)
+        except TypeError as exc:
+            problem = _binding_problem(registered, args)
+            if problem is None:
+                raise  # raised inside the tool: its own failure
+            raise ToolError(f"bad arguments for tool {registered.spec.name!r}: {problem}") from exc
+
+    def _once(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None) -> Any:
+        """One attempt on the worker pool; an ``inline`` tool runs in this thread, once the deadline is checked."""
         if registered.spec.inline:
             if deadline is not None and deadline <= time.monotonic():
                 raise TaskDeadlineError(f"the task deadline passed before tool {registered.spec.name!r} ran")
             return registered.func(**args)
         timeout = registered.spec.timeout_seconds
         left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if left == 0.0:
+            # Not even handed to the pool: a worker might still start it after the call was reported as not run.
+            raise TaskDeadlineError(f"the task deadline passed before tool {registered.spec.name!r} ran")
         cut_by_deadline = left is not None and (timeout <= 0 or left < timeout)
         wait = left if cut_by_deadline else (timeout if timeout > 0 else None)
         # The caller's context (its current span) travels with the call, so a tool's own spans nest under it.
@@ -339,20 +368,23 @@ class ToolPipeline:
         spec: ToolSpec,
         args: Mapping[str, Any],
         started: float,
+        deadline: float | None,
         *,
         outcome: ToolOutcome,
         error: BaseException,
         attempts: int,
     ) -> CallReport:
-        """Answer from ``spec.fallback`` if it can, else report ``outcome``."""
-        answered = self._call_fallback(spec, args) if spec.fallback is not None else None
+        """Answer from ``spec.fallback`` if it can (within the task's ``deadline``), else report ``outcome``."""
+        answered = self._call_fallback(spec, args, deadline) if spec.fallback is not None else None
         if answered is None:
             return self._finish(spec.name, started, outcome, error=error, attempts=attempts)
         value, layer = answered
         return self._finish(spec.name, started, FALLBACK, result=value, error=error, layer=layer, attempts=attempts)
 
-    def _call_fallback(self, spec: ToolSpec, args: Mapping[str, Any]) -> tuple[Any, str | None] | None:
-        """(result, cache layer) from the fallback tool, or None when it cannot answer."""
+    def _call_fallback(
+        self, spec: ToolSpec, args: Mapping[str, Any], deadline: float | None = None
+    ) -> tuple[Any, str | None] | None:
+        """(result, cache layer) from the fallback tool, or None when it cannot answer (by the ``deadline``)."""
         name = spec.fallback
         if name is None:
             return None
@@ -366,13 +398,15 @@ class ToolPipeline:
         lookup = self._lookup(fallback, args)
         if lookup.hit:
             return lookup.value, lookup.layer
+        if deadline is not None and deadline <= time.monotonic():
+            return None  # a cached answer costs nothing; running the fallback would overrun the task
         breaker = self._breaker_for(fallback.spec)
         ticket = breaker.allow()
         if ticket is None:
             return None
         started = self._clock()
         try:
-            value = self._run(fallback, args)
+            value = self._run(fallback, args, deadline)
         except Exception as exc:
             if trips_breaker(exc):
                 breaker.record_failure(ticket)
@@ -431,3 +465,16 @@ class ToolPipeline:
             attempts=attempts,
             duration_seconds=seconds,
         )
+
+
+def _binding_problem(registered: RegisteredTool, args: Mapping[str, Any]) -> str | None:
+    """Why ``args`` cannot be passed to the tool's function, or None when they can (asked only after a TypeError)."""
+    try:
+        signature = inspect.signature(registered.func)
+    except (TypeError, ValueError):  # a callable without an introspectable signature
+        return None
+    try:
+        signature.bind(**args)
+    except TypeError as exc:
+        return str(exc)
+    return None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.config.models import PlanStep
+from agent_runtime.errors import TaskDeadlineError
 from agent_runtime.execution.executor import PlanExecutor
 from agent_runtime.execution.plan import Plan, build_plan
 
@@ -121,3 +122,23 @@ def test_task_deadline_reports_unfinished_calls(executor_for: Callable[[FakeCall
     assert time.perf_counter() - started < 0.8
     assert timed_out
     assert [o.outcome for o in outcomes] == ["timeout", "success", "timeout"]
+
+
+class DeadlineFallbackCaller(FakeCaller):
+    """The pipeline's answer when the deadline cut a tool short and its fallback answered from the cache."""
+
+    def call(self, tool: str, args: Mapping[str, Any], deadline: float | None = None) -> Report:
+        cut = TaskDeadlineError("the task deadline passed")
+        return Report("fallback", result=f"{tool}: cached fallback", error=cut)
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_a_call_answered_by_its_fallback_at_the_deadline_has_not_timed_out(
+    executor_for: Callable[[FakeCaller], PlanExecutor], steps: int
+) -> None:
+    tools = {"one": sleeper(0.0), "two": sleeper(0.0)}
+    plan = plan_of(*[PlanStep(name, name) for name in list(tools)[:steps]], tools=tools)
+    outcomes, timed_out = executor_for(DeadlineFallbackCaller(tools)).run(plan, timeout_seconds=5)
+    assert [o.outcome for o in outcomes] == ["fallback"] * steps
+    assert all(o.ok and o.error_type == "TaskDeadlineError" for o in outcomes)
+    assert not timed_out

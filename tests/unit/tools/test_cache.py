@@ -376,6 +376,16 @@ def test_l0_is_bounded_in_bytes_as_well_as_entries(clock: FakeClock) -> None:
     assert not cache.lookup(SEARCH, {"q": "0"}).hit
 
 
+def test_a_result_larger_than_the_whole_l0_is_neither_held_nor_indexed(clock: FakeClock) -> None:
+    cache = ToolCache(CacheSettings(l0_max_bytes=64 * 1024), clock=clock)
+    for i in range(200):
+        remember(cache, SEARCH, {"q": str(i)}, "z" * 100_000)
+    assert len(cache._l0) == 0
+    assert not cache._keys_by_tool.get(SEARCH.name)  # the tool -> keys index does not grow with refusals
+    remember(cache, SEARCH, {"q": "small"}, "fits")
+    assert cache.lookup(SEARCH, {"q": "small"}).hit and len(cache._keys_by_tool[SEARCH.name]) == 1
+
+
 def test_lookup_l0_counts_a_hit_as_lookup_does_and_nothing_on_a_miss(
     listener: RecordingListener, clock: FakeClock
 ) -> None:
@@ -405,3 +415,42 @@ def test_peek_counts_nothing(listener: RecordingListener, clock: FakeClock) -> N
     assert cache.stats()["hits"] == 0
     clock.advance(61)
     assert not cache.peek(SEARCH, {"q": "a"})
+
+
+def test_a_refresh_in_flight_during_an_invalidation_does_not_undo_it(tmp_path: Path, clock: FakeClock) -> None:
+    """The refresh read the generations before the bump; writing them back would serve the old result again."""
+    cache = ToolCache(CacheSettings(directory=str(tmp_path)), clock=clock, generation_refresh_seconds=1.0)
+    spec = ToolSpec(name="price", ttl_seconds=300)
+    cache.store(cache.lookup(spec, {"sku": "A1"}), "price=10 (old)", seconds=0.5)
+    authority = cache._authority
+    assert authority is not None
+    read = authority.generations
+
+    def read_then_invalidate(names: Any) -> Any:
+        values = read(names)  # what a slow round trip brings back after the invalidation below
+        authority.generations = read  # type: ignore[method-assign]
+        cache.invalidate(tool="price")
+        return values
+
+    authority.generations = read_then_invalidate  # type: ignore[method-assign]
+    clock.advance(1.5)  # the generations are due for their refresh
+    assert not cache.lookup(spec, {"sku": "A1"}).hit
+    assert not cache.lookup(spec, {"sku": "A1"}).hit
+
+
+def test_generations_follow_the_authority_down_when_nothing_was_bumped_meanwhile(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A flushed shared layer restarts its counters: every process must follow it, not keep its higher count."""
+    cache = ToolCache(CacheSettings(directory=str(tmp_path)), clock=clock, generation_refresh_seconds=1.0)
+    spec = ToolSpec(name="price", ttl_seconds=300)
+    cache.lookup(spec, {"sku": "A1"})
+    cache.invalidate(tool="price")
+    cache.invalidate(tool="price")
+    assert cache._generations_of("price")[1] == 2
+    authority = cache._authority
+    assert authority is not None
+    authority.generations = lambda names: [0 for _ in names]  # type: ignore[method-assign]
+    clock.advance(1.5)
+    cache.lookup(spec, {"sku": "A1"})
+    assert cache._generations_of("price") == (0, 0)

@@ -285,6 +285,54 @@ def test_errors_the_caller_caused_never_open_the_breaker(harness: Harness, liste
     assert not listener.of("breaker_changed")
 
 
+@pytest.mark.parametrize("inline", [True, False])
+def test_arguments_the_tool_does_not_take_are_the_callers_error(harness: Harness, inline: bool) -> None:
+    def weather(city: str) -> str:
+        if city == "nowhere":
+            raise TypeError("the tool's own bug")  # raised inside: the tool's failure, as before
+        return f"sunny in {city}"
+
+    spec = ToolSpec(name="weather", inline=inline, cacheable=False, breaker=TRIP_ON_TWO, retry=NO_WAIT)
+    harness.registry.register(spec, weather)
+    for _ in range(3):
+        report = harness.pipeline.call("weather", {"town": "Oslo"})
+        assert (report.outcome, report.attempts, type(report.error)) == ("error", 1, ToolError)
+        assert "bad arguments for tool 'weather': missing a required argument: 'city'" in str(report.error)
+    assert harness.pipeline.breaker("weather").state == "closed"
+    assert harness.pipeline.call("weather", {"city": "Paris"}).result == "sunny in Paris"
+    harness.pipeline.call("weather", {"city": "nowhere"})
+    harness.pipeline.call("weather", {"city": "nowhere"})
+    assert harness.pipeline.breaker("weather").state == "open"
+
+
+def test_a_retry_back_off_never_runs_past_the_task_deadline(harness: Harness) -> None:
+    slow_back_off = RetryPolicy(max_attempts=3, initial_backoff_seconds=1.5, max_backoff_seconds=2.0, jitter_seconds=0)
+    harness.add("flaky", flaky_forever, cacheable=False, retry=slow_back_off)
+    started = time.monotonic()
+    report = harness.pipeline.call("flaky", {}, deadline=started + 0.2)
+    assert time.monotonic() - started < 0.6  # the back-off alone is 1.5 s
+    assert (report.outcome, type(report.error).__name__) == ("timeout", "TaskDeadlineError")
+    assert harness.calls["flaky"] == 1  # no attempt after the deadline
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_no_attempt_starts_once_the_deadline_has_passed(harness: Harness, inline: bool) -> None:
+    harness.add("write", lambda: "written", cacheable=False, inline=inline)
+    report = harness.pipeline.call("write", {}, deadline=time.monotonic() - 0.01)
+    time.sleep(0.05)  # a pool worker that had been handed the call would have run it by now
+    assert (report.outcome, type(report.error).__name__) == ("timeout", "TaskDeadlineError")
+    assert harness.calls.get("write", 0) == 0
+
+
+def test_the_fallback_keeps_to_the_task_deadline(harness: Harness) -> None:
+    harness.add("slow", sleeping(2.0), cacheable=False, fallback="backup")
+    harness.add("backup", sleeping(1.5), cacheable=False)
+    started = time.monotonic()
+    report = harness.pipeline.call("slow", {}, deadline=started + 0.2)
+    assert time.monotonic() - started < 0.6
+    assert report.outcome == "timeout" and harness.calls.get("backup", 0) == 0
+
+
 def test_plain_exceptions_count_as_dependency_failures(harness: Harness) -> None:
     def crash() -> None:
         raise ConnectionError("reset by peer")
