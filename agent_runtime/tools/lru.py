@@ -21,10 +21,13 @@ Example::
     >>> now = [0.0]
     >>> lru: LRUCache[str, int] = LRUCache(2, clock=lambda: now[0])
     >>> lru.set("a", 1, ttl_seconds=10)
+    True
     >>> lru.set("b", 2)
+    True
     >>> lru.get("a")
     1
     >>> lru.set("c", 3)          # evicts "b", the least recently used
+    True
     >>> "b" in lru
     False
     >>> now[0] = 11.0            # "a" has expired
