@@ -44,10 +44,28 @@ from agent_runtime.telemetry.catalog import (
     TOOL_LATENCY_TARGET_SECONDS,
     TOOL_OUTCOMES,
 )
-from agent_runtime.vocabulary import StopReason, ToolOutcome
-from observability.promql import number, parse_duration
+from agent_runtime.vocabulary import CacheLayer, StopReason, TaskOutcome, ToolOutcome
+from observability.promql import number, parse_duration, regex_alternation, selector
 
 Severity = Literal["critical", "warning", "info"]
+
+# The layer every cache look-up is counted at first; a miss there goes on to the next layer and is counted
+# again, so look-ups are counted here and hits at any layer (summing every layer would count one look-up twice).
+FIRST_CACHE_LAYERS: Final[tuple[str, ...]] = (CacheLayer.L0, CacheLayer.EXACT)
+
+def cache_hits_over_lookups(matchers: str, by: str, window: str) -> str:
+    """PromQL: cache hits at any layer over look-ups (counted at their first layer), summed ``by`` labels.
+
+    Summing requests over every layer would count a look-up once per layer it falls through.
+    """
+    requests = "agent_runtime_cache_requests_total"
+    hits = selector(matchers, 'result="hit"')
+    lookups = selector(matchers, f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"')
+    return (
+        f"sum by ({by}) (rate({requests}{{{hits}}}[{window}]))\n"
+        f"/ (sum by ({by}) (rate({requests}{{{lookups}}}[{window}])) > 0)"
+    )
+
 
 # Outcomes of tool calls that never reached the tool itself: the tool error ratio counts them on neither side.
 UNREACHED_TOOL_OUTCOMES: Final[tuple[str, ...]] = (ToolOutcome.SHORT_CIRCUITED, ToolOutcome.FALLBACK)
@@ -128,6 +146,11 @@ class SloConfig:
     # ``rejected`` is admission control (load shedding); it is covered by the
     # saturation alert and left out of the success SLI by default.
     error_outcomes: tuple[str, ...] = ("error", "timeout")
+
+    @property
+    def event_matcher(self) -> str:
+        """The matcher for the success SLI's events: shed load is none unless it counts as an error."""
+        return "" if TaskOutcome.REJECTED in self.error_outcomes else f'outcome!="{TaskOutcome.REJECTED}"'
 
     @property
     def ratio_windows(self) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observability import alert_names, llamacpp
-from observability.config import ObservabilityConfig
+from observability.config import ObservabilityConfig, cache_hits_over_lookups
 from observability.dashboards.common import (
     GREEN,
     RATE,
@@ -146,11 +146,13 @@ def _model_rows(config: ObservabilityConfig, board: Dashboard) -> Dashboard:
             [query(f"sum by (cache) (rate(agent_runtime_cache_saved_dollars_total{{{sel()}}}[{RATE}])) * 3600",
                    "{{cache}}")], width=8, stacked=True))
         .with_panel(timeseries_panel(
-            "LLM cache hit ratio by layer", f"Share of `{model.cache}` cache look-ups answered, by layer (l0 "
-            f"memory, l1 disk, l2 Redis); dashed line at the {number(model.cache_floor * 100)}% alert floor.",
+            "LLM cache hit ratio", f"Share of `{model.cache}` cache look-ups answered by any layer (what the "
+            f"alert judges; dashed line at its {number(model.cache_floor * 100)}% floor), and each layer's own "
+            "share of the look-ups that reached it (l0 memory, l1 disk, l2 Redis).",
             "percentunit",
-            [query(f"sum by (layer) (rate({_CACHE}{{{sel(llm, hit)}}}[{RATE}]))\n"
-                   f"/ sum by (layer) (rate({_CACHE}{{{sel(llm)}}}[{RATE}]))", "{{layer}}")],
+            [query(cache_hits_over_lookups(sel(llm), "", RATE), "all layers", "A"),
+             query(f"sum by (layer) (rate({_CACHE}{{{sel(llm, hit)}}}[{RATE}]))\n"
+                   f"/ sum by (layer) (rate({_CACHE}{{{sel(llm)}}}[{RATE}]))", "{{layer}}", "B")],
             max_val=1, steps=((None, RED), (model.cache_floor, GREEN)),
             links=[runbook_link(config, alert_names.LLM_CACHE_HIT_RATE_DROP)]))
         .with_panel(cache_layer_panel(config, width=12, height=8))

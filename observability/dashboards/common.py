@@ -83,7 +83,7 @@ __all__ = [
 
 def sel(*matchers: str) -> str:
     """The dashboard's job and instance filter plus ``matchers``, as a selector body."""
-    return ",".join(('job=~"$job"', 'instance=~"$instance"', *matchers))
+    return ",".join(m for m in ('job=~"$job"', 'instance=~"$instance"', *matchers) if m)
 
 
 def by_agent_kind(per_agent: str) -> str:
@@ -91,7 +91,7 @@ def by_agent_kind(per_agent: str) -> str:
 
     Joined with ``agent_runtime_agent_info``; ``topk`` keeps the join one-to-one if
     a reloaded configuration changed an agent's kind. Series of no configured
-    agent (``unrouted``, ``other``) have no kind and drop out.
+    agent (``none``: unrouted or rejected; ``other``) have no kind and drop out.
     """
     info = f"topk by (job, instance, agent) (1, agent_runtime_agent_info{{{sel()}}})"
     return f"sum by (kind) (\n  {per_agent}\n  * on (job, instance, agent) group_left (kind)\n  {info}\n)"

@@ -49,6 +49,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
     budget = slo.availability.error_budget
     page = slo.availability.windows[0].factor * budget
     total = f"sum(rate({_TASKS}{{{sel()}}}[{RATE}]))"
+    events = f"sum(rate({_TASKS}{{{sel(slo.event_matcher)}}}[{RATE}]))"  # the SLI's: shed load left out
     errors = f"sum(rate({_TASKS}{{{sel(bad_outcomes)}}}[{RATE}]))"
     fast = f"sum(rate({_LATENCY}_bucket{{{sel(le)}}}[{RATE}]))"
     count = f"sum(rate({_LATENCY}_count{{{sel()}}}[{RATE}]))"
@@ -64,8 +65,9 @@ def build(config: ObservabilityConfig) -> Dashboard:
         .with_row(row("Golden signals"))
         .with_panel(stat_panel("Task rate", "Tasks handled per second, all outcomes.", "reqps",
                                query(total, "tasks/s"), steps=((None, GREEN),)))
-        .with_panel(stat_panel("Error ratio", f"Share of tasks ending {' or '.join(slo.error_outcomes)}.",
-                               "percentunit", query(f"{errors}\n/ {total}", "error ratio"),
+        .with_panel(stat_panel("Error ratio", f"Share of tasks ending {' or '.join(slo.error_outcomes)} (shed load "
+                               "left out unless it counts as an error).",
+                               "percentunit", query(f"{errors}\n/ {events}", "error ratio"),
                                steps=((None, GREEN), (budget, YELLOW), (page, RED)), links=[errors_runbook]))
         .with_panel(stat_panel("p95 task latency", "95th percentile of task duration.", "s",
                                query(quantile(0.95), "p95"),
@@ -78,7 +80,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
             f"Share of the {slo.availability.error_budget_text} error budget of the "
             f"{slo.availability.objective_text} success SLO left over the dashboard's time range "
             "(set the range to 30 days for the SLO period). Negative: the budget is overspent.",
-            "percentunit", query(_budget_remaining(errors, total, budget), "remaining", instant=True),
+            "percentunit", query(_budget_remaining(errors, events, budget), "remaining", instant=True),
             steps=((None, RED), (0.25, YELLOW), (0.5, GREEN)), links=[errors_runbook]))
         .with_panel(stat_panel(
             "Latency budget remaining",
@@ -101,11 +103,11 @@ def build(config: ObservabilityConfig) -> Dashboard:
         .with_panel(timeseries_panel(
             "Error ratio vs SLO", f"Error ratio; dashed lines at the budget ({slo.availability.error_budget_text}) "
             "and the fast-burn page threshold.", "percentunit",
-            [query(f"{errors}\n/ {total}", "error ratio")], width=8,
+            [query(f"{errors}\n/ {events}", "error ratio")], width=8,
             steps=((None, GREEN), (budget, YELLOW), (page, RED)), links=[errors_runbook]))
         .with_panel(timeseries_panel(
             "Tasks by agent kind", "Tasks per second by the kind of agent that handled them (plan, llm, python); "
-            "tasks no agent took (`unrouted`, rejected before routing) are not shown.", "reqps",
+            "tasks no agent took (`agent=\"none\"`, rejected before routing) are not shown.", "reqps",
             [query(by_agent_kind(per_agent(_TASKS)), "{{kind}}")], stacked=True))
         .with_panel(timeseries_panel(
             "Task error ratio by agent kind", "Share of each agent kind's tasks ending "

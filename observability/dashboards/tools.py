@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observability import alert_names
-from observability.config import UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
+from observability.config import FIRST_CACHE_LAYERS, UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
     RATE,
@@ -26,6 +26,7 @@ from observability.promql import number, regex_alternation
 
 _CALLS = "agent_runtime_tool_calls_total"
 _CACHE = "agent_runtime_cache_requests_total"
+_FIRST_LAYER = f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"'
 _BREAKER_STATES = ValueMap({
     "0": ValueMappingResult(text="closed", color=GREEN, index=0),
     "1": ValueMappingResult(text="half-open", color=YELLOW, index=1),
@@ -80,8 +81,11 @@ def build(config: ObservabilityConfig) -> Dashboard:
                    f"/ sum by (cache, layer) (rate({_CACHE}{{{sel()}}}[{RATE}]))", "{{cache}} {{layer}}")],
             width=8, max_val=1, links=[runbook_link(config, alert_names.CACHE_HIT_RATE_DROP)]))
         .with_panel(timeseries_panel(
-            "Cache look-ups by cache and result", "Look-ups per second, hits and misses.", "ops",
-            [query(f"sum by (cache, result) (rate({_CACHE}{{{sel()}}}[{RATE}]))", "{{cache}} {{result}}")],
+            "Cache look-ups and hits by cache", "Look-ups per second (counted at the first layer each tries) and "
+            "hits per second at any layer; a miss at one layer is a look-up of the next, not another look-up.",
+            "ops",
+            [query(f"sum by (cache) (rate({_CACHE}{{{sel(_FIRST_LAYER)}}}[{RATE}]))", "{{cache}} look-ups", "A"),
+             query(f"sum by (cache) (rate({_CACHE}{{{sel(hit)}}}[{RATE}]))", "{{cache}} hits", "B")],
             width=8))
         .with_panel(timeseries_panel(
             "Seconds saved by cache", "Seconds of work avoided per second by cache hits (estimated from the "

@@ -9,7 +9,7 @@ one failed call.
 from __future__ import annotations
 
 from observability import alert_names
-from observability.config import ObservabilityConfig
+from observability.config import ObservabilityConfig, cache_hits_over_lookups
 from observability.promql import number, regex_alternation
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
 from observability.rules.recording import (
@@ -68,8 +68,7 @@ def stage_bottleneck(config: ObservabilityConfig) -> Alert:
                              "/ on () group_left () "
                              f"sum(rate(agent_runtime_task_duration_seconds_count{{{sel}}}[5m]))")),
                 Step("`analyse`, `score` and `route` depend on the analysis and decision caches:",
-                     promql=(f'sum by (cache) (rate(agent_runtime_cache_requests_total{{{sel},result="hit"}}[5m]))\n'
-                             f"/ sum by (cache) (rate(agent_runtime_cache_requests_total{{{sel}}}[5m]))")),
+                     promql=cache_hits_over_lookups(sel, "cache", "5m")),
             ),
             mitigation=(
                 Step(f"`tool` or `execute`: find the slow tool ({alert_names.TOOL_LATENCY_HIGH}) and warm its cache:",

@@ -13,8 +13,8 @@ tickets; the model server being down pages, since every LLM agent fails.
 from __future__ import annotations
 
 from observability import alert_names, llamacpp
-from observability.config import ObservabilityConfig
-from observability.promql import number
+from observability.config import ObservabilityConfig, cache_hits_over_lookups
+from observability.promql import number, selector
 from observability.rules.model import Alert, AlertRule, PanelRef, Runbook, Step
 from observability.rules.recording import (
     agent_invalid_action_ratio,
@@ -271,9 +271,7 @@ def spend_over_budget(config: ObservabilityConfig) -> Alert:
                 Step("Which agents make the calls (model turns per second):",
                      promql=f"sum by (agent) (rate(agent_runtime_agent_model_calls_sum{{{sel}}}[5m]))"),
                 Step("Is the LLM cache answering (a cold or broken cache multiplies spend)?",
-                     promql=(f'sum(rate(agent_runtime_cache_requests_total{{{sel},cache="{model.cache}",'
-                             f'result="hit"}}[5m]))\n/ (sum(rate(agent_runtime_cache_requests_total'
-                             f'{{{sel},cache="{model.cache}"}}[5m])) > 0)')),
+                     promql=cache_hits_over_lookups(selector(sel, f'cache="{model.cache}"'), "", "5m")),
                 Step("Agents, their kinds and limits; cache statistics:",
                      shell="agent-runtime agents && agent-runtime cache stats"),
             ),
@@ -411,7 +409,7 @@ def llm_cache_hit_rate_drop(config: ObservabilityConfig) -> Alert:
                      f"{number(model.cache_min_rate)} look-ups/s, for {model.cache_for}. Other caches are covered "
                      f"by {alert_names.CACHE_HIT_RATE_DROP}."),
             impact="Every miss is a real model call: more spend, slower agents, more load on the model server.",
-            panels=(PanelRef("agents", "LLM cache hit ratio by layer"),
+            panels=(PanelRef("agents", "LLM cache hit ratio"),
                     PanelRef("agents", "Cost saved by cache per hour")),
             diagnosis=(
                 Step("Hit ratio per layer (`l0` memory, `l1` disk, `l2` Redis):",

@@ -13,7 +13,7 @@ alerts and promtool tests import them.
 
 from __future__ import annotations
 
-from observability.config import UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
+from observability.config import FIRST_CACHE_LAYERS, UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
 from observability.promql import le_value, number, regex_alternation, selector
 from observability.rules.model import RecordingGroup, RecordingRule
 
@@ -153,24 +153,27 @@ def agent_invalid_action_ratio(config: ObservabilityConfig) -> str:
     return f"job_agent:agent_runtime_agent_invalid_actions:ratio_rate{config.model.agent_window}"
 
 
-def _ratio(bad: str, total_record: str) -> str:
-    """``bad / total`` with an explicit 0 when there is traffic but no bad events."""
+def _ratio(bad: str, total: str) -> str:
+    """``bad / total`` (a recorded name or a parenthesised expression), an explicit 0 when no event is bad."""
     return (
-        f"(\n  {bad}\n  or\n  {total_record} * 0\n)\n"
-        f"/ ({total_record} > 0)"
+        f"(\n  {bad}\n  or\n  {total} * 0\n)\n"
+        f"/ ({total} > 0)"
     )
 
 
 def _slo_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
     sel = config.selector
     bad = selector(sel, f'outcome=~"{regex_alternation(config.slo.error_outcomes)}"')
+    # Shed load is no event of the success SLI unless it counts as an error: as a good event it would
+    # dilute the error ratio exactly when the runtime is overloaded and failing.
+    counted = selector(sel, config.slo.event_matcher)
     le = le_value(config.slo.latency_threshold_seconds)
     rules: list[RecordingRule] = []
     for w in config.slo.ratio_windows:
         rules.append(RecordingRule(task_rate(w), f"sum by (job) (rate(agent_runtime_tasks_total{{{sel}}}[{w}]))"))
         rules.append(RecordingRule(task_error_ratio(w), _ratio(
             f"sum by (job) (rate(agent_runtime_tasks_total{{{bad}}}[{w}]))",
-            task_rate(w))))
+            f"(sum by (job) (rate(agent_runtime_tasks_total{{{counted}}}[{w}])))")))
         rules.append(RecordingRule(task_slow_ratio(w), (
             "1 - (\n"
             f'  sum by (job) (rate(agent_runtime_task_duration_seconds_bucket{{{sel},le="{le}"}}[{w}]))\n'
@@ -216,9 +219,11 @@ def _component_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
 def _cache_and_routing_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
     sel, routing = config.selector, config.routing
     rules: list[RecordingRule] = []
+    first = selector(sel, f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"')
     for w in (config.cache.window, config.cache.baseline_window):
+        # Look-ups are counted at their first layer; hits at whichever layer answered.
         rules.append(RecordingRule(
-            cache_rate(w), f"sum by (job, cache) (rate(agent_runtime_cache_requests_total{{{sel}}}[{w}]))"))
+            cache_rate(w), f"sum by (job, cache) (rate(agent_runtime_cache_requests_total{{{first}}}[{w}]))"))
         rules.append(RecordingRule(cache_hit_ratio(w), _ratio(
             f'sum by (job, cache) (rate(agent_runtime_cache_requests_total{{{sel},result="hit"}}[{w}]))',
             cache_rate(w))))
