@@ -68,7 +68,9 @@ def cache_hits_over_lookups(matchers: str, by: str, window: str) -> str:
 
 
 # Outcomes of tool calls that never reached the tool itself: the tool error ratio counts them on neither side.
-UNREACHED_TOOL_OUTCOMES: Final[tuple[str, ...]] = (ToolOutcome.SHORT_CIRCUITED, ToolOutcome.FALLBACK)
+# A call its fallback answered did reach the tool (which failed it), unless the breaker was open: it is a
+# failure of the tool either way, or a tool with a fallback could fail half its calls unseen.
+UNREACHED_TOOL_OUTCOMES: Final[tuple[str, ...]] = (ToolOutcome.SHORT_CIRCUITED,)
 
 DEFAULT_RUNBOOK_BASE_URL: Final = "./runbooks"
 # Grafana as published by docker-compose.yml; runbooks link dashboards under it.
@@ -189,7 +191,7 @@ class ComponentConfig:
     tool_latency_target_seconds: float = TOOL_LATENCY_TARGET_SECONDS
     tool_latency_for: str = "10m"
     tool_error_ratio: float = 0.1
-    tool_error_outcomes: tuple[str, ...] = ("error", "timeout")
+    tool_error_outcomes: tuple[str, ...] = ("error", "timeout", "fallback")
     tool_errors_for: str = "10m"
     # A tool failing a share of its calls near the threshold (cache hits and bursts move the ratio) crosses
     # it back and forth: held this long after the condition last held, the ticket resolves once, not per dip.

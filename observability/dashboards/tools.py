@@ -55,7 +55,8 @@ def build(config: ObservabilityConfig) -> Dashboard:
                    "{{tool}} {{outcome}}")], width=8, links=[runbook_link(config, alert_names.TOOL_ERRORS_HIGH)]))
         .with_panel(timeseries_panel(
             "Tool error ratio", f"Share of the calls that reached the tool ending "
-            f"{' or '.join(comp.tool_error_outcomes)} (short-circuited and fallback calls left out); dashed "
+            f"{' or '.join(comp.tool_error_outcomes)} (a fallback's answer counts as failed; short-circuited "
+            f"calls without one are left out); dashed "
             f"line at the {number(comp.tool_error_ratio * 100)}% alert threshold.", "percentunit",
             [query(f"sum by (tool) (rate({_CALLS}{{{sel(failed)}}}[{RATE}]))\n"
                    f"/ sum by (tool) (rate({_CALLS}{{{sel(reached)}}}[{RATE}]))", "{{tool}}")],

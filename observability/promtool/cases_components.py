@@ -106,9 +106,13 @@ def _tool_errors(config: ObservabilityConfig) -> tuple[Scenario, ...]:
         Scenario(f"{name} fires at 25% failed calls", _tool_calls(
             config, "search", {"success": 45, "error": 10, "timeout": 5},
         ), (AlertCheck(name, "20m", (Firing({"job": config.job, "tool": "search"}, 0.25),)),)),
+        # A tool with a fallback failing 20% of its calls: the fallback answers them, and they count as failed.
+        Scenario(f"{name} fires at 20% of calls answered by the fallback", _tool_calls(
+            config, "search", {"success": 48, "fallback": 12},
+        ), (AlertCheck(name, "20m", (Firing({"job": config.job, "tool": "search"}, 0.2),)),)),
         # An open breaker: 50 calls/min short-circuited, 5 answered by the fallback, and the 5 half-open
-        # probes that reach the tool all fail. Only those 5 count: 100%, so the alert holds (it would read
-        # 5 / 60 = 8% and resolve if the short-circuited calls counted).
+        # probes that reach the tool all fail: 10 of 10 counted calls failed, so the alert holds (it would
+        # read 10 / 60 = 17% and drift down if the short-circuited calls counted).
         Scenario(f"{name} holds while the breaker is open and its probes fail", _tool_calls(
             config, "search", {"short_circuited": 50, "fallback": 5, "error": 5},
         ), (AlertCheck(name, "20m", (Firing({"job": config.job, "tool": "search"}, 1),)),)),

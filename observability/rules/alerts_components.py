@@ -154,10 +154,11 @@ def tool_errors(config: ObservabilityConfig) -> Alert:
         runbook=Runbook(
             meaning=(f"More than {_pct(comp.tool_error_ratio)} of the calls that reached the tool ended in "
                      f"{bad} over {comp.window} for {comp.tool_errors_for}, with at least "
-                     f"{number(comp.min_rate)} calls/s. Calls short-circuited by an open breaker or answered "
-                     f"by the fallback are covered by {alert_names.CIRCUIT_BREAKER_OPEN} and counted on neither "
-                     "side of the ratio, so the alert holds steady while the breaker is open and its "
-                     "half-open probes fail. It keeps firing for "
+                     f"{number(comp.min_rate)} calls/s. A call its fallback answered counts as failed: the "
+                     "tool failed it (or its breaker was open), so a tool with a fallback cannot fail a share of "
+                     "its calls unseen. Calls short-circuited without a fallback are covered by "
+                     f"{alert_names.CIRCUIT_BREAKER_OPEN} and counted on neither side of the ratio, so the alert "
+                     "holds steady while the breaker is open and its half-open probes fail. It keeps firing for "
                      f"{comp.tool_errors_keep_firing_for} after the ratio was last over the threshold, so a "
                      "tool whose failures hover near it resolves once they have stopped, not at each dip."),
             impact=("Tasks that need the tool fail unless it has a fallback; the task error budget "

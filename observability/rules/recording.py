@@ -66,11 +66,11 @@ def tool_rate(config: ObservabilityConfig) -> str:
 
 
 def tool_reached_rate(config: ObservabilityConfig) -> str:
-    """Tool calls per second that reached the tool and ended on their own, by job and tool.
+    """Tool calls per second that reached the tool, by job and tool (those its fallback answered included).
 
-    Calls short-circuited by an open breaker, and those answered by the fallback, are left out: they say
-    nothing about the tool's own health, and counting them would pull the error ratio down while the
-    breaker is open (the alert would resolve, then fire again on the next failed half-open probe).
+    Calls short-circuited by an open breaker without a fallback are left out: they say nothing about the
+    tool's own health, and counting them would pull the error ratio down while the breaker is open (the
+    alert would resolve, then fire again on the next failed half-open probe).
     """
     return f"job_tool:agent_runtime_tool_calls_reached:rate{config.components.window}"
 
