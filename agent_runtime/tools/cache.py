@@ -338,12 +338,18 @@ class ToolCache:
             self._invalidations += 1
         return dropped
 
-    def warm(self, call: Callable[[str, Mapping[str, Any]], Any], top_n: int | None = None) -> int:
+    def warm(
+        self,
+        call: Callable[[str, Mapping[str, Any]], Any],
+        top_n: int | None = None,
+        cost_of: Callable[[str, Any], float] | None = None,
+    ) -> int:
         """Re-run the ``top_n`` most frequent recorded calls that are not cached.
 
         ``call(tool, args)`` must run the tool (without consulting this cache)
         and return its result or raise; results are stored with the time they
-        took. Failures are logged and skipped. Returns how many were stored.
+        took and ``cost_of(tool, result)`` dollars (what a hit on them saves).
+        Failures are logged and skipped. Returns how many were stored.
 
         >>> cache = ToolCache(CacheSettings())
         >>> spec = ToolSpec(name="echo")
@@ -368,7 +374,8 @@ class ToolCache:
             except Exception as exc:  # warming is best effort
                 logger.info("cache warming: %s failed (%s: %s); skipped", tool, type(exc).__name__, exc)
                 continue
-            self.store(lookup, value, time.perf_counter() - started)
+            dollars = cost_of(tool, value) if cost_of is not None else 0.0
+            self.store(lookup, value, time.perf_counter() - started, dollars)
             warmed += 1
         with self._stats_lock:
             self._warmed += warmed

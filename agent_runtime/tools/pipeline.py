@@ -254,7 +254,7 @@ class ToolPipeline:
 
     def warm(self, top_n: int | None = None) -> int:
         """Re-run the most popular recorded calls that are not cached; returns how many were stored."""
-        return self._cache.warm(self._call_uncached, top_n)
+        return self._cache.warm(self._call_uncached, top_n, cost_of=self._cost_of)
 
     def close(self) -> None:
         """Stop the worker threads; attempts still running are abandoned, queued ones cancelled."""
@@ -440,8 +440,11 @@ class ToolPipeline:
     def _store(self, registered: RegisteredTool, lookup: CacheLookup, value: Any, seconds: float) -> None:
         if lookup.key is None:
             return
-        dollars = registered.cost_of(value) if registered.cost_of is not None else 0.0
-        self._cache.store(lookup, value, seconds, dollars)
+        self._cache.store(lookup, value, seconds, _dollars(registered, value))
+
+    def _cost_of(self, tool: str, value: Any) -> float:
+        """What ``tool``'s result ``value`` cost (a warmed entry saves it on every hit, as a stored one does)."""
+        return _dollars(self._registry.get(tool), value)
 
     def _finish(
         self,
@@ -478,3 +481,7 @@ def _binding_problem(registered: RegisteredTool, args: Mapping[str, Any]) -> str
     except TypeError as exc:
         return str(exc)
     return None
+
+
+def _dollars(registered: RegisteredTool, value: Any) -> float:
+    return registered.cost_of(value) if registered.cost_of is not None else 0.0

@@ -18,7 +18,7 @@ from agent_runtime.errors import (
     ToolTimeoutError,
     UnknownToolError,
 )
-from agent_runtime.registry import ToolRegistry
+from agent_runtime.registry import RegisteredTool, ToolRegistry
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.pipeline import CallReport, ToolPipeline
 from tests.unit.tools.conftest import FakeClock, RecordingListener
@@ -369,6 +369,20 @@ def test_invalidate_and_warm_go_through_the_cache(harness: Harness) -> None:
     assert harness.calls == {"search": 3}
     assert harness.call("search", q="a").cache_layer == "l0"
     assert harness.call("search", q="b").cache_layer is None
+
+
+def test_a_hit_on_a_warmed_entry_saves_what_the_result_cost(harness: Harness, listener: RecordingListener) -> None:
+    def chat(prompt: str) -> dict[str, Any]:
+        return {"text": prompt, "cost_dollars": 0.02}
+
+    costly = RegisteredTool(ToolSpec(name="chat", ttl_seconds=300), chat, cost_of=lambda r: r["cost_dollars"])
+    harness.registry.register(costly)
+    harness.pipeline.call("chat", {"prompt": "b"})
+    harness.pipeline.invalidate(tool="chat")
+    assert harness.pipeline.warm() == 1
+    assert harness.pipeline.call("chat", {"prompt": "b"}).cache_layer == "l0"
+    cache, _, dollars = listener.of("cache_saved")[-1]
+    assert (cache, dollars) == ("tool", 0.02)
 
 
 def test_concurrent_calls_run_in_parallel(harness: Harness) -> None:
