@@ -226,30 +226,35 @@ class LRUCache(Generic[K, V]):
                 self._on_evict(*item)
 
 
-_CONTAINERS = (list, tuple, set, frozenset)
-_SAMPLED = 64  # containers longer than this are estimated from their first items
+_CONTAINERS = (dict, list, tuple, set, frozenset)
 
 
-def approx_size(value: object, depth: int = 8) -> int:
-    """A cheap estimate of the memory ``value`` holds, in bytes (``sys.getsizeof``, recursively).
+def approx_size(value: object) -> int:
+    """The memory ``value`` holds, in bytes: ``sys.getsizeof`` of it and of everything its containers hold.
 
-    Long containers are estimated from their first items, deep ones are cut
-    at ``depth``: good enough to bound a cache in bytes, not an exact count.
+    Every item is visited (a cache bounded in bytes must not trust a sample: a long list whose first
+    items are small, or text nested deep, would be held for a fraction of its size). A container met
+    twice counts once; an atom met twice (a repeated string) counts each time, erring on the large side.
+    The walk is as long as the value, which the tool that made it has already spent as much on.
 
     >>> approx_size("x" * 1000) > 1000
     True
+    >>> approx_size(["ok"] * 64 + ["y" * 25_000]) > 25_000
+    True
     """
-    size = sys.getsizeof(value)
-    if depth <= 0:
-        return size
-    if isinstance(value, dict):
-        items = list(value.items())
-        sampled = items[:_SAMPLED]
-        inner = sum(approx_size(k, depth - 1) + approx_size(v, depth - 1) for k, v in sampled)
-        return size + (inner * len(items) // len(sampled) if sampled else 0)
-    if isinstance(value, _CONTAINERS):
-        count = len(value)
-        sampled_items = list(value)[:_SAMPLED] if not isinstance(value, list | tuple) else value[:_SAMPLED]
-        inner = sum(approx_size(item, depth - 1) for item in sampled_items)
-        return size + (inner * count // len(sampled_items) if sampled_items else 0)
-    return size
+    total = 0
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _CONTAINERS):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            else:
+                stack.extend(item)
+        total += sys.getsizeof(item)
+    return total

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from agent_runtime.tools.lru import LRUCache
+from agent_runtime.tools.lru import LRUCache, approx_size
 from tests.unit.tools.conftest import FakeClock
 
 
@@ -99,3 +99,24 @@ def test_capacity_holds_under_concurrent_writers() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         LRUCache(0)
+
+
+def test_approx_size_counts_every_item_however_deep_or_long() -> None:
+    text = "x" * 100_000
+    deep: object = text
+    for _ in range(20):  # deeper than any cut-off would look
+        deep = {"data": deep}
+    long_tail = ["ok"] * 64 + ["y" * 25_000 for _ in range(36)]  # small first items, the bulk after them
+    assert approx_size(deep) > 100_000
+    assert approx_size(long_tail) > 36 * 25_000
+    shared = ["z" * 10_000]
+    assert approx_size([shared, shared]) < 2 * 10_000  # one list met twice counts once
+
+
+def test_a_byte_bound_cache_holds_what_it_says_for_values_a_sample_would_misjudge() -> None:
+    lru: LRUCache[int, object] = LRUCache(1000, max_bytes=1_000_000)
+    for i in range(50):
+        value = ["ok"] * 64 + ["y" * 25_000 + str(i) for _ in range(36)]
+        lru.set(i, value, size=approx_size(value))
+    assert lru.stats()["bytes"] <= 1_000_000
+    assert len(lru) == 1  # each value is about 0.9 MB: only the newest fits
