@@ -592,8 +592,29 @@ class ToolCache:
                             self._gen_values[name] = max(value, self._gen_floor.get(name, 0))
                             self._gen_fetched_at[name] = now
                         self._gen_epoch += 1
+                    if self._gen_floor:
+                        self._replay_floors(authority)
         values = self._gen_values
         return tuple(values.get(name, 0) for name in names)
+
+    def _replay_floors(self, authority: SharedLayer) -> None:
+        """The authority answers again: make the invalidations it missed its own, then follow it.
+
+        A floor kept alone would hide the next invalidation another process makes (its count could
+        reach no higher than this process's floor), and the other processes never saw this one.
+        """
+        with self._gen_lock:
+            floored = list(self._gen_floor)
+        for name in floored:
+            bumped = authority.bump_generation(name)
+            if bumped is None:
+                return  # down again: the floors stay until the next answer
+            with self._gen_lock:
+                self._gen_floor.pop(name, None)
+                self._gen_values[name] = bumped
+                self._gen_bumps += 1
+                self._gen_bumped_at[name] = self._gen_bumps
+                self._gen_epoch += 1
 
     def _bump_generation(self, name: str) -> None:
         bumped = self._authority.bump_generation(name) if self._authority is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,27 @@ def test_values_in_redis_are_json_and_a_planted_pickle_is_never_run(
         fresh.close()
     assert not marker.exists()
     assert fresh.stats()["layers"]["l2"]["degraded"] is False
+
+
+def test_an_invalidation_made_while_redis_paused_reaches_the_others_and_hides_none(redis_url: str) -> None:
+    """Kept only as a local floor, it never reached the other process and swallowed that one's next invalidation."""
+    settings = CacheSettings(redis_url=redis_url, redis_timeout_seconds=0.1)
+    first, second = (ToolCache(settings, generation_refresh_seconds=0, retry_after_seconds=0) for _ in range(2))
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        remember(second, SEARCH, {"q": "a"}, "before the change")
+        admin.execute_command("CLIENT", "PAUSE", "400", "ALL")  # a blip: the first process's bump times out
+        first.invalidate(tool="search")
+        assert first._gen_floor
+        time.sleep(0.5)
+        assert not first.lookup(SEARCH, {"q": "a"}).hit  # Redis answers: the missed bump is made there too
+        assert not first._gen_floor
+        assert not second.lookup(SEARCH, {"q": "a"}).hit  # so the other process sees it
+        remember(first, SEARCH, {"q": "a"}, "computed before the second change")
+        second.invalidate(tool="search")  # the next invalidation, by the other process: seen by both
+        assert not first.lookup(SEARCH, {"q": "a"}).hit
+        assert not second.lookup(SEARCH, {"q": "a"}).hit
+    finally:
+        admin.close()
+        first.close()
+        second.close()
