@@ -69,6 +69,16 @@ class ToolTimeoutError(RetryableToolError):
     """A tool call exceeded its timeout."""
 
 
+class ToolBusyError(RetryableToolError):
+    """The tool already holds its share of the tool workers (its attempts run, or hang): not started.
+
+    Retried after a back-off; not the tool's failure, so never against its breaker (its hung attempts'
+    own timeouts are).
+    """
+
+    trips_breaker = False
+
+
 class TaskDeadlineError(ToolTimeoutError):
     """The task ran out of time while a tool ran: not the tool's fault, so no retry and no breaker failure."""
 

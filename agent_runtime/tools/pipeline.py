@@ -46,14 +46,10 @@ Example::
 
 from __future__ import annotations
 
-import contextvars
-import functools
-import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
@@ -61,8 +57,6 @@ from typing import Any, Final
 from agent_runtime.config.models import ToolSpec
 from agent_runtime.errors import (
     CircuitOpenError,
-    TaskDeadlineError,
-    ToolError,
     ToolTimeoutError,
     UnknownToolError,
     trips_breaker,
@@ -70,6 +64,7 @@ from agent_runtime.errors import (
 from agent_runtime.registry import RegisteredTool, ToolRegistry
 from agent_runtime.results import assembled
 from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
+from agent_runtime.tools.attempts import AttemptRunner
 from agent_runtime.tools.breaker import BreakerTicket, CircuitBreaker
 from agent_runtime.tools.cache import CacheLookup, ToolCache
 from agent_runtime.tools.retry import Attempt, call_with_retry
@@ -126,7 +121,9 @@ class _HealthTracker(RuntimeListener):
 class ToolPipeline:
     """Runs registered tools through cache, breaker, retries and timeouts.
 
-    ``max_workers`` bounds the threads that run tool attempts. ``clock``
+    ``max_workers`` bounds the threads that run tool attempts, of which one
+    tool may hold three quarters (``tools.attempts``: a hung dependency leaves
+    the rest to the other tools). ``clock``
     times calls; ``breaker_clock`` and ``sleep`` (retry waits) are
     injectable for tests.
     """
@@ -148,7 +145,7 @@ class ToolPipeline:
         self._clock = clock
         self._breaker_clock = breaker_clock
         self._sleep = sleep
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-attempt")
+        self._attempts = AttemptRunner(max_workers)
         self._health = _HealthTracker()
         self._breaker_listener = ListenerSet((self._listener, self._health))
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -258,7 +255,7 @@ class ToolPipeline:
 
     def close(self) -> None:
         """Stop the worker threads; attempts still running are abandoned, queued ones cancelled."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._attempts.close()
 
     def __enter__(self) -> ToolPipeline:
         return self
@@ -325,43 +322,8 @@ class ToolPipeline:
         return sleep
 
     def _run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None = None) -> Any:
-        """One attempt, bounded by the tool's timeout and the task's deadline; arguments its function does not
-        take are the caller's ``ToolError`` (never the dependency's failure, never retried)."""
-        try:
-            return self._once(registered, args, deadline)
-        except TypeError as exc:
-            problem = _binding_problem(registered, args)
-            if problem is None:
-                raise  # raised inside the tool: its own failure
-            raise ToolError(f"bad arguments for tool {registered.spec.name!r}: {problem}") from exc
-
-    def _once(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None) -> Any:
-        """One attempt on the worker pool; an ``inline`` tool runs in this thread, once the deadline is checked."""
-        if registered.spec.inline:
-            if deadline is not None and deadline <= time.monotonic():
-                raise TaskDeadlineError(f"the task deadline passed before tool {registered.spec.name!r} ran")
-            return registered.func(**args)
-        timeout = registered.spec.timeout_seconds
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if left == 0.0:
-            # Not even handed to the pool: a worker might still start it after the call was reported as not run.
-            raise TaskDeadlineError(f"the task deadline passed before tool {registered.spec.name!r} ran")
-        cut_by_deadline = left is not None and (timeout <= 0 or left < timeout)
-        wait = left if cut_by_deadline else (timeout if timeout > 0 else None)
-        # The caller's context (its current span) travels with the call, so a tool's own spans nest under it.
-        context = contextvars.copy_context()
-        future = self._executor.submit(context.run, functools.partial(registered.func, **args))
-        try:
-            return future.result(timeout=wait)
-        except TimeoutError:
-            if future.done():
-                # The tool raised TimeoutError itself, or finished right at the deadline.
-                return future.result()
-            future.cancel()
-            name = registered.spec.name
-            if cut_by_deadline:
-                raise TaskDeadlineError(f"the task deadline passed while tool {name!r} ran") from None
-            raise ToolTimeoutError(f"tool {name!r} did not finish within {timeout:g}s") from None
+        """One attempt (``AttemptRunner.run``): its timeout, the task's deadline, a hung tool's stragglers."""
+        return self._attempts.run(registered, args, deadline)
 
     def _fallback(
         self,
@@ -468,19 +430,6 @@ class ToolPipeline:
             attempts=attempts,
             duration_seconds=seconds,
         )
-
-
-def _binding_problem(registered: RegisteredTool, args: Mapping[str, Any]) -> str | None:
-    """Why ``args`` cannot be passed to the tool's function, or None when they can (asked only after a TypeError)."""
-    try:
-        signature = inspect.signature(registered.func)
-    except (TypeError, ValueError):  # a callable without an introspectable signature
-        return None
-    try:
-        signature.bind(**args)
-    except TypeError as exc:
-        return str(exc)
-    return None
 
 
 def _dollars(registered: RegisteredTool, value: Any) -> float:

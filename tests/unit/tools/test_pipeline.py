@@ -39,7 +39,7 @@ class Harness:
             self.registry,
             ToolCache(CacheSettings(), listener),
             listener,
-            max_workers=8,
+            max_workers=16,  # a tool may hold 12 workers: more than any test here calls at once
             breaker_clock=breaker_clock,
         )
 
