@@ -113,3 +113,15 @@ def trips_breaker(error: BaseException) -> bool:
 
 class CircuitOpenError(ToolError):
     """The tool's circuit breaker is open; the call was not attempted."""
+
+
+def shorten(text: str, limit: int, *, squash_whitespace: bool = False) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut: what a user or a model sent, bounded for
+    a message that echoes it (``squash_whitespace``: runs of whitespace made one space first).
+
+    >>> shorten("a" * 10, 5), shorten("a   b", 10, squash_whitespace=True)
+    ('aaaa…', 'a b')
+    """
+    if squash_whitespace:
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -52,10 +52,8 @@ from agent_runtime.telemetry.listener import ListenerSet, RuntimeListener
 from agent_runtime.telemetry.metrics import PrometheusListener
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.pipeline import ToolPipeline
-from agent_runtime.vocabulary import MODEL_TOOL, AgentKind, Stage, StopReason, TaskOutcome
+from agent_runtime.vocabulary import MODEL_TOOL, UNROUTED_AGENT, AgentKind, Stage, StopReason, TaskOutcome
 
-# Agent label for tasks that ended before an agent was chosen.
-UNROUTED: Final = "none"
 _TIMED_STAGES: Final = (Stage.ANALYSE, Stage.SCORE, Stage.ROUTE, Stage.PLAN, Stage.EXECUTE, Stage.AGGREGATE)
 # Enum members read per task, as module constants: an attribute of an Enum class costs a descriptor call.
 _ANALYSE: Final = Stage.ANALYSE
@@ -107,7 +105,7 @@ class Runtime:
         _check_agents(config, self._tools, self._python_agents)
         self._config = config
         self._guard = LabelGuard(
-            agents=(*(a.name for a in config.agents), UNROUTED),
+            agents=(*(a.name for a in config.agents), UNROUTED_AGENT),
             tools=self._tools.names(),
             models=(*models, *(a.model for a in config.agents if a.model)),
             providers=providers,
@@ -188,18 +186,18 @@ class Runtime:
         started = time.perf_counter()
         if not self._admission.acquire(blocking=False):
             self._listener.task_started()
-            self._listener.task_finished(UNROUTED, TaskOutcome.REJECTED, 0.0)
+            self._listener.task_finished(UNROUTED_AGENT, TaskOutcome.REJECTED, 0.0)
             raise RejectedError(
                 f"over the in-flight limit of {self._config.execution.max_in_flight_tasks} tasks; retry later"
             )
         self._listener.task_started()
-        agent = UNROUTED
+        agent = UNROUTED_AGENT
         outcome = _ERROR
         # task_finished runs inside the task span so the duration gets its trace id as exemplar.
         span, token = tracing.start_agent_span(parent)
         try:
             result = self._run(task, span, started)
-            agent = result.agent or UNROUTED
+            agent = result.agent or UNROUTED_AGENT
             ended = result.outcome
             outcome = ended if isinstance(ended, TaskOutcome) else TaskOutcome(ended)
             if outcome is not _SUCCESS:

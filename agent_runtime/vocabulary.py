@@ -201,6 +201,9 @@ class GenAiOperation(StrEnum):
 # The tool every model call goes through (cache, breaker, retries, timeout), whoever makes it.
 MODEL_TOOL: Final = "llm_chat"
 
+UNROUTED_AGENT: Final = "none"
+"""The ``agent`` label of a task no agent took: rejected at the in-flight limit, or refused before routing."""
+
 
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The member values of ``enum``, in definition order."""

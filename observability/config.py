@@ -52,6 +52,7 @@ Severity = Literal["critical", "warning", "info"]
 # The layer every cache look-up is counted at first; a miss there goes on to the next layer and is counted
 # again, so look-ups are counted here and hits at any layer (summing every layer would count one look-up twice).
 FIRST_CACHE_LAYERS: Final[tuple[str, ...]] = (CacheLayer.L0, CacheLayer.EXACT)
+FIRST_CACHE_LAYER_MATCHER: Final = f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"'
 
 def cache_hits_over_lookups(matchers: str, by: str, window: str) -> str:
     """PromQL: cache hits at any layer over look-ups (counted at their first layer), summed ``by`` labels.
@@ -60,7 +61,7 @@ def cache_hits_over_lookups(matchers: str, by: str, window: str) -> str:
     """
     requests = "agent_runtime_cache_requests_total"
     hits = selector(matchers, 'result="hit"')
-    lookups = selector(matchers, f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"')
+    lookups = selector(matchers, FIRST_CACHE_LAYER_MATCHER)
     return (
         f"sum by ({by}) (rate({requests}{{{hits}}}[{window}]))\n"
         f"/ (sum by ({by}) (rate({requests}{{{lookups}}}[{window}])) > 0)"

@@ -31,7 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from agent_runtime.agents.schemas import check_arguments, shortened
+from agent_runtime.agents.schemas import check_arguments
+from agent_runtime.errors import shorten
 from agent_runtime.vocabulary import InvalidAction
 
 FINAL_ANSWER: Final = "final_answer"
@@ -267,4 +268,4 @@ def _says_something(answer: str) -> bool:
 
 def _echo(text: str) -> str:
     """A model's text, shortened for an error message that goes back to it."""
-    return shortened(text, _MAX_ECHO_CHARS)
+    return shorten(text, _MAX_ECHO_CHARS, squash_whitespace=True)

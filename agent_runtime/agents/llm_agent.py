@@ -58,7 +58,7 @@ from agent_runtime.agents.actions import (
 from agent_runtime.agents.run import AgentOutcome, TaskRun
 from agent_runtime.agents.schemas import AGENT_TOOL_PARAMETERS, derive_parameters, describe
 from agent_runtime.config.models import AgentSpec
-from agent_runtime.errors import ModelRequestError
+from agent_runtime.errors import ModelRequestError, shorten
 from agent_runtime.results import ModelTurn, Task, ToolCallOutcome
 from agent_runtime.vocabulary import StopReason, ToolCallMode
 
@@ -401,4 +401,4 @@ def _task_message(task: Task) -> str:
 
 def _shorten(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= MAX_RESULT_CHARS else text[: MAX_RESULT_CHARS - 1] + "…"
+    return shorten(text, MAX_RESULT_CHARS)

@@ -31,6 +31,8 @@ from typing import Any, Final
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from agent_runtime.errors import shorten
+
 _SIMPLE: Final[dict[Any, str]] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 # Agents listed as tools take one argument: the task to hand them.
 AGENT_TOOL_PARAMETERS: Final[Mapping[str, Any]] = {
@@ -109,12 +111,6 @@ MAX_PROBLEM_CHARS: Final = 300
 make any size, and the message goes back into the model's prompt and the task's result."""
 
 
-def shortened(text: str, limit: int) -> str:
-    """``text`` with runs of whitespace made one space, cut to ``limit`` characters (an ellipsis marks a cut)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def check_arguments(schema: Mapping[str, Any], arguments: Any) -> str | None:
     """None when ``arguments`` satisfy ``schema``; else a short message naming the first problem."""
     if not isinstance(arguments, Mapping):
@@ -127,4 +123,4 @@ def check_arguments(schema: Mapping[str, Any], arguments: Any) -> str | None:
     if error is None:
         return None
     where = ".".join(str(part) for part in error.absolute_path)
-    return shortened(f"{where}: {error.message}" if where else error.message, MAX_PROBLEM_CHARS)
+    return shorten(f"{where}: {error.message}" if where else error.message, MAX_PROBLEM_CHARS, squash_whitespace=True)

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from agent_runtime.cli.common import CliError, add_config_option, positive_int, progress
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 BIND_ENV: Final = "AGENT_RUNTIME_BIND"
 DEFAULT_BIND: Final = "127.0.0.1:8000"
+WORKERS_ENV: Final = "WEB_CONCURRENCY"
+DEFAULT_WORKERS: Final = 2
 WSGI_APP: Final = "agent_runtime.serving.wsgi:app"
 GUNICORN_CONF_MODULE: Final = "agent_runtime.serving.gunicorn_conf"
 
@@ -67,9 +70,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=positive_int,
-        # A string: argparse checks a string default with ``type`` too, so a bad $WEB_CONCURRENCY is a usage error.
-        default=os.environ.get("WEB_CONCURRENCY") or "2",
-        help="gunicorn worker processes (default: $WEB_CONCURRENCY, else 2)",
+        default=None,
+        help=f"gunicorn worker processes (default: ${WORKERS_ENV}, else {DEFAULT_WORKERS})",
     )
     parser.add_argument(
         "--dev", action="store_true", help="run Flask's development server in this process instead of gunicorn"
@@ -145,9 +147,22 @@ def _configure_tracing(metrics: PrometheusListener | None) -> None:
         configure(metrics)
 
 
+def workers_from_env(environ: Mapping[str, str]) -> int:
+    """``$WEB_CONCURRENCY`` (gunicorn's own variable), else ``DEFAULT_WORKERS``; a bad value is a ``CliError``."""
+    text = environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return DEFAULT_WORKERS
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"${WORKERS_ENV} {exc}; set it to the number of workers, or pass --workers") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.dev:
         return _serve_dev(args.config, args.bind)
+    if args.workers is None:
+        args.workers = workers_from_env(os.environ)
     command = gunicorn_command(args.bind, args.workers)
     # Fail fast, in one line, on a configuration the workers would fail to boot with.
     progress("checking the configuration")

@@ -28,6 +28,7 @@ from typing import Final
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from agent_runtime import errors
 from agent_runtime.errors import PlanError, RejectedError, UnknownAgentError, UnknownToolError
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ class ApiError(Exception):
 
 
 def shorten(value: str, limit: int = ECHO_LIMIT) -> str:
-    """``value`` cut to ``limit`` characters, so echoing user input stays bounded."""
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    """``value`` cut to ``limit`` characters (``ECHO_LIMIT`` by default), so echoing user input stays bounded."""
+    return errors.shorten(value, limit)
 
 
 def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:

@@ -40,7 +40,7 @@ from agent_runtime.service.errors import ApiError, shorten
 from agent_runtime.service.validation import json_object, json_type
 
 EXTENSION_KEY: Final = "agent_runtime.ops.faults"
-EXAMPLE: Final = '{"kind": "latency", "tool": "knowledge_search", "seconds": 0.5, "duration_seconds": 60}'
+EXAMPLE_FAULT: Final = '{"kind": "latency", "tool": "knowledge_search", "seconds": 0.5, "duration_seconds": 60}'
 FIELDS: Final = ("kind", "tool", "tools", "seconds", "rate", "dependency", "every_seconds", "duration_seconds")
 
 blueprint = Blueprint("faults", __name__)
@@ -86,7 +86,7 @@ def list_faults() -> Response:
 @blueprint.post("/v1/faults")
 def inject_fault() -> tuple[Response, int]:
     """Inject one fault; answers 201 with it (its ``id`` clears it early)."""
-    request = parse_fault_request(json_object(required=True, example=EXAMPLE))
+    request = parse_fault_request(json_object(required=True, example=EXAMPLE_FAULT))
     try:
         fault = _injector().inject(request)
     except FaultError as exc:

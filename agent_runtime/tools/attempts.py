@@ -4,12 +4,21 @@ An attempt that outlives its timeout cannot be stopped (Python threads are
 not killable): it is abandoned and keeps its worker until the tool returns.
 A dependency that hangs would so take every worker of the shared pool, and
 the healthy tools' calls would then queue, time out and open their breakers
-too. So one tool may hold at most ``max_per_tool`` workers at once, its
-attempts running or hanging (a bulkhead; three quarters of the pool by
-default): past that an attempt is not started and fails at once with a
-``ToolBusyError``, which is retried after a back-off and never counts
-against a breaker (the hung attempts' own timeouts do). The rest of the
-pool stays with the other tools.
+too. Two bounds keep the pool for the tools that work (a bulkhead):
+
+- one tool holds at most ``max_share`` workers at once (three quarters of
+  the pool by default), its attempts running or hanging;
+- the tools with abandoned attempts together hold at most ``max_share``
+  abandoned ones, however many of them hang. A tool is known to hang by its
+  first timeout: the attempts it started before that (at most its share)
+  are not refused, so several tools starting to hang at the same moment can
+  still fill the pool until their attempts return.
+
+An attempt past either bound is not started. Refused for a tool whose
+attempts hang, it is that tool's ``ToolTimeoutError``, which counts against
+its breaker as the timeouts did, so the breaker opens; refused for a tool
+that is only busy, a ``ToolBusyError``: retried after a back-off, never
+against its breaker.
 
 Example::
 
@@ -41,17 +50,23 @@ __all__ = ["AttemptRunner"]
 class AttemptRunner:
     """Runs tool attempts on a bounded pool; see the module docstring for timeouts and the per-tool share."""
 
-    def __init__(self, max_workers: int, max_per_tool: int | None = None) -> None:
+    def __init__(self, max_workers: int, max_share: int | None = None) -> None:
         self._max_workers = max_workers
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-attempt")
-        self._max_per_tool = max_per_tool if max_per_tool is not None else max(1, max_workers * 3 // 4)
+        self._max_share = max_share if max_share is not None else max(1, max_workers * 3 // 4)
         self._holding: dict[str, int] = {}
+        self._abandoned: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def holding(self, tool: str) -> int:
         """Workers ``tool``'s attempts hold now (queued, running, or abandoned at their timeout and still running)."""
         with self._lock:
             return self._holding.get(tool, 0)
+
+    def abandoned(self, tool: str | None = None) -> int:
+        """Attempts of ``tool`` (of every tool: None) abandoned at their timeout and still running."""
+        with self._lock:
+            return self._abandoned.get(tool, 0) if tool is not None else sum(self._abandoned.values())
 
     def run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None) -> Any:
         """One attempt of ``registered`` with ``args``; raises what the tool raised, or why it was not let finish.
@@ -93,7 +108,8 @@ class AttemptRunner:
             if future.done():
                 # The tool raised TimeoutError itself, or finished right at the deadline.
                 return future.result()
-            future.cancel()  # a queued attempt never starts; a running one keeps its worker until it returns
+            if not future.cancel():  # a queued attempt never starts; a running one keeps its worker
+                self._abandon(name, future)
             if cut_by_deadline:
                 raise TaskDeadlineError(f"the task deadline passed while tool {name!r} ran") from None
             raise ToolTimeoutError(f"tool {name!r} did not finish within {timeout:g}s") from None
@@ -102,28 +118,40 @@ class AttemptRunner:
         """``work`` on the pool, counted against ``tool``'s share until it returns (or is cancelled)."""
         with self._lock:
             holding = self._holding.get(tool, 0)
-            if holding >= self._max_per_tool:
+            hanging = self._abandoned.get(tool, 0)
+            if hanging and (holding >= self._max_share or sum(self._abandoned.values()) >= self._max_share):
+                raise ToolTimeoutError(
+                    f"tool {tool!r} still runs {hanging} attempts abandoned at their timeout; no new one starts "
+                    f"until they return (tools that hang may hold {self._max_share} of the "
+                    f"{self._max_workers} tool workers)"
+                )
+            if holding >= self._max_share:
                 raise ToolBusyError(
                     f"tool {tool!r} already holds {holding} of the {self._max_workers} tool workers (its share); "
                     "not started"
                 )
             self._holding[tool] = holding + 1
-
-        def returned(_: Future[Any]) -> None:
-            with self._lock:
-                left = self._holding[tool] - 1
-                if left:
-                    self._holding[tool] = left
-                else:
-                    del self._holding[tool]
-
         try:
             future = self._executor.submit(work)
         except BaseException:
-            returned(Future())
+            self._release(self._holding, tool)
             raise
-        future.add_done_callback(returned)
+        future.add_done_callback(lambda _: self._release(self._holding, tool))
         return future
+
+    def _abandon(self, tool: str, future: Future[Any]) -> None:
+        """Count ``future`` as one of ``tool``'s abandoned attempts until it returns."""
+        with self._lock:
+            self._abandoned[tool] = self._abandoned.get(tool, 0) + 1
+        future.add_done_callback(lambda _: self._release(self._abandoned, tool))
+
+    def _release(self, counts: dict[str, int], tool: str) -> None:
+        with self._lock:
+            left = counts[tool] - 1
+            if left:
+                counts[tool] = left
+            else:
+                del counts[tool]
 
 
 def _binding_problem(registered: RegisteredTool, args: Mapping[str, Any]) -> str | None:

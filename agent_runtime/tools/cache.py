@@ -227,6 +227,7 @@ class ToolCache:
         # authority before a bump must not write the older value back (see _generations).
         self._gen_bumps = 0
         self._gen_bumped_at: dict[str, int] = {}
+        self._replaying = False  # one thread replays the bumps the authority missed (see _replay_floors)
         self._gen_by_tool: dict[str, tuple[int, float, tuple[int, ...]]] = {}
         self._hit_tick = 0
 
@@ -604,17 +605,29 @@ class ToolCache:
         reach no higher than this process's floor), and the other processes never saw this one.
         """
         with self._gen_lock:
-            floored = list(self._gen_floor)
-        for name in floored:
-            bumped = authority.bump_generation(name)
-            if bumped is None:
-                return  # down again: the floors stay until the next answer
+            if self._replaying:
+                return  # another thread replays them: each missed bump is made there once
+            self._replaying = True
+            floored = dict(self._gen_floor)
+        try:
+            for name, floor in floored.items():
+                bumps_before = self._gen_bumps
+                bumped = authority.bump_generation(name)
+                if bumped is None:
+                    return  # down again: the floors stay until the next answer
+                with self._gen_lock:
+                    if self._gen_floor.get(name) == floor:  # a newer missed bump keeps its floor for the next replay
+                        del self._gen_floor[name]
+                    # The authority's count from now on (even below the floor: a restarted Redis counts
+                    # afresh), unless invalidated here meanwhile: then never below that (as in a refresh).
+                    bumped_since = self._gen_bumped_at.get(name, 0) > bumps_before
+                    self._gen_values[name] = max(bumped, self._gen_values.get(name, 0)) if bumped_since else bumped
+                    self._gen_bumps += 1
+                    self._gen_bumped_at[name] = self._gen_bumps
+                    self._gen_epoch += 1
+        finally:
             with self._gen_lock:
-                self._gen_floor.pop(name, None)
-                self._gen_values[name] = bumped
-                self._gen_bumps += 1
-                self._gen_bumped_at[name] = self._gen_bumps
-                self._gen_epoch += 1
+                self._replaying = False
 
     def _bump_generation(self, name: str) -> None:
         bumped = self._authority.bump_generation(name) if self._authority is not None else None

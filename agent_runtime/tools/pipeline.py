@@ -8,20 +8,24 @@ unknown tool name, which is a programming error):
    that answered, 0 attempts);
 2. the tool's circuit breaker: when open, the call is not made (outcome
    ``short_circuited``, or ``fallback`` if the tool's fallback answers);
-3. retries of retryable failures (``retry.call_with_retry``), each attempt
-   run on the pipeline's bounded thread pool and abandoned after
-   ``timeout_seconds`` with a ``ToolTimeoutError``; a tool registered with
-   ``inline=True`` runs in the calling thread instead (no hand-off, no hard
-   timeout: for in-process tools that return quickly);
+3. retries of retryable failures (``retry.call_with_retry``, the back-off
+   cut at the task's deadline), each attempt run on the pipeline's bounded
+   thread pool (``tools.attempts``) and abandoned after ``timeout_seconds``
+   with a ``ToolTimeoutError``; a tool registered with ``inline=True`` runs
+   in the calling thread instead (no hand-off, no hard timeout: for
+   in-process tools that return quickly);
 4. success is stored in the cache; spent retries go to the fallback tool
    (outcome ``fallback``) or end as ``error`` / ``timeout``.
 
 The fallback (``spec.fallback``, called with the same arguments) goes
 through its own cache entry, breaker and timeout, but gets one attempt and
-no fallback of its own, so fallbacks never chain or loop. A timed-out
-attempt keeps its worker thread until the tool returns (Python threads
-cannot be killed); the pool is bounded so a hung dependency cannot grow
-threads without limit, and calls queued behind it time out too.
+no fallback of its own, so fallbacks never chain or loop, and only while
+the task's deadline allows. A timed-out attempt keeps its worker thread
+until the tool returns (Python threads cannot be killed); the pool is
+bounded, and one tool's share of it too, so a hung dependency neither grows
+threads without limit nor takes the workers of the others: its attempts past
+its share time out at once, without a worker, and open its breaker
+(``tools.attempts``).
 
 ``listener.tool_called`` fires exactly once per ``call``, for the tool asked
 for, with the outcome and the time spent in the pipeline.

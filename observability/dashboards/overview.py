@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent_runtime.vocabulary import UNROUTED_AGENT
 from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.dashboards.common import (
@@ -107,7 +108,7 @@ def build(config: ObservabilityConfig) -> Dashboard:
             steps=((None, GREEN), (budget, YELLOW), (page, RED)), links=[errors_runbook]))
         .with_panel(timeseries_panel(
             "Tasks by agent kind", "Tasks per second by the kind of agent that handled them (plan, llm, python); "
-            "tasks no agent took (`agent=\"none\"`, rejected before routing) are not shown.", "reqps",
+            f"tasks no agent took (`agent=\"{UNROUTED_AGENT}\"`, rejected before routing) are not shown.", "reqps",
             [query(by_agent_kind(per_agent(_TASKS)), "{{kind}}")], stacked=True))
         .with_panel(timeseries_panel(
             "Task error ratio by agent kind", "Share of each agent kind's tasks ending "

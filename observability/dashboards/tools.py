@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from observability import alert_names
-from observability.config import FIRST_CACHE_LAYERS, UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
+from observability.config import FIRST_CACHE_LAYER_MATCHER, UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
 from observability.dashboards.common import (
     GREEN,
     RATE,
@@ -26,7 +26,6 @@ from observability.promql import number, regex_alternation
 
 _CALLS = "agent_runtime_tool_calls_total"
 _CACHE = "agent_runtime_cache_requests_total"
-_FIRST_LAYER = f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"'
 _BREAKER_STATES = ValueMap({
     "0": ValueMappingResult(text="closed", color=GREEN, index=0),
     "1": ValueMappingResult(text="half-open", color=YELLOW, index=1),
@@ -85,7 +84,8 @@ def build(config: ObservabilityConfig) -> Dashboard:
             "Cache look-ups and hits by cache", "Look-ups per second (counted at the first layer each tries) and "
             "hits per second at any layer; a miss at one layer is a look-up of the next, not another look-up.",
             "ops",
-            [query(f"sum by (cache) (rate({_CACHE}{{{sel(_FIRST_LAYER)}}}[{RATE}]))", "{{cache}} look-ups", "A"),
+            [query(f"sum by (cache) (rate({_CACHE}{{{sel(FIRST_CACHE_LAYER_MATCHER)}}}[{RATE}]))",
+                   "{{cache}} look-ups", "A"),
              query(f"sum by (cache) (rate({_CACHE}{{{sel(hit)}}}[{RATE}]))", "{{cache}} hits", "B")],
             width=8))
         .with_panel(timeseries_panel(

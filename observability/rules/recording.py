@@ -13,7 +13,7 @@ alerts and promtool tests import them.
 
 from __future__ import annotations
 
-from observability.config import FIRST_CACHE_LAYERS, UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
+from observability.config import FIRST_CACHE_LAYER_MATCHER, UNREACHED_TOOL_OUTCOMES, ObservabilityConfig
 from observability.promql import le_value, number, regex_alternation, selector
 from observability.rules.model import RecordingGroup, RecordingRule
 
@@ -219,7 +219,7 @@ def _component_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
 def _cache_and_routing_rules(config: ObservabilityConfig) -> tuple[RecordingRule, ...]:
     sel, routing = config.selector, config.routing
     rules: list[RecordingRule] = []
-    first = selector(sel, f'layer=~"{regex_alternation(FIRST_CACHE_LAYERS)}"')
+    first = selector(sel, FIRST_CACHE_LAYER_MATCHER)
     for w in (config.cache.window, config.cache.baseline_window):
         # Look-ups are counted at their first layer; hits at whichever layer answered.
         rules.append(RecordingRule(

@@ -69,7 +69,8 @@ FINDINGS = (
     "`promql_query` in B). Its ratio divided failed calls by all calls, so the short-circuited ones pulled "
     "it under 10% and it resolved, then fired again on the next failed half-open probe. It now divides by "
     "the calls that reached the tool (`job_tool:agent_runtime_tool_calls_reached:rate5m`, without "
-    "`short_circuited` and `fallback`), and holds at 100% while the probes fail.",
+    "`short_circuited`), and holds at 100% while the probes fail. Since then a call its fallback answered "
+    "counts as failed (a review found a tool with a fallback could fail half its calls unseen).",
     "- **Fixed: AgentRuntimeToolLatencyHigh held `llm_chat` and `write_answer` to the 1 s tool target**: "
     "model calls take seconds when healthy (it went pending in E). The tools that call the model "
     "(`model.tool` and `model.backed_tools` in `observability.yaml`) are left to AgentRuntimeModelLatencyHigh.",

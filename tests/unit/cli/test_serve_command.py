@@ -48,13 +48,14 @@ def test_gunicorn_command_line(execv: Exec, capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.parametrize("workers", ["0", "abc"])
-def test_a_bad_web_concurrency_is_a_usage_error_of_serve_only(
+def test_a_bad_web_concurrency_is_an_error_of_serve_only_and_names_the_variable(
     execv: Exec, workers: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", workers)
-    assert main(["serve"]) == 2 and execv.argv == []
-    assert "argument --workers:" in capsys.readouterr().err
+    assert main(["serve"]) == 1 and execv.argv == []
+    assert "$WEB_CONCURRENCY must be" in capsys.readouterr().err  # the variable is named, not --workers
     assert main(["agents"]) == 0  # other commands do not read it
+    assert main(["serve", "--workers", "3"]) == 0 and execv.argv[execv.argv.index("--workers") + 1] == "3"
 
 
 def test_bad_service_settings_fail_before_gunicorn_starts(

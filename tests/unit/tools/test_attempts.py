@@ -44,9 +44,10 @@ def test_a_hung_tool_keeps_its_share_of_the_workers_and_the_others_theirs(attemp
         with ThreadPoolExecutor(max_workers=12) as callers:  # more callers at once than the pool has workers
             outcomes = list(callers.map(lambda _: _outcome(attempts, hung), range(12)))
         assert sorted(outcomes) == ["busy"] * 6 + ["timeout"] * 6
-        assert attempts.holding("hung") == 6  # abandoned at their timeout, still running
+        assert attempts.holding("hung") == attempts.abandoned("hung") == 6  # timed out, still running
         started = time.monotonic()
-        assert _outcome(attempts, hung) == "busy" and time.monotonic() - started < 0.04  # at once, no worker
+        # Refused at once, without a worker, as the tool's own timeout (it hangs: its breaker should know).
+        assert _outcome(attempts, hung) == "timeout" and time.monotonic() - started < 0.04
         with ThreadPoolExecutor(max_workers=4) as callers:  # the two workers left serve everyone else
             assert list(callers.map(lambda _: attempts.run(healthy, {}, None), range(20))) == ["ok"] * 20
     finally:
@@ -58,9 +59,32 @@ def test_a_hung_tool_keeps_its_share_of_the_workers_and_the_others_theirs(attemp
     assert attempts.run(_tool("hung", lambda: "back"), {}, None) == "back"
 
 
-def test_a_busy_tool_is_retried_and_never_counted_against_its_breaker() -> None:
-    error = ToolBusyError("busy")
-    assert error.retryable and not error.trips_breaker
+def test_tools_known_to_hang_share_one_bound(attempts: AttemptRunner) -> None:
+    release = threading.Event()
+    try:
+        with ThreadPoolExecutor(max_workers=4) as callers:  # the first tool hangs under four callers at once
+            list(callers.map(lambda _: _outcome(attempts, _tool("first", lambda: release.wait(10))), range(4)))
+        for name in ("second", "third"):  # then two more tools behind the same dead network, one call at a time
+            hung = _tool(name, lambda: release.wait(10))
+            assert [_outcome(attempts, hung) for _ in range(4)] == ["timeout"] * 4
+        # The bound, shared (4 + 2), and the third tool's first attempt: its timeout is what tells it hangs.
+        assert (attempts.abandoned(), attempts.abandoned("second"), attempts.abandoned("third")) == (7, 2, 1)
+        assert attempts.run(_tool("healthy", lambda: "ok", timeout=1.0), {}, None) == "ok"
+    finally:
+        release.set()
+
+
+def test_a_tool_only_busy_is_refused_as_busy(attempts: AttemptRunner) -> None:
+    release = threading.Event()
+    slow = _tool("slow", lambda: release.wait(10), timeout=5.0)  # working, not hung: no attempt abandoned
+    with ThreadPoolExecutor(max_workers=7) as callers:
+        running = [callers.submit(attempts.run, slow, {}, None) for _ in range(6)]
+        deadline = time.monotonic() + 2
+        while attempts.holding("slow") < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _outcome(attempts, slow) == "busy"  # retried after a back-off, never against its breaker
+        release.set()
+        assert [future.result() for future in running] == [True] * 6
 
 
 def test_the_deadline_and_bad_arguments(attempts: AttemptRunner) -> None:

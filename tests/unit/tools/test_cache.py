@@ -454,3 +454,31 @@ def test_generations_follow_the_authority_down_when_nothing_was_bumped_meanwhile
     clock.advance(1.5)
     cache.lookup(spec, {"sku": "A1"})
     assert cache._generations_of("price") == (0, 0)
+
+
+def test_an_invalidation_missed_by_the_authority_is_replayed_without_undoing_a_later_one(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    cache = ToolCache(CacheSettings(directory=str(tmp_path)), clock=clock, generation_refresh_seconds=1.0)
+    spec = ToolSpec(name="price", ttl_seconds=300)
+    cache.lookup(spec, {"sku": "A1"})
+    authority = cache._authority
+    assert authority is not None
+    bump = authority.bump_generation
+    authority.bump_generation = lambda name: None  # type: ignore[method-assign]  # unreachable: a local floor
+    cache.invalidate(tool="price")
+    assert cache._gen_floor == {"tool:price": 1}
+    authority.bump_generation = bump  # type: ignore[method-assign]
+    cache.store(cache.lookup(spec, {"sku": "A1"}), "price=10 (old)", seconds=0.5)
+
+    def replay_while_invalidated_here(name: str) -> int | None:
+        replayed = bump(name)
+        authority.bump_generation = bump  # type: ignore[method-assign]
+        cache.invalidate(tool="price")  # another request invalidates while the replay is on its way
+        return replayed
+
+    authority.bump_generation = replay_while_invalidated_here  # type: ignore[method-assign]
+    clock.advance(1.5)
+    assert not cache.lookup(spec, {"sku": "A1"}).hit
+    assert not cache._gen_floor
+    assert authority.generations(["tool:price"]) == [2]  # the missed bump was made there, then the new one

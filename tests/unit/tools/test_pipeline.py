@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from agent_runtime.errors import (
     CircuitOpenError,
     DependencyError,
     RetryableToolError,
+    ToolBusyError,
     ToolError,
     ToolTimeoutError,
     UnknownToolError,
@@ -383,6 +385,23 @@ def test_a_hit_on_a_warmed_entry_saves_what_the_result_cost(harness: Harness, li
     assert harness.pipeline.call("chat", {"prompt": "b"}).cache_layer == "l0"
     cache, _, dollars = listener.of("cache_saved")[-1]
     assert (cache, dollars) == ("tool", 0.02)
+
+
+def test_a_hung_tool_opens_its_breaker_and_leaves_the_others_theirs(harness: Harness) -> None:
+    release = threading.Event()
+    harness.add("hung", lambda: release.wait(10), cacheable=False, timeout_seconds=0.05, retry=NO_WAIT,
+                breaker=TRIP_ON_TWO)  # fmt: skip
+    harness.add("healthy", lambda: "ok", cacheable=False, timeout_seconds=1.0, breaker=TRIP_ON_TWO)
+    try:
+        with ThreadPoolExecutor(max_workers=16) as callers:  # as many callers as the pool has workers
+            reports = list(callers.map(lambda _: harness.call("hung"), range(16)))
+        # Timed out, refused as hanging (a timeout), short-circuited once open, or busy while the first wave ran.
+        assert all(r.outcome in ("timeout", "short_circuited") or isinstance(r.error, ToolBusyError) for r in reports)
+        assert harness.pipeline.breaker("hung").state == "open"
+        assert [harness.call("healthy").result for _ in range(10)] == ["ok"] * 10
+        assert harness.pipeline.breaker("healthy").state == "closed"
+    finally:
+        release.set()
 
 
 def test_concurrent_calls_run_in_parallel(harness: Harness) -> None:
