@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from agent_runtime.bootstrap import build_runtime
 from agent_runtime.builtin_tools import BuiltinToolSettings, LlmSettings
@@ -122,6 +123,19 @@ def test_fetcher_tasks_carry_a_url_and_need_a_base() -> None:
     assert task["context"]["url"].startswith("http://127.0.0.1:9/pages/")
     with pytest.raises(ValueError, match="fetcher needs fetch_base"):
         Workload({"fetcher": 1})
+
+
+def test_a_request_failing_outside_requests_is_counted_not_lost(
+    server: TaskServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overflow(self: requests.Session, *args: Any, **kwargs: Any) -> requests.Response:
+        raise OverflowError("timeout value is too large")  # what urllib3 raised for --timeout inf
+
+    monkeypatch.setattr(requests.Session, "post", overflow)
+    generator = LoadGenerator(server.url, Workload(seed=1), rate=20, duration_seconds=0.2, timeout_seconds=1)
+    report = generator.run()
+    assert report.sent > 0
+    assert report.statuses == Counter({"error:OverflowError": report.sent})  # every one, none lost
 
 
 @pytest.mark.parametrize(
