@@ -585,11 +585,7 @@ class ToolCache:
                 if fetched is not None:
                     with self._gen_lock:
                         for name, read in zip(names, fetched, strict=True):
-                            # The authority's value, even a lower one (a flushed Redis restarts its
-                            # counters, and every process must follow it alike), unless it was
-                            # invalidated here while the values were on their way: they predate that.
-                            bumped_since = self._gen_bumped_at.get(name, 0) > bumps_before
-                            value = max(read, self._gen_values.get(name, 0)) if bumped_since else read
+                            value = self._followed(name, read, bumps_before)
                             self._gen_values[name] = max(value, self._gen_floor.get(name, 0))
                             self._gen_fetched_at[name] = now
                         self._gen_epoch += 1
@@ -618,22 +614,30 @@ class ToolCache:
                 with self._gen_lock:
                     if self._gen_floor.get(name) == floor:  # a newer missed bump keeps its floor for the next replay
                         del self._gen_floor[name]
-                    # The authority's count from now on (even below the floor: a restarted Redis counts
-                    # afresh), unless invalidated here meanwhile: then never below that (as in a refresh).
-                    bumped_since = self._gen_bumped_at.get(name, 0) > bumps_before
-                    self._gen_values[name] = max(bumped, self._gen_values.get(name, 0)) if bumped_since else bumped
-                    self._gen_bumps += 1
-                    self._gen_bumped_at[name] = self._gen_bumps
+                    # Even below the floor: a restarted Redis counts afresh.
+                    self._gen_values[name] = self._followed(name, bumped, bumps_before)
+                    self._note_bump(name)
                     self._gen_epoch += 1
         finally:
             with self._gen_lock:
                 self._replaying = False
 
+    def _followed(self, name: str, authority_value: int, bumps_before: int) -> int:
+        """The authority's value of ``name``, even a lower one (every process follows it alike), unless it was
+        invalidated here after ``bumps_before``: the value predates that, so never below ours (lock held)."""
+        if self._gen_bumped_at.get(name, 0) > bumps_before:
+            return max(authority_value, self._gen_values.get(name, 0))
+        return authority_value
+
+    def _note_bump(self, name: str) -> None:
+        """Count a bump of ``name`` made here, for ``_followed`` (lock held)."""
+        self._gen_bumps += 1
+        self._gen_bumped_at[name] = self._gen_bumps
+
     def _bump_generation(self, name: str) -> None:
         bumped = self._authority.bump_generation(name) if self._authority is not None else None
         with self._gen_lock:
-            self._gen_bumps += 1
-            self._gen_bumped_at[name] = self._gen_bumps
+            self._note_bump(name)
             local = self._gen_values.get(name, 0) + 1
             if bumped is None:
                 # Nobody else will see this bump; never fall back below it here.

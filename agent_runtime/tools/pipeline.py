@@ -299,7 +299,7 @@ class ToolPipeline:
         spec = registered.spec
         try:
             attempt = call_with_retry(
-                lambda: self._run(registered, args, deadline),
+                lambda: self._attempts.run(registered, args, deadline),
                 spec.retry,
                 tool=spec.name,
                 listener=self._listener,
@@ -324,10 +324,6 @@ class ToolPipeline:
             self._sleep(max(min(seconds, deadline - time.monotonic()), 0.0))
 
         return sleep
-
-    def _run(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None = None) -> Any:
-        """One attempt (``AttemptRunner.run``): its timeout, the task's deadline, a hung tool's stragglers."""
-        return self._attempts.run(registered, args, deadline)
 
     def _fallback(
         self,
@@ -372,7 +368,7 @@ class ToolPipeline:
             return None
         started = self._clock()
         try:
-            value = self._run(fallback, args, deadline)
+            value = self._attempts.run(fallback, args, deadline)
         except Exception as exc:
             if trips_breaker(exc):
                 breaker.record_failure(ticket)
