@@ -47,16 +47,11 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from profiles import profile_top  # noqa: E402
 
+from agent_runtime.ops.stack.ports import free_port  # noqa: E402
+
 RESULTS = REPO_ROOT / "bench" / "results" / "http.json"
 APPS = ("bare", "ours")
 BODY = json.dumps({"task": "echo this message number 7"}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_environment(app: str) -> dict[str, str]:

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from agent_runtime.ops.local_model import (
     find_server_binary,
     server_command,
 )
+from agent_runtime.ops.stack.ports import free_port
 
 RESULTS = Path(__file__).resolve().parent / "results" / "local_model.json"
 STARTUP_TIMEOUT_SECONDS = 120.0
@@ -113,16 +113,10 @@ TOOLS: list[ChatCompletionToolParam] = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _server(log: Path) -> Iterator[tuple[int, float]]:
     """A started llama-server: (port, seconds from spawn to /health 200)."""
-    port = _free_port()
+    port = free_port()
     argv = server_command(port, binary=find_server_binary(), model=find_model_file())
     with log.open("wb") as out:
         started = time.monotonic()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.binaries import ManagedProcess, free_port, port_open, require_binary, wait_until
+from agent_runtime.ops.stack.ports import free_port, port_in_use
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         tmp_path / "redis.log",
     )
     try:
-        wait_until(lambda: port_open(port), 10, "redis-server to listen")
+        wait_until(lambda: port_in_use(port), 10, "redis-server to listen")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.stop()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import requests
 
-from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from agent_runtime.ops.stack.ports import free_port
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = REPO_ROOT / "agent_runtime" / "serving" / "gunicorn_conf.py"

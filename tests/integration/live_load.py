@@ -48,9 +48,9 @@ from agent_runtime.builtin_tools import BuiltinToolSettings, LlmSettings
 from agent_runtime.config.models import ModelPrice
 from agent_runtime.ops.faults import FaultInjector, FaultRequest
 from agent_runtime.ops.local_model import PROVIDER
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.registry import AgentRegistry
 from agent_runtime.results import TaskResult
-from tests.support.binaries import free_port
 from tests.support.llama import LlamaServer
 
 CONFIG: Final = """

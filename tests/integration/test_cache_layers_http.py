@@ -23,11 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent_runtime.config.loader import parse_config
 from agent_runtime.config.models import CacheSettings, ToolSpec
+from agent_runtime.ops.stack.ports import free_port, port_in_use
 from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
 from agent_runtime.tools.cache import ToolCache
 from tests.integration.service_fixtures import TEST_CONFIG, Gate, make_tools, serve
-from tests.support.binaries import ManagedProcess, free_port, port_open, require_binary, wait_until
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -129,13 +130,13 @@ def restartable_redis(tmp_path: Path) -> Iterator[Any]:
         def start(self) -> None:
             Redis.starts += 1
             self.process = ManagedProcess(argv, tmp_path / f"redis-{Redis.starts}.log")
-            wait_until(lambda: port_open(port), 10, "redis-server to listen")
+            wait_until(lambda: port_in_use(port), 10, "redis-server to listen")
 
         def stop(self) -> None:
             if self.process is not None:
                 self.process.stop()
                 self.process = None
-            wait_until(lambda: not port_open(port), 10, "redis-server to stop")
+            wait_until(lambda: not port_in_use(port), 10, "redis-server to stop")
 
     redis = Redis()
     redis.start()

@@ -26,6 +26,7 @@ from agent_runtime.config.loader import parse_config
 from agent_runtime.config.models import ToolSpec
 from agent_runtime.errors import ToolError
 from agent_runtime.ops.faults import FaultSettings
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.runtime import Runtime
 from agent_runtime.service import ServiceSettings, create_app
@@ -36,7 +37,7 @@ from tests.integration.service_fixtures import (  # noqa: F401
     make_live_service_fixture,
     serve,
 )
-from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 from tests.unit.builtin_tools.conftest import LoopbackServer, Reply
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

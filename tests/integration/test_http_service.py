@@ -17,6 +17,7 @@ import requests
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.service import ServiceSettings
 from tests.integration.service_fixtures import (  # noqa: F401
     ADMIN_TOKEN,
@@ -27,7 +28,7 @@ from tests.integration.service_fixtures import (  # noqa: F401
     live_service_fixture,
     make_live_service_fixture,
 )
-from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

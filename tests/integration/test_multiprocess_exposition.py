@@ -37,10 +37,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.telemetry.catalog import CATALOG, MetricType
 from exporters import multiprocess
 from tests.integration.gunicorn_support import REPO_ROOT, gunicorn, scrape
-from tests.support.binaries import free_port, wait_until
+from tests.support.binaries import wait_until
 from tests.support.openai_server import Reply, ScriptedChatServer
 
 CONFIG = """

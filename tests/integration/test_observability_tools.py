@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.ops.stack.receiver import AlertReceiver
 from agent_runtime.results import TaskResult
 from agent_runtime.vocabulary import InvalidAction, StopReason
@@ -38,7 +39,7 @@ from observability.config import DEFAULT_CONFIG
 from observability.generate import render_all
 from observability.rules import all_alerts
 from tests.integration.live_load import BackgroundLoad, LiveRuntime, run_model_tasks
-from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 from tests.support.llama import LlamaServer
 from tests.support.prometheus import PrometheusServer, ScrapeJob
 from tests.unit.observability.helpers import grafana_to_promql, panels

@@ -10,9 +10,9 @@ import pytest
 from agent_runtime.builtin_tools import BuiltinToolSettings, register_builtin_tools
 from agent_runtime.builtin_tools.promql import PrometheusClient
 from agent_runtime.errors import RetryableToolError, ToolError
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.telemetry.listener import RuntimeListener
-from tests.support.binaries import free_port
 from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.pipeline import ToolPipeline
-from tests.support.binaries import free_port
 
 pytestmark = pytest.mark.integration
 redis = pytest.importorskip("redis", reason="the optional redis package: pip install 'agent-runtime[redis]'")

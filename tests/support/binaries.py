@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -45,13 +44,6 @@ def require_binary(name: str) -> str:
     return path
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
     """Poll ``predicate`` until true; fail the test naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout
@@ -65,13 +57,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-def port_open(port: int) -> bool:
-    """True when something accepts connections on 127.0.0.1:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 class ManagedProcess:
     """A child process that is stopped (and its log shown on failure) at teardown."""
 
@@ -79,9 +64,7 @@ class ManagedProcess:
         self.argv = list(argv)
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd
-        )
+        self.proc = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd)
 
     def log(self) -> str:
         """The process output so far."""

@@ -33,7 +33,8 @@ from agent_runtime.ops.local_model import (
     find_server_binary,
     server_command,
 )
-from tests.support.binaries import ManagedProcess, free_port, in_ci, wait_until
+from agent_runtime.ops.stack.ports import free_port
+from tests.support.binaries import ManagedProcess, in_ci, wait_until
 
 # Loading 250 MB of weights takes about a second on a 2-core machine; generous for a loaded CI host.
 STARTUP_TIMEOUT_SECONDS = 120.0

@@ -37,7 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from tests.support.binaries import free_port
+from agent_runtime.ops.stack.ports import free_port
 from tests.support.http_server import LoopbackHTTPServer
 
 Mode = Literal["ok", "unavailable", "slow"]

@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.binaries import ManagedProcess, free_port, require_binary, wait_until
+from agent_runtime.ops.stack.ports import free_port
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from tests.support.binaries import free_port
+from agent_runtime.ops.stack.ports import free_port
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -48,13 +48,12 @@ import requests
 import yaml
 
 from agent_runtime.ops import local_model
+from agent_runtime.ops.stack.ports import free_port, port_in_use
 from agent_runtime.ops.stack.processes import (
     Child,
     PidFile,
     StackError,
-    free_port,
     http_ok,
-    port_in_use,
     respawn,
     spawn,
     start_time,

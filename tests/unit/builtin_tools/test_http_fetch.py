@@ -18,7 +18,7 @@ import pytest
 
 from agent_runtime.builtin_tools.http_fetch import HttpFetcher, charset_of, is_refused_address, is_text_type
 from agent_runtime.errors import ConfigError, RetryableToolError, ToolError
-from tests.support.binaries import free_port
+from agent_runtime.ops.stack.ports import free_port
 from tests.unit.builtin_tools.conftest import LoopbackServer, Reply
 
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}

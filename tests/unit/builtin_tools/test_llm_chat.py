@@ -32,10 +32,10 @@ from agent_runtime.builtin_tools.settings import LlmSettings
 from agent_runtime.config.models import CacheSettings, RetryPolicy
 from agent_runtime.errors import ConfigError, DependencyError, RetryableToolError, ToolError, trips_breaker
 from agent_runtime.errors import ModelRequestError as RuntimeModelRequestError
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.registry import ToolRegistry
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.pipeline import ToolPipeline
-from tests.support.binaries import free_port
 from tests.support.openai_server import TOOLS_UNSUPPORTED, Reply, ScriptedChatServer
 from tests.support.tracing import clean_otel_env, record_spans, shutdown_tracing
 from tests.unit.builtin_tools.conftest import LoopbackServer, RecordingListener

@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from agent_runtime.cli.main import main
+from agent_runtime.ops.stack.ports import free_port
 from tests.integration.service_fixtures import ADMIN_TOKEN, TOOLS, LiveService, live_service_fixture  # noqa: F401
-from tests.support.binaries import free_port
 
 
 @pytest.fixture()

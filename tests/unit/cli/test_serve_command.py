@@ -14,7 +14,7 @@ from flask import Flask
 from agent_runtime.cli.common import CliError
 from agent_runtime.cli.main import main
 from agent_runtime.cli.serve_cmd import parse_bind
-from tests.support.binaries import free_port, port_open
+from agent_runtime.ops.stack.ports import free_port, port_in_use
 
 
 class Exec:
@@ -181,4 +181,4 @@ def test_a_real_serve_with_an_unknown_tool_exits_with_one_line_and_no_gunicorn(
     assert errors[0].startswith(f"agent-runtime: error: {bad}: agents.fetcher.tools: unknown tool 'no_such_tool'; ")
     assert "gunicorn" not in done.stderr.replace("the server was not started", "")
     assert "Worker failed to boot" not in done.stderr and "Booting worker" not in done.stderr
-    assert not port_open(port)
+    assert not port_in_use(port)

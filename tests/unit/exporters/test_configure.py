@@ -11,6 +11,7 @@ import time
 import pytest
 from opentelemetry import trace
 
+from agent_runtime.ops.stack.ports import free_port
 from exporters import tracer_switch
 from exporters.otlp import configure_tracing_from_env, current_handle
 from tests.support.otlp_receiver import OtlpReceiver
@@ -137,8 +138,6 @@ def test_a_forked_child_forgets_the_inherited_setup_and_can_configure_its_own(ot
 
 
 def test_grpc_exports_to_a_dead_collector_are_bounded_and_counted(otel_env: pytest.MonkeyPatch) -> None:
-    from tests.support.binaries import free_port
-
     otel_env.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     otel_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     otel_env.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.5")

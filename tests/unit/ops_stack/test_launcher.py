@@ -15,7 +15,8 @@ from agent_runtime.cli import stack_cmd
 from agent_runtime.ops import local_model
 from agent_runtime.ops.stack import launcher
 from agent_runtime.ops.stack.launcher import INSTALL_HINT, Stack, StackOptions
-from agent_runtime.ops.stack.processes import StackError, free_port
+from agent_runtime.ops.stack.ports import free_port
+from agent_runtime.ops.stack.processes import StackError
 from agent_runtime.ops.stack.render import Ports
 from tests.support.binaries import require_binary
 from tests.support.llama import require_local_model

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from agent_runtime.ops.stack.processes import free_port
+from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.ops.stack.receiver import PAGES, AlertReceiver, alert_names, describe
 
 

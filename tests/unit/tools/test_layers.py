@@ -17,6 +17,7 @@ import diskcache
 import pytest
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
+from agent_runtime.ops.stack.ports import free_port, port_in_use
 from agent_runtime.tools.cache import ToolCache
 from agent_runtime.tools.layers import (
     CacheEntry,
@@ -27,7 +28,7 @@ from agent_runtime.tools.layers import (
     decode_entry,
     encode_entry,
 )
-from tests.support.binaries import ManagedProcess, free_port, port_open, require_binary, wait_until
+from tests.support.binaries import ManagedProcess, require_binary, wait_until
 from tests.unit.tools.conftest import FakeClock, RecordingListener
 
 LAYER_LOGGER = "agent_runtime.tools.layers"
@@ -351,7 +352,7 @@ def test_a_degraded_redis_layer_recovers_with_no_further_operations(tmp_path: Pa
 
     def start(run: int) -> ManagedProcess:
         process = ManagedProcess(argv, tmp_path / f"redis-{run}.log")
-        wait_until(lambda: port_open(port), 10, "redis-server to listen")
+        wait_until(lambda: port_in_use(port), 10, "redis-server to listen")
         return process
 
     listener = LayerListener()
@@ -361,7 +362,7 @@ def test_a_degraded_redis_layer_recovers_with_no_further_operations(tmp_path: Pa
         layer.set("k", entry(1), 60)
         assert layer.get("k") == entry(1)
         server.stop()
-        wait_until(lambda: not port_open(port), 10, "redis-server to stop")
+        wait_until(lambda: not port_in_use(port), 10, "redis-server to stop")
         assert layer.get("k") is None  # the last operation
         assert listener.of("cache_layer_changed") == [("tool", "l2", True), ("tool", "l2", False)]
 
