@@ -7,8 +7,11 @@
   warming from a bounded table of popular calls.
 - ``calls``: canonical call keys (``canonical_args``, ``call_hash``) and
   ``CallFrequency``, the bounded, decaying table of popular calls.
-- ``layers``: the shared layers (``DiskLayer`` for diskcache, ``RedisLayer``)
-  and ``LayerHealth``, which degrades a failing layer and logs it once.
+- ``layers``: the shared layers (``DiskLayer`` for diskcache, ``RedisLayer``).
+- ``layer_health``: ``LayerHealth``, which degrades a failing layer and logs
+  it once, and ``ReopeningLayer``, which re-opens it with back-off and probes
+  it while it is degraded.
+- ``cache_entries``: ``CacheEntry`` and its JSON wire format (never pickles).
 - ``lru``: ``LRUCache``, the thread-safe in-process L0 with per-entry expiry.
 - ``breaker``: ``CircuitBreaker``, failure-rate and consecutive-failure trips,
   adaptive open time, no lock held during calls.

@@ -62,9 +62,9 @@ from typing import Any, Final
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
 from agent_runtime.telemetry.listener import RuntimeListener
+from agent_runtime.tools.cache_entries import CacheEntry
 from agent_runtime.tools.calls import CallFrequency, canonical_args, hash_canonical
 from agent_runtime.tools.layers import (
-    CacheEntry,
     DiskLayer,
     RedisLayer,
     SharedLayer,

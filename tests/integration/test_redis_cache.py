@@ -23,7 +23,7 @@ redis = pytest.importorskip("redis", reason="the optional redis package: pip ins
 
 SEARCH = ToolSpec(name="search", ttl_seconds=30, cache_tags=("web",))
 QUOTE = ToolSpec(name="quote", ttl_seconds=30, cache_tags=("finance",))
-LAYER_LOGGER = "agent_runtime.tools.layers"
+HEALTH_LOGGER = "agent_runtime.tools.layer_health"
 
 
 @pytest.fixture()
@@ -105,7 +105,7 @@ def test_unreachable_redis_degrades_l2_and_logs_once(caplog: pytest.LogCaptureFi
     registry = ToolRegistry()
     registry.register(ToolSpec(name="echo", ttl_seconds=30, cache_tags=("t",)), lambda x: x)
     cache = ToolCache(CacheSettings(redis_url=f"redis://127.0.0.1:{closed_port}/0"), retry_after_seconds=0)
-    caplog.set_level(logging.WARNING, logger=LAYER_LOGGER)
+    caplog.set_level(logging.WARNING, logger=HEALTH_LOGGER)
 
     with ToolPipeline(registry, cache) as pipeline:
         reports = [pipeline.call("echo", {"x": n % 5}) for n in range(20)]
@@ -116,7 +116,7 @@ def test_unreachable_redis_degrades_l2_and_logs_once(caplog: pytest.LogCaptureFi
     assert [r.result for r in reports] == [n % 5 for n in range(20)]
     assert [r.cache_layer for r in reports[5:]] == ["l0"] * 15  # L0 keeps working
     assert after.cache_layer is None  # the local invalidation still applies
-    warnings = [r for r in caplog.records if r.name == LAYER_LOGGER]
+    warnings = [r for r in caplog.records if r.name == HEALTH_LOGGER]
     assert len(warnings) == 1
     assert "l2" in warnings[0].getMessage()
     l2 = cache.stats()["layers"]["l2"]

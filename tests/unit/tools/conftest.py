@@ -78,4 +78,4 @@ def calls_only_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: a probe in flight while they repair it would fail after the repair
     and report the layer down again.
     """
-    monkeypatch.setattr("agent_runtime.tools.layers.MIN_PROBE_SECONDS", 3600.0)
+    monkeypatch.setattr("agent_runtime.tools.layer_health.MIN_PROBE_SECONDS", 3600.0)

@@ -22,7 +22,7 @@ FETCH = ToolSpec(name="fetch", ttl_seconds=600, cache_tags=("web", "http"))
 QUOTE = ToolSpec(name="quote", ttl_seconds=60, cache_tags=("finance",))
 SEND = ToolSpec(name="send_mail", cacheable=False)
 
-LAYER_LOGGER = "agent_runtime.tools.layers"
+HEALTH_LOGGER = "agent_runtime.tools.layer_health"
 
 
 def remember(cache: ToolCache, spec: ToolSpec, args: Mapping[str, Any], value: Any, seconds: float = 0.5) -> None:
@@ -275,7 +275,7 @@ def test_broken_cache_directory_degrades_l1_only_and_logs_once(
 ) -> None:
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("occupied")
-    caplog.set_level(logging.WARNING, logger=LAYER_LOGGER)
+    caplog.set_level(logging.WARNING, logger=HEALTH_LOGGER)
 
     cache = ToolCache(CacheSettings(directory=str(not_a_directory)))
     for n in range(20):
@@ -283,7 +283,7 @@ def test_broken_cache_directory_degrades_l1_only_and_logs_once(
         assert cache.lookup(SEARCH, {"q": n}).value == n
     cache.invalidate(tag="web")
 
-    warnings = [r for r in caplog.records if r.name == LAYER_LOGGER]
+    warnings = [r for r in caplog.records if r.name == HEALTH_LOGGER]
     assert len(warnings) == 1
     assert "l1" in warnings[0].getMessage()
     l1 = cache.stats()["layers"]["l1"]
@@ -302,7 +302,7 @@ def test_failing_disk_at_runtime_is_counted_skipped_and_logged_once(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    caplog.set_level(logging.INFO, logger=LAYER_LOGGER)
+    caplog.set_level(logging.INFO, logger=HEALTH_LOGGER)
     with monkeypatch.context() as patch:
         # On the class: the layer re-opens its handle after each failure, and the new one must fail too.
         patch.setattr(diskcache.Cache, "get", broken)

@@ -1,11 +1,10 @@
-"""The shared cache layers: JSON entries (never pickles), health reported on changes, re-opening with back-off."""
+"""The shared cache layers: JSON text in L1 (never pickles), health reported on changes, re-opening and probing."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import pickle
 import shutil
 import sqlite3
 import threading
@@ -19,19 +18,12 @@ import pytest
 from agent_runtime.config.models import CacheSettings, ToolSpec
 from agent_runtime.ops.stack.ports import free_port, port_in_use
 from agent_runtime.tools.cache import ToolCache
-from agent_runtime.tools.layers import (
-    CacheEntry,
-    DiskLayer,
-    LayerHealth,
-    NotJsonError,
-    RedisLayer,
-    decode_entry,
-    encode_entry,
-)
+from agent_runtime.tools.cache_entries import CacheEntry
+from agent_runtime.tools.layers import DiskLayer, RedisLayer
 from tests.support.binaries import ManagedProcess, require_binary, wait_until
-from tests.unit.tools.conftest import FakeClock, RecordingListener
+from tests.unit.tools.conftest import RecordingListener
 
-LAYER_LOGGER = "agent_runtime.tools.layers"
+ENTRIES_LOGGER = "agent_runtime.tools.cache_entries"
 SEARCH = ToolSpec(name="search", ttl_seconds=60)
 
 
@@ -56,48 +48,7 @@ def entry(value: Any, tool: str = "search") -> CacheEntry:
     return CacheEntry(tool, value, 0.25, 2e9, 0.001)
 
 
-# --- the format --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value",
-    [None, True, 0, -3, 2.5, "text", "ünïcode", [], {}, [1, "a", None], {"hits": [{"path": "a.md", "score": 0.5}]}],
-)
-def test_json_values_round_trip(value: Any) -> None:
-    assert decode_entry(encode_entry(entry(value))) == entry(value)
-
-
-def test_tuples_are_stored_as_arrays() -> None:
-    decoded = decode_entry(encode_entry(entry({"pair": (1, 2)})))
-    assert decoded is not None and decoded.value == {"pair": [1, 2]}
-
-
-@pytest.mark.parametrize(
-    "value",
-    [float("nan"), float("inf"), {1: "int key"}, {("a",): 1}, {1, 2}, b"bytes", object(), lambda: None, [{"x": {2}}]],
-)
-def test_values_that_are_not_plain_json_are_refused(value: Any) -> None:
-    with pytest.raises(NotJsonError):
-        encode_entry(entry(value))
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        None,
-        b"",
-        b"not json",
-        b"[]",
-        b'{"v": 2, "tool": "search", "value": 1, "seconds": 0, "expires_at": 0, "dollars": 0}',
-        b'{"v": 1, "value": 1, "seconds": 0, "expires_at": 0, "dollars": 0}',
-        b'{"v": 1, "tool": "search", "seconds": 0, "expires_at": 0, "dollars": 0}',
-        b'{"v": 1, "tool": "search", "value": 1, "seconds": "0", "expires_at": 0, "dollars": 0}',
-        b'{"v": 1, "tool": "search", "value": 1, "seconds": true, "expires_at": 0, "dollars": 0}',
-        pickle.dumps(CacheEntry("search", 1, 0.0, 2e9)),
-    ],
-)
-def test_anything_else_decodes_as_a_miss(data: bytes | None) -> None:
-    assert decode_entry(data) is None
+# --- what L1 stores: JSON text, never pickles --------------------------------------------------
 
 
 def test_l1_stores_json_text_and_never_unpickles(tmp_path: Path) -> None:
@@ -124,7 +75,7 @@ def test_l1_stores_json_text_and_never_unpickles(tmp_path: Path) -> None:
 def test_values_that_are_not_json_are_counted_and_logged_once_per_tool(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=LAYER_LOGGER)
+    caplog.set_level(logging.INFO, logger=ENTRIES_LOGGER)
     layer = DiskLayer(str(tmp_path / "l1"))
     for n in range(3):
         layer.set(f"k{n}", entry({n}, tool="sets_tool"), 60)
@@ -136,24 +87,6 @@ def test_values_that_are_not_json_are_counted_and_logged_once_per_tool(
 
 
 # --- health ------------------------------------------------------------------------------------
-
-
-def test_back_off_doubles_up_to_the_maximum_and_resets_on_success() -> None:
-    clock = FakeClock()
-    health = LayerHealth("l2", retry_after_seconds=1, max_retry_after_seconds=5, clock=clock)
-    periods = []
-    for _ in range(5):
-        health.failed("get", ConnectionError("down"))
-        start = clock.now
-        while not health.available():
-            clock.advance(0.5)
-        periods.append(clock.now - start)
-    assert periods == [1, 2, 4, 5, 5]
-    health.succeeded()
-    health.failed("get", ConnectionError("down again"))
-    assert not health.available()
-    clock.advance(1)
-    assert health.available()
 
 
 @pytest.mark.usefixtures("calls_only_recovery")
