@@ -7,7 +7,7 @@ with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker writes its samples to that
 directory and a scrape merges them with a ``MultiProcessCollector`` on a fresh
 registry (the documented prometheus_client pattern), whichever worker answers
 (it folds in its own batched events first; the other workers' are at most
-``FLUSH_SECONDS`` late, see ``telemetry.metrics``); for OpenMetrics,
+``FLUSH_SECONDS`` late, see ``telemetry.metric_batches``); for OpenMetrics,
 ``exporters.exemplars`` puts the exemplars the workers published back on the
 merged buckets.
 """
@@ -25,7 +25,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from agent_runtime.service.state import current_state
-from agent_runtime.telemetry.metrics import flush_pending
+from agent_runtime.telemetry.metric_batches import flush_pending
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 OPENMETRICS: Final = "application/openmetrics-text"

@@ -31,7 +31,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agent_runtime.telemetry.metrics import flush_pending
+from agent_runtime.telemetry.metric_batches import flush_pending
 from exporters import multiprocess
 from exporters.otlp import configure_tracing_from_env, current_handle
 

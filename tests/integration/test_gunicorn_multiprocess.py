@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Exemplar
 
-from agent_runtime.telemetry.metrics import FLUSH_SECONDS
+from agent_runtime.telemetry.metric_batches import FLUSH_SECONDS
 from exporters import exemplars, multiprocess
 from tests.integration.gunicorn_support import REPO_ROOT, gunicorn, scrape
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan

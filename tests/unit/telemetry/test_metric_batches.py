@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from agent_runtime.telemetry import metrics
+from agent_runtime.telemetry import metric_batches, metrics
 from agent_runtime.telemetry.labels import LabelGuard
 from agent_runtime.telemetry.metrics import PrometheusListener
 
@@ -68,24 +68,24 @@ def test_a_task_s_stage_timings_as_one_group_read_the_same_as_one_observe_each()
 def test_stage_groups_are_folded_in_after_flush_every_groups_and_by_flush_pending() -> None:
     listener = PrometheusListener(LabelGuard(), registry=CollectorRegistry())
     child = listener.collectors["agent_runtime_stage_duration_seconds"].labels("analyse")  # type: ignore[attr-defined]
-    for _ in range(metrics.FLUSH_EVERY - 1):
+    for _ in range(metric_batches.FLUSH_EVERY - 1):
         listener.stages_timed([("analyse", 0.001), ("route", 0.002)])
     assert child._sum.get() == 0.0  # pending, not yet folded
     listener.stages_timed([("analyse", 0.001)])
-    assert child._sum.get() == pytest.approx(0.001 * metrics.FLUSH_EVERY)
+    assert child._sum.get() == pytest.approx(0.001 * metric_batches.FLUSH_EVERY)
     listener.stages_timed([("analyse", 0.5)])
-    metrics.flush_pending()
-    assert child._sum.get() == pytest.approx(0.001 * metrics.FLUSH_EVERY + 0.5)
+    metric_batches.flush_pending()
+    assert child._sum.get() == pytest.approx(0.001 * metric_batches.FLUSH_EVERY + 0.5)
 
 
 def test_pending_observations_are_folded_in_at_the_latest_after_flush_every() -> None:
     registry = CollectorRegistry()
     listener = PrometheusListener(LabelGuard(), registry=registry)
     child = listener.collectors["agent_runtime_stage_duration_seconds"].labels("plan")  # type: ignore[attr-defined]
-    for _ in range(metrics.FLUSH_EVERY):
+    for _ in range(metric_batches.FLUSH_EVERY):
         listener.stage_timed("plan", 0.001)
     # Read the child's own values, without a collection (which would flush).
-    assert child._sum.get() == pytest.approx(0.001 * metrics.FLUSH_EVERY)
+    assert child._sum.get() == pytest.approx(0.001 * metric_batches.FLUSH_EVERY)
 
 
 def test_flush_pending_folds_everything_now() -> None:
@@ -94,7 +94,7 @@ def test_flush_pending_folds_everything_now() -> None:
     child = listener.collectors["agent_runtime_stage_duration_seconds"].labels("aggregate")  # type: ignore[attr-defined]
     listener.stage_timed("aggregate", 0.5)
     listener.stage_timed("aggregate", 0.25)
-    metrics.flush_pending()
+    metric_batches.flush_pending()
     assert child._sum.get() == 0.75
 
 
@@ -107,7 +107,7 @@ def test_a_nan_observation_reads_as_the_histogram_s_own_observe() -> None:
     for value in (0.001, float("nan"), 0.5):
         listener.stage_timed("analyse", value)
         reference.labels("analyse").observe(value)
-    metrics.flush_pending()
+    metric_batches.flush_pending()
     ours = listener.collectors["agent_runtime_stage_duration_seconds"].labels("analyse")  # type: ignore[attr-defined]
     theirs = reference.labels("analyse")
     assert [b.get() for b in ours._buckets] == [b.get() for b in theirs._buckets]
@@ -117,14 +117,14 @@ def test_a_nan_observation_reads_as_the_histogram_s_own_observe() -> None:
 def test_counters_are_batched_and_exact_at_collection() -> None:
     registry = CollectorRegistry()
     listener = PrometheusListener(LabelGuard(tools=("search",)), registry=registry)
-    for _ in range(metrics.FLUSH_EVERY - 1):
+    for _ in range(metric_batches.FLUSH_EVERY - 1):
         listener.cache_looked_up("tool", "l0", True)
     listener.cache_saved("tool", 0.25)
     listener.cache_saved("tool", 0.5)
     child = listener.collectors["agent_runtime_cache_requests_total"].labels("tool", "l0", "hit")  # type: ignore[attr-defined]
     listener.cache_looked_up("tool", "l0", True)
     # Read the child's own value, without a collection (which would flush).
-    assert child._value.get() == metrics.FLUSH_EVERY
+    assert child._value.get() == metric_batches.FLUSH_EVERY
     assert registry.get_sample_value("agent_runtime_cache_saved_seconds_total", {"cache": "tool"}) == 0.75
 
 
@@ -139,7 +139,7 @@ def test_an_observation_with_an_exemplar_reads_as_the_histogram_s_own_observe() 
     for value in (0.001, 0.3, 7.0):
         batched.observe(value, exemplar, "search")
         reference.labels("search").observe(value, exemplar)
-    metrics.flush_pending()
+    metric_batches.flush_pending()
     ours, theirs = metric.labels("search"), reference.labels("search")  # type: ignore[attr-defined]
     assert [b.get() for b in ours._buckets] == [b.get() for b in theirs._buckets]
     assert ours._sum.get() == theirs._sum.get()
