@@ -37,7 +37,9 @@ from pathlib import Path
 from agent_runtime.builtin_tools.corpus import Corpus
 from agent_runtime.builtin_tools.http_fetch import HttpFetcher
 from agent_runtime.builtin_tools.knowledge_search import KnowledgeSearch
-from agent_runtime.builtin_tools.llm_chat import LLM_CHAT_PARAMETERS, LlmChat, ModelRequestError, cost_of
+from agent_runtime.builtin_tools.llm_chat import LlmChat, ModelRequestError
+from agent_runtime.builtin_tools.llm_request import LLM_CHAT_PARAMETERS
+from agent_runtime.builtin_tools.llm_response import cost_of
 from agent_runtime.builtin_tools.promql import PrometheusClient
 from agent_runtime.builtin_tools.settings import BuiltinToolSettings, LlmSettings, ModelPrice
 from agent_runtime.builtin_tools.summarise import extractive_summary
