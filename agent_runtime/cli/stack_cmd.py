@@ -43,7 +43,8 @@ from agent_runtime.cli.common import (
 )
 from agent_runtime.cli.loadgen_cmd import add_mix_option
 from agent_runtime.cli.registry import Command
-from agent_runtime.ops.stack.launcher import Stack, StackInfo, StackOptions, stop_recorded
+from agent_runtime.ops.stack.launcher import Stack, stop_recorded
+from agent_runtime.ops.stack.options import StackInfo, StackOptions
 from agent_runtime.ops.stack.processes import PidFile, StackError
 from agent_runtime.ops.stack.receiver import alert_names
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from agent_runtime.ops.local_model import MODEL_ALIAS
-from agent_runtime.ops.stack.launcher import Stack, StackOptions
+from agent_runtime.ops.stack.launcher import Stack
+from agent_runtime.ops.stack.options import StackOptions
 from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.ops.stack.render import Ports
 from tests.e2e.drill import (

@@ -10,7 +10,8 @@ import requests
 import yaml
 
 from agent_runtime.ops.local_model import fit_writer_prompt
-from agent_runtime.ops.stack.launcher import Stack, StackInfo
+from agent_runtime.ops.stack.launcher import Stack
+from agent_runtime.ops.stack.options import StackInfo
 
 TIME_SCALE = 60
 # Prometheus's scrape and evaluation interval (the repository's 15 s, scaled, is below the stack's floor).

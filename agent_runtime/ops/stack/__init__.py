@@ -1,1 +1,1 @@
-"""The local stack behind ``agent-runtime stack``: launcher, processes, built-in receiver and config rendering."""
+"""The local stack behind ``agent-runtime stack``: launcher and its options, processes, receiver, config rendering."""

@@ -14,7 +14,9 @@ import requests
 from agent_runtime.cli import stack_cmd
 from agent_runtime.ops import local_model
 from agent_runtime.ops.stack import launcher
-from agent_runtime.ops.stack.launcher import INSTALL_HINT, Stack, StackOptions
+from agent_runtime.ops.stack import options as stack_options
+from agent_runtime.ops.stack.launcher import INSTALL_HINT, Stack
+from agent_runtime.ops.stack.options import StackOptions
 from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.ops.stack.processes import StackError
 from agent_runtime.ops.stack.render import Ports
@@ -83,8 +85,9 @@ def test_up_runs_for_its_duration_then_stops_and_summarises(tmp_path: Path, monk
     monkeypatch.setattr(launcher, "find_binary", lambda *names: None)
     # As on a machine without the local-llm extra: `stack up` says so and runs without a model.
     monkeypatch.setattr(local_model, "unavailable_reason", lambda: NO_EXTRA)
-    # Ports of its own, free right now, so the run does not depend on 8000 or 9095 being free.
-    monkeypatch.setattr(launcher, "PREFERRED_PORTS", Ports(free_port(), free_port(), free_port(), free_port()))
+    # Ports of its own, free right now, so the run does not depend on 8000 or 9095 being free (patched where
+    # choose_ports reads them).
+    monkeypatch.setattr(stack_options, "PREFERRED_PORTS", Ports(free_port(), free_port(), free_port(), free_port()))
     code = stack_cmd.main(["up", "--duration", "3", "--workers", "1", "--rate", "5", "--root", str(tmp_path),
                            "--state-dir", str(tmp_path / "state")])  # fmt: skip
     out = capsys.readouterr()
