@@ -22,7 +22,8 @@ from collections.abc import Sequence
 
 from agent_runtime.cli.common import URL_ENV, CliError, add_json_option, positive_float, positive_int, print_json
 from agent_runtime.cli.registry import Command
-from agent_runtime.ops.loadgen import DEFAULT_MIX, LoadGenerator, LoadReport, Workload, parse_mix, progress_line
+from agent_runtime.ops.loadgen import LoadGenerator, LoadReport, progress_line
+from agent_runtime.ops.workload import DEFAULT_MIX, Workload, parse_mix
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 

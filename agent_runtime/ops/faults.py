@@ -16,7 +16,9 @@ connection error from every tool carrying the cache tag ``dependency``, e.g.
 ``prometheus`` → ``promql_query``) and ``cache_flush`` (invalidate the tool
 cache once, or every ``every_seconds`` while active). A fault may carry a
 duration after which it clears itself; ``status()`` lists active faults and
-``clear()`` removes one or all.
+``clear()`` removes one or all. What a fault is (``KINDS``, ``FaultRequest``,
+``Fault``) and where the active ones are kept (this process, or a JSON file
+that processes share) is in ``agent_runtime.ops.fault_store``.
 
 A call of a tool with no fault costs one dict lookup more. Gunicorn workers
 sharing a ``state_path`` see a fault injected through any of them within
@@ -40,8 +42,6 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
 import random
@@ -50,15 +50,15 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from agent_runtime.config.models import ToolSpec
 from agent_runtime.errors import RetryableToolError
+from agent_runtime.ops.fault_store import KINDS, Fault, FaultError, FaultRequest, FileFaultStore, MemoryFaultStore
 from agent_runtime.registry import ToolFunc, ToolRegistry
 
-__all__ = ["KINDS", "Fault", "FaultError", "FaultInjector", "FaultRequest", "FaultSettings", "FaultTarget"]
+__all__ = ["FaultInjector", "FaultSettings", "FaultTarget"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,21 +68,7 @@ MAX_ACTIVE_FAULTS: Final = 64
 _WRAPPED_MARK: Final = "__agent_runtime_fault_wrapper__"
 ENABLE_ENV: Final = "AGENT_RUNTIME_FAULTS"
 STATE_ENV: Final = "AGENT_RUNTIME_FAULTS_STATE"
-KINDS: Final[Mapping[str, str]] = {
-    "latency": "add `seconds` of latency to every call",
-    "error": "fail calls with probability `rate` (a retryable error)",
-    "hang": "block calls past the tool's timeout until the fault clears",
-    "dependency_down": "fail every call of the tools tagged `dependency` with a connection error",
-    "cache_flush": "flush the tool cache once, or every `every_seconds` while active",
-}
-_MAX_LATENCY_SECONDS: Final = 300.0
-_MAX_DURATION_SECONDS: Final = 86_400.0
-_MIN_FLUSH_PERIOD_SECONDS: Final = 0.05
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
-
-
-class FaultError(ValueError):
-    """A fault request is invalid; the message says which field and what to send."""
 
 
 @dataclass(frozen=True)
@@ -102,129 +88,6 @@ class FaultSettings:
         env = os.environ if environ is None else environ
         enabled = (env.get(ENABLE_ENV) or "").strip().lower() in _TRUE
         return cls(enabled=enabled, state_path=(env.get(STATE_ENV) or "").strip() or None)
-
-
-@dataclass(frozen=True)
-class FaultRequest:
-    """What to inject. ``tools`` may be ``("*",)`` for every tool; ``dependency_down``
-    may name a ``dependency`` (a cache tag) instead, and ``cache_flush`` defaults
-    to every tool. ``duration_seconds`` None lasts until cleared.
-    """
-
-    kind: str
-    tools: tuple[str, ...] = ()
-    seconds: float = 0.0
-    rate: float = 1.0
-    dependency: str | None = None
-    every_seconds: float | None = None
-    duration_seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise FaultError(f"unknown fault kind {self.kind!r}; kinds: {', '.join(KINDS)}")
-        if self.kind == "latency" and not 0 < self.seconds <= _MAX_LATENCY_SECONDS:
-            raise FaultError(f"a latency fault needs 0 < seconds <= {_MAX_LATENCY_SECONDS:g}, got {self.seconds}")
-        if not 0 <= self.rate <= 1:
-            raise FaultError(f"rate must be between 0 and 1, got {self.rate}")
-        if self.kind == "dependency_down" and not (self.dependency or self.tools):
-            raise FaultError('a dependency_down fault needs "dependency" (e.g. prometheus) or "tools"')
-        if self.every_seconds is not None and self.every_seconds < _MIN_FLUSH_PERIOD_SECONDS:
-            raise FaultError(f"every_seconds must be >= {_MIN_FLUSH_PERIOD_SECONDS}, got {self.every_seconds}")
-        if self.duration_seconds is not None and not 0 < self.duration_seconds <= _MAX_DURATION_SECONDS:
-            raise FaultError(
-                f"duration_seconds must be > 0 and <= {_MAX_DURATION_SECONDS:g}, got {self.duration_seconds}"
-            )
-
-
-@dataclass(frozen=True)
-class Fault:
-    """An injected fault: the request resolved to tools, with an id and wall-clock times."""
-
-    id: str
-    kind: str
-    tools: tuple[str, ...]
-    started_at: float
-    expires_at: float | None = None
-    seconds: float = 0.0
-    rate: float = 1.0
-    dependency: str | None = None
-    every_seconds: float | None = None
-
-    def expired(self, now: float) -> bool:
-        """True once the fault's duration has passed."""
-        return self.expires_at is not None and now >= self.expires_at
-
-    def to_dict(self, now: float | None = None) -> dict[str, Any]:
-        """JSON-ready form; with ``now``, also ``remaining_seconds`` (None: until cleared)."""
-        data = asdict(self)
-        data["tools"] = list(self.tools)
-        if now is not None:
-            data["remaining_seconds"] = None if self.expires_at is None else max(0.0, self.expires_at - now)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
-        """The inverse of ``to_dict`` (extra keys are ignored)."""
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        return cls(**{**values, "tools": tuple(data["tools"])})
-
-
-class _MemoryStore:
-    """Faults of this process only."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: dict[str, Fault] = {}
-
-    def load(self) -> dict[str, Fault]:
-        with self._lock:
-            return dict(self._faults)
-
-    def update(self, change: Callable[[dict[str, Fault]], None], now: float) -> None:
-        with self._lock:
-            faults = {key: f for key, f in self._faults.items() if not f.expired(now)}
-            change(faults)
-            self._faults = faults
-
-
-class _FileStore:
-    """Faults in a JSON file shared by processes: ``flock`` for writers, atomic replace for readers."""
-
-    def __init__(self, path: str) -> None:
-        self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._seen: tuple[int, int] | None = None
-        self._cached: dict[str, Fault] = {}
-
-    def load(self) -> dict[str, Fault]:
-        try:
-            stat = self._path.stat()
-        except FileNotFoundError:
-            return {}
-        # Re-read only when the file was replaced: a stat per tick, not a parse.
-        if (stat.st_ino, stat.st_mtime_ns) != self._seen:
-            self._cached = self._read()
-            self._seen = (stat.st_ino, stat.st_mtime_ns)
-        return dict(self._cached)
-
-    def update(self, change: Callable[[dict[str, Fault]], None], now: float) -> None:
-        with open(self._path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            faults = {key: f for key, f in self._read().items() if not f.expired(now)}
-            change(faults)
-            temporary = self._path.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"faults": [f.to_dict() for f in faults.values()]}))
-            os.replace(temporary, self._path)
-
-    def _read(self) -> dict[str, Fault]:
-        try:
-            data = json.loads(self._path.read_text())
-            return {item["id"]: Fault.from_dict(item) for item in data["faults"]}
-        except FileNotFoundError:
-            return {}
-        except (ValueError, KeyError, TypeError) as exc:
-            logger.error("fault state %s is unreadable (%s); treating it as empty", self._path, exc)
-            return {}
 
 
 @dataclass(frozen=True)
@@ -299,7 +162,9 @@ class FaultInjector:
             runtime = target
             invalidate = lambda tool: runtime.invalidate(tool=tool)  # noqa: E731 - a one-line adapter
         self._invalidate = invalidate
-        self._store: _MemoryStore | _FileStore = _FileStore(state_path) if state_path else _MemoryStore()
+        self._store: MemoryFaultStore | FileFaultStore = (
+            FileFaultStore(state_path) if state_path else MemoryFaultStore()
+        )
         self._clock = clock
         self._rng = rng or random.Random()
         self._tick = tick_seconds

@@ -10,7 +10,8 @@
 The body of ``POST``: ``{"kind": "latency", "tool": "knowledge_search",
 "seconds": 0.5, "duration_seconds": 60}``; fields are ``kind``, ``tool`` or
 ``tools`` (a list, ``["*"]`` for all), ``seconds``, ``rate``, ``dependency``,
-``every_seconds`` and ``duration_seconds`` (see ``agent_runtime.ops.faults``).
+``every_seconds`` and ``duration_seconds`` (see ``FaultRequest`` in
+``agent_runtime.ops.fault_store``).
 
 With fault injection off (``AGENT_RUNTIME_FAULTS`` unset) every endpoint
 answers 404 ``faults_disabled``; with it on, the admin token rules of the
@@ -33,7 +34,8 @@ from typing import Any, Final
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from agent_runtime.ops.faults import ENABLE_ENV, KINDS, FaultError, FaultInjector, FaultRequest, FaultSettings
+from agent_runtime.ops.fault_store import KINDS, FaultError, FaultRequest
+from agent_runtime.ops.faults import ENABLE_ENV, FaultInjector, FaultSettings
 from agent_runtime.runtime import Runtime
 from agent_runtime.service.admin import require_admin_token
 from agent_runtime.service.errors import ApiError, shorten

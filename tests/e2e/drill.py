@@ -33,7 +33,8 @@ from typing import Any, Protocol
 
 import yaml
 
-from agent_runtime.ops.loadgen import LoadGenerator, LoadReport, Workload
+from agent_runtime.ops.loadgen import LoadGenerator, LoadReport
+from agent_runtime.ops.workload import Workload
 from observability import alert_names
 from tests.e2e.live import LiveStack
 

@@ -46,7 +46,8 @@ from agent_runtime.agents.python_agent import AgentContext
 from agent_runtime.bootstrap import build_runtime
 from agent_runtime.builtin_tools import BuiltinToolSettings, LlmSettings
 from agent_runtime.config.models import ModelPrice
-from agent_runtime.ops.faults import FaultInjector, FaultRequest
+from agent_runtime.ops.fault_store import FaultRequest
+from agent_runtime.ops.faults import FaultInjector
 from agent_runtime.ops.local_model import PROVIDER
 from agent_runtime.ops.stack.ports import free_port
 from agent_runtime.registry import AgentRegistry
