@@ -5,8 +5,12 @@
 - ``cache``: ``ToolCache``, L0 → L1 → L2 with canonical keys, per-tool TTL,
   generation-based invalidation by tool and tag, saved-time accounting and
   warming from a bounded table of popular calls.
-- ``calls``: canonical call keys (``canonical_args``, ``call_hash``) and
-  ``CallFrequency``, the bounded, decaying table of popular calls.
+- ``generations``: ``Generations``, the invalidation counters (whole cache,
+  tool, tag) every key embeds, kept in step with the most shared layer
+  across processes.
+- ``calls``: canonical call keys (``canonical_args``, ``call_hash``, and
+  ``args_key`` for the L0) and ``CallFrequency``, the bounded, decaying
+  table of popular calls.
 - ``layers``: the shared layers (``DiskLayer`` for diskcache, ``RedisLayer``).
 - ``layer_health``: ``LayerHealth``, which degrades a failing layer and logs
   it once, and ``ReopeningLayer``, which re-opens it with back-off and probes

@@ -14,13 +14,10 @@ and one hit in ``HIT_SAMPLE`` (with that weight), so a hit takes no lock
 for it. The L0 is bounded in entries and in bytes (``l0_max_bytes``).
 
 Invalidation is O(1) and works across processes: every key embeds the
-current *generation* of the whole cache, of its tool and of each of its
-tags. Invalidating bumps one counter (an atomic INCR in Redis, or in the
-diskcache directory when there is no Redis), so old keys are simply never
-asked for again and expire with their TTL. Other processes pick the new
-generation up within ``generation_refresh_seconds`` (one round trip per tool
-per period, not per call); this process drops its own L0 entries at once
-through a tool → keys index.
+current generations of the whole cache, of its tool and of its tags
+(``Generations``, in ``generations.py``), and invalidating bumps one of
+them, so old keys are never asked for again. This process drops its own L0
+entries at once through a tool → keys index.
 
 A hit in a lower layer is promoted to the layers above it with its
 remaining lifetime. Each hit reports what it saved: the original call's
@@ -55,7 +52,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
@@ -63,60 +60,17 @@ from typing import Any, Final
 from agent_runtime.config.models import CacheSettings, ToolSpec
 from agent_runtime.telemetry.listener import RuntimeListener
 from agent_runtime.tools.cache_entries import CacheEntry
-from agent_runtime.tools.calls import CallFrequency, canonical_args, hash_canonical
-from agent_runtime.tools.layers import (
-    DiskLayer,
-    RedisLayer,
-    SharedLayer,
-)
+from agent_runtime.tools.calls import CallFrequency, args_key, canonical_args, hash_canonical
+from agent_runtime.tools.generations import Generations
+from agent_runtime.tools.layers import DiskLayer, RedisLayer, SharedLayer
 from agent_runtime.tools.lru import LRUCache, approx_size
 from agent_runtime.vocabulary import CacheName
 
 logger = logging.getLogger(__name__)
 
-_ALL = "all"
 HIT_SAMPLE: Final = 8
 """One L0 hit in this many is counted for popularity, with this weight (misses always count)."""
 _HIT_SAMPLE_MASK: Final = HIT_SAMPLE - 1
-_FAST_ARG_TYPES: Final = frozenset({str, int})
-
-
-def args_key(args: Mapping[str, Any]) -> Hashable:
-    """The arguments as an L0 key: equal exactly when their canonical JSON is (no digest).
-
-    Sorted ``(name, value)`` pairs when every value is exactly a ``str`` or an
-    ``int``, or a ``list``/``tuple`` of those (as a tuple: both are the same
-    JSON array) — the usual cases; ``True`` and ``1.0`` are not ``int`` here,
-    as they are not in JSON — else the canonical JSON string itself. Raises
-    ``ValueError``/``TypeError``/``RecursionError`` for arguments with no
-    canonical form.
-
-    >>> args_key({"b": 2, "a": "x"}) == args_key({"a": "x", "b": 2})
-    True
-    >>> args_key({"a": 1}) == args_key({"a": 1.0}), args_key({"a": 1}) == args_key({"a": True})
-    (False, False)
-    >>> args_key({"a": ["x", 1]}) == args_key({"a": ("x", 1)})
-    True
-    """
-    fast = _FAST_ARG_TYPES
-    lists = False
-    for value in args.values():
-        kind = type(value)
-        if kind in fast:
-            continue
-        if (kind is list or kind is tuple) and all(type(item) in fast for item in value):
-            lists = lists or kind is list
-            continue
-        return canonical_args(args)
-    items: Any = args.items()
-    if lists:  # a list is not hashable: its items as a tuple
-        items = [(name, tuple(value) if type(value) is list else value) for name, value in items]
-    if len(args) == 1:
-        return tuple(items)
-    try:
-        return tuple(sorted(items))
-    except TypeError:  # keys of mixed types: let the canonical form decide
-        return canonical_args(args)
 
 
 @dataclass(slots=True)
@@ -175,7 +129,6 @@ class ToolCache:
         self._settings = settings
         self._listener = listener or RuntimeListener()
         self._clock = clock
-        self._refresh = generation_refresh_seconds
         self._l0: LRUCache[Hashable, CacheEntry] = LRUCache(
             settings.l0_max_entries, clock=clock, on_evict=self._forget_l0_key, max_bytes=settings.l0_max_bytes
         )
@@ -207,28 +160,13 @@ class ToolCache:
             )
         self._shared: tuple[SharedLayer, ...] = tuple(shared)
         # The most shared layer holds the generation counters everyone agrees on.
-        self._authority: SharedLayer | None = shared[-1] if shared else None
+        self._generations = Generations(shared[-1] if shared else None, clock, generation_refresh_seconds)
         self._frequency = CallFrequency(frequency_capacity)
 
         self._index_lock = threading.Lock()
         self._keys_by_tool: dict[str, set[Hashable]] = {}
         self._tools_by_tag: dict[str, set[str]] = {}
         self._specs: dict[str, ToolSpec] = {}
-        self._generation_names: dict[str, tuple[str, ...]] = {}
-
-        self._gen_lock = threading.Lock()
-        self._gen_values: dict[str, int] = {}
-        self._gen_fetched_at: dict[str, float] = {}
-        # Bumps the authority never saw (it was down): kept as a local minimum.
-        self._gen_floor: dict[str, int] = {}
-        # Per tool: (epoch, valid until, generations); the epoch moves on every change of a generation.
-        self._gen_epoch = 0
-        # Bumps made here, counted, and the count at each name's latest: a refresh that read the
-        # authority before a bump must not write the older value back (see _generations).
-        self._gen_bumps = 0
-        self._gen_bumped_at: dict[str, int] = {}
-        self._replaying = False  # one thread replays the bumps the authority missed (see _replay_floors)
-        self._gen_by_tool: dict[str, tuple[int, float, tuple[int, ...]]] = {}
         self._hit_tick = 0
 
         self._stats_lock = threading.Lock()
@@ -296,7 +234,7 @@ class ToolCache:
         name = spec.name
         if self._specs.get(name) is not spec:
             self._remember_spec(spec)
-        return (name, self._generations_of(name), call_key), call_key
+        return (name, self._generations.of(name), call_key), call_key
 
     def store(self, lookup: CacheLookup, value: Any, seconds: float, dollars: float = 0.0) -> None:
         """Store ``value`` for the missed ``lookup``; ``seconds`` and ``dollars`` are what computing it cost."""
@@ -319,21 +257,16 @@ class ToolCache:
         Returns how many entries were dropped from this process's L0; entries
         in L1/L2 become unreachable at once and expire with their TTL.
         """
-        names: list[str] = []
         with self._index_lock:
             tools: set[str] = set()
             if tool is None and tag is None:
-                names.append(_ALL)
                 tools.update(self._keys_by_tool)
             if tool is not None:
-                names.append(f"tool:{tool}")
                 tools.add(tool)
             if tag is not None:
-                names.append(f"tag:{tag}")
                 tools.update(self._tools_by_tag.get(tag, ()))
             keys = [key for name in tools for key in self._keys_by_tool.pop(name, ())]
-        for name in names:
-            self._bump_generation(name)
+        self._generations.invalidate(tool, tag)
         dropped = self._l0.discard_many(keys)
         with self._stats_lock:
             self._invalidations += 1
@@ -454,7 +387,7 @@ class ToolCache:
         name = spec.name
         if self._specs.get(name) is not spec:
             self._remember_spec(spec)
-        key = (name, self._generations_of(name), call_key)
+        key = (name, self._generations.of(name), call_key)
 
         entry = self._l0.get(key)
         if entry is not None:
@@ -550,103 +483,10 @@ class ToolCache:
                 self._tools_by_tag.get(tag, set()).discard(spec.name)
             for tag in spec.cache_tags:
                 self._tools_by_tag.setdefault(tag, set()).add(spec.name)
-            self._generation_names[spec.name] = (
-                _ALL,
-                f"tool:{spec.name}",
-                *(f"tag:{tag}" for tag in sorted(set(spec.cache_tags))),
-            )
+            # The names before the spec: a look-up that finds the spec reads them without the lock.
+            self._generations.track(spec.name, spec.cache_tags)
             self._specs[spec.name] = spec
-            self._gen_by_tool.pop(spec.name, None)
-
-    def _generations_of(self, tool: str) -> tuple[int, ...]:
-        """``tool``'s generations, re-read only when one changed or the refresh period passed."""
-        cached = self._gen_by_tool.get(tool)
-        epoch = self._gen_epoch  # read first: a change after this makes the stored entry stale
-        if cached is not None and cached[0] == epoch and (self._authority is None or self._clock() < cached[1]):
-            return cached[2]
-        names = self._generation_names[tool]
-        generations = self._generations(names)
-        if self._authority is None:
-            valid_until = float("inf")
-        else:
-            fetched_at = self._gen_fetched_at
-            valid_until = min(fetched_at.get(name, -float("inf")) for name in names) + self._refresh
-        self._gen_by_tool[tool] = (epoch, valid_until, generations)
-        return generations
-
-    def _generations(self, names: Sequence[str]) -> tuple[int, ...]:
-        authority = self._authority
-        if authority is not None:
-            now = self._clock()
-            fetched_at = self._gen_fetched_at
-            if any(now - fetched_at.get(name, -float("inf")) >= self._refresh for name in names):
-                bumps_before = self._gen_bumps
-                fetched = authority.generations(names)
-                if fetched is not None:
-                    with self._gen_lock:
-                        for name, read in zip(names, fetched, strict=True):
-                            value = self._followed(name, read, bumps_before)
-                            self._gen_values[name] = max(value, self._gen_floor.get(name, 0))
-                            self._gen_fetched_at[name] = now
-                        self._gen_epoch += 1
-                    if self._gen_floor:
-                        self._replay_floors(authority)
-        values = self._gen_values
-        return tuple(values.get(name, 0) for name in names)
-
-    def _replay_floors(self, authority: SharedLayer) -> None:
-        """The authority answers again: make the invalidations it missed its own, then follow it.
-
-        A floor kept alone would hide the next invalidation another process makes (its count could
-        reach no higher than this process's floor), and the other processes never saw this one.
-        """
-        with self._gen_lock:
-            if self._replaying:
-                return  # another thread replays them: each missed bump is made there once
-            self._replaying = True
-            floored = dict(self._gen_floor)
-        try:
-            for name, floor in floored.items():
-                bumps_before = self._gen_bumps
-                bumped = authority.bump_generation(name)
-                if bumped is None:
-                    return  # down again: the floors stay until the next answer
-                with self._gen_lock:
-                    if self._gen_floor.get(name) == floor:  # a newer missed bump keeps its floor for the next replay
-                        del self._gen_floor[name]
-                    # Even below the floor: a restarted Redis counts afresh.
-                    self._gen_values[name] = self._followed(name, bumped, bumps_before)
-                    self._note_bump(name)
-                    self._gen_epoch += 1
-        finally:
-            with self._gen_lock:
-                self._replaying = False
-
-    def _followed(self, name: str, authority_value: int, bumps_before: int) -> int:
-        """The authority's value of ``name``, even a lower one (every process follows it alike), unless it was
-        invalidated here after ``bumps_before``: the value predates that, so never below ours (lock held)."""
-        if self._gen_bumped_at.get(name, 0) > bumps_before:
-            return max(authority_value, self._gen_values.get(name, 0))
-        return authority_value
-
-    def _note_bump(self, name: str) -> None:
-        """Count a bump of ``name`` made here, for ``_followed`` (lock held)."""
-        self._gen_bumps += 1
-        self._gen_bumped_at[name] = self._gen_bumps
-
-    def _bump_generation(self, name: str) -> None:
-        bumped = self._authority.bump_generation(name) if self._authority is not None else None
-        with self._gen_lock:
-            self._note_bump(name)
-            local = self._gen_values.get(name, 0) + 1
-            if bumped is None:
-                # Nobody else will see this bump; never fall back below it here.
-                self._gen_floor[name] = local
-                self._gen_values[name] = local
-            else:
-                self._gen_values[name] = max(bumped, self._gen_floor.get(name, 0))
-                self._gen_fetched_at[name] = self._clock()
-            self._gen_epoch += 1
+            self._generations.forget(spec.name)
 
 
 # What an L0 entry costs besides its key and value: the LRU's tuple and node, the entry, the index.

@@ -2,7 +2,8 @@
 
 A call is identified by its tool name and its arguments as canonical JSON:
 sorted keys, no whitespace, so argument order never matters. ``call_hash``
-turns that into a short stable digest for cache keys.
+turns that into a short stable digest for cache keys; ``args_key`` is the
+same identity without the digest (nor, usually, the JSON), for in-process keys.
 
 Example::
 
@@ -22,7 +23,7 @@ import json
 import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import Any, Final
 
 
 def canonical_args(args: Mapping[str, Any]) -> str:
@@ -64,6 +65,47 @@ def hash_canonical(tool: str, canonical: str) -> str:
     """``call_hash`` of arguments already in canonical form."""
     payload = f"{tool}\x00{canonical}".encode()
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
+
+
+_FAST_ARG_TYPES: Final = frozenset({str, int})
+
+
+def args_key(args: Mapping[str, Any]) -> Hashable:
+    """The arguments as an L0 key: equal exactly when their canonical JSON is (no digest).
+
+    Sorted ``(name, value)`` pairs when every value is exactly a ``str`` or an
+    ``int``, or a ``list``/``tuple`` of those (as a tuple: both are the same
+    JSON array) — the usual cases; ``True`` and ``1.0`` are not ``int`` here,
+    as they are not in JSON — else the canonical JSON string itself. Raises
+    ``ValueError``/``TypeError``/``RecursionError`` for arguments with no
+    canonical form.
+
+    >>> args_key({"b": 2, "a": "x"}) == args_key({"a": "x", "b": 2})
+    True
+    >>> args_key({"a": 1}) == args_key({"a": 1.0}), args_key({"a": 1}) == args_key({"a": True})
+    (False, False)
+    >>> args_key({"a": ["x", 1]}) == args_key({"a": ("x", 1)})
+    True
+    """
+    fast = _FAST_ARG_TYPES
+    lists = False
+    for value in args.values():
+        kind = type(value)
+        if kind in fast:
+            continue
+        if (kind is list or kind is tuple) and all(type(item) in fast for item in value):
+            lists = lists or kind is list
+            continue
+        return canonical_args(args)
+    items: Any = args.items()
+    if lists:  # a list is not hashable: its items as a tuple
+        items = [(name, tuple(value) if type(value) is list else value) for name, value in items]
+    if len(args) == 1:
+        return tuple(items)
+    try:
+        return tuple(sorted(items))
+    except TypeError:  # keys of mixed types: let the canonical form decide
+        return canonical_args(args)
 
 
 class CallFrequency:

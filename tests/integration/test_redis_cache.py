@@ -170,10 +170,10 @@ def test_an_invalidation_made_while_redis_paused_reaches_the_others_and_hides_no
         remember(second, SEARCH, {"q": "a"}, "before the change")
         admin.execute_command("CLIENT", "PAUSE", "400", "ALL")  # a blip: the first process's bump times out
         first.invalidate(tool="search")
-        assert first._gen_floor
+        assert first._generations._floor
         time.sleep(0.5)
         assert not first.lookup(SEARCH, {"q": "a"}).hit  # Redis answers: the missed bump is made there too
-        assert not first._gen_floor
+        assert not first._generations._floor
         assert not second.lookup(SEARCH, {"q": "a"}).hit  # so the other process sees it
         remember(first, SEARCH, {"q": "a"}, "computed before the second change")
         second.invalidate(tool="search")  # the next invalidation, by the other process: seen by both

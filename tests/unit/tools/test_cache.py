@@ -13,7 +13,7 @@ import diskcache
 import pytest
 
 from agent_runtime.config.models import CacheSettings, ToolSpec
-from agent_runtime.tools.cache import HIT_SAMPLE, ToolCache, args_key
+from agent_runtime.tools.cache import HIT_SAMPLE, ToolCache
 from agent_runtime.tools.layers import DiskLayer
 from tests.unit.tools.conftest import FakeClock, RecordingListener
 
@@ -334,37 +334,6 @@ def test_the_layers_back_off_comes_from_the_settings(tmp_path: Path) -> None:
     cache.close()
 
 
-def test_l0_keys_are_equal_exactly_when_the_canonical_json_is() -> None:
-    from agent_runtime.tools.calls import canonical_args
-
-    samples: list[dict[str, Any]] = [
-        {"q": "a"},
-        {"q": 1},
-        {"q": 1.0},
-        {"q": True},
-        {"q": "1"},
-        {"q": None},
-        {"q": [1, 2]},
-        {"q": (1, 2)},
-        {"q": ["1", 2]},
-        {"q": [True, 2]},
-        {"q": [1.0, 2]},
-        {"q": [[1], 2]},
-        {"q": []},
-        {"q": ()},
-        {"q": [1, 2], "n": ["a"]},
-        {"n": ("a",), "q": (1, 2)},
-        {"q": "a", "n": 2},
-        {"n": 2, "q": "a"},
-        {"q": "a", "n": 2.0},
-        {"q": ["a"], "n": 2},
-        {},
-    ]
-    for left in samples:
-        for right in samples:
-            assert (args_key(left) == args_key(right)) == (canonical_args(left) == canonical_args(right)), (left, right)
-
-
 def test_l0_is_bounded_in_bytes_as_well_as_entries(clock: FakeClock) -> None:
     cache = ToolCache(CacheSettings(l0_max_entries=1000, l0_max_bytes=64 * 1024), clock=clock)
     for i in range(100):
@@ -422,7 +391,7 @@ def test_a_refresh_in_flight_during_an_invalidation_does_not_undo_it(tmp_path: P
     cache = ToolCache(CacheSettings(directory=str(tmp_path)), clock=clock, generation_refresh_seconds=1.0)
     spec = ToolSpec(name="price", ttl_seconds=300)
     cache.store(cache.lookup(spec, {"sku": "A1"}), "price=10 (old)", seconds=0.5)
-    authority = cache._authority
+    authority = cache._generations._authority
     assert authority is not None
     read = authority.generations
 
@@ -438,36 +407,18 @@ def test_a_refresh_in_flight_during_an_invalidation_does_not_undo_it(tmp_path: P
     assert not cache.lookup(spec, {"sku": "A1"}).hit
 
 
-def test_generations_follow_the_authority_down_when_nothing_was_bumped_meanwhile(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    """A flushed shared layer restarts its counters: every process must follow it, not keep its higher count."""
-    cache = ToolCache(CacheSettings(directory=str(tmp_path)), clock=clock, generation_refresh_seconds=1.0)
-    spec = ToolSpec(name="price", ttl_seconds=300)
-    cache.lookup(spec, {"sku": "A1"})
-    cache.invalidate(tool="price")
-    cache.invalidate(tool="price")
-    assert cache._generations_of("price")[1] == 2
-    authority = cache._authority
-    assert authority is not None
-    authority.generations = lambda names: [0 for _ in names]  # type: ignore[method-assign]
-    clock.advance(1.5)
-    cache.lookup(spec, {"sku": "A1"})
-    assert cache._generations_of("price") == (0, 0)
-
-
 def test_an_invalidation_missed_by_the_authority_is_replayed_without_undoing_a_later_one(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     cache = ToolCache(CacheSettings(directory=str(tmp_path)), clock=clock, generation_refresh_seconds=1.0)
     spec = ToolSpec(name="price", ttl_seconds=300)
     cache.lookup(spec, {"sku": "A1"})
-    authority = cache._authority
+    authority = cache._generations._authority
     assert authority is not None
     bump = authority.bump_generation
     authority.bump_generation = lambda name: None  # type: ignore[method-assign]  # unreachable: a local floor
     cache.invalidate(tool="price")
-    assert cache._gen_floor == {"tool:price": 1}
+    assert cache._generations._floor == {"tool:price": 1}
     authority.bump_generation = bump  # type: ignore[method-assign]
     cache.store(cache.lookup(spec, {"sku": "A1"}), "price=10 (old)", seconds=0.5)
 
@@ -480,5 +431,5 @@ def test_an_invalidation_missed_by_the_authority_is_replayed_without_undoing_a_l
     authority.bump_generation = replay_while_invalidated_here  # type: ignore[method-assign]
     clock.advance(1.5)
     assert not cache.lookup(spec, {"sku": "A1"}).hit
-    assert not cache._gen_floor
+    assert not cache._generations._floor
     assert authority.generations(["tool:price"]) == [2]  # the missed bump was made there, then the new one

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from agent_runtime.tools.calls import CallFrequency, call_hash, canonical_args
+from agent_runtime.tools.calls import CallFrequency, args_key, call_hash, canonical_args
 
 
 def test_canonical_args_ignore_dict_order_but_not_values() -> None:
@@ -44,3 +45,32 @@ def test_ties_keep_first_seen_order_and_top_is_bounded_by_n() -> None:
 
     assert frequency.top(2) == [("t", {"k": "x"}), ("t", {"k": "y"})]
     assert frequency.top(0) == []
+
+
+def test_l0_keys_are_equal_exactly_when_the_canonical_json_is() -> None:
+    samples: list[dict[str, Any]] = [
+        {"q": "a"},
+        {"q": 1},
+        {"q": 1.0},
+        {"q": True},
+        {"q": "1"},
+        {"q": None},
+        {"q": [1, 2]},
+        {"q": (1, 2)},
+        {"q": ["1", 2]},
+        {"q": [True, 2]},
+        {"q": [1.0, 2]},
+        {"q": [[1], 2]},
+        {"q": []},
+        {"q": ()},
+        {"q": [1, 2], "n": ["a"]},
+        {"n": ("a",), "q": (1, 2)},
+        {"q": "a", "n": 2},
+        {"n": 2, "q": "a"},
+        {"q": "a", "n": 2.0},
+        {"q": ["a"], "n": 2},
+        {},
+    ]
+    for left in samples:
+        for right in samples:
+            assert (args_key(left) == args_key(right)) == (canonical_args(left) == canonical_args(right)), (left, right)
