@@ -255,7 +255,10 @@ def saturated(config: ObservabilityConfig) -> Alert:
             meaning=(f"In-flight tasks reached {number(plat.saturation_ratio * 100)}% of "
                      "`agent_runtime_tasks_in_flight_limit` (the configured `max_in_flight_tasks`, summed "
                      f"over workers). Peaks are read with `max_over_time` over {look}, so short bursts "
-                     "between scrapes count too."),
+                     "between scrapes count too. The ratio is the instance's: one worker can be at its own "
+                     "limit, rejecting, while the instance reads lower (the other workers idle, e.g. "
+                     "keep-alive clients pinned to one worker), so rejected tasks (the first diagnosis step) "
+                     "are the direct sign of the limit being hit."),
             impact=("At the limit, new tasks are rejected (outcome `rejected`) and queued work waits; "
                     "latency rises for everybody."),
             panels=(PanelRef("overview", "In-flight tasks vs limit"), PanelRef("overview", "Tasks by outcome")),
