@@ -7,10 +7,17 @@ scrape or a keep-alive connection can take it as its source port, and the
 server dies with "Address already in use" (CI saw exactly that: a replica
 started seconds after its port was picked, while the stack was polling the
 others). So :func:`free_port` picks below the ephemeral range, where the
-kernel never assigns a port on its own, and checks the port is free by
-binding it. It walks the range from a random start, so one process never
-hands out the same port twice until it has gone round, and two processes
-rarely meet.
+kernel never assigns a port on its own, walking it from a random start so one
+process never hands out the same port twice until it has gone round.
+
+Another process picking at the same moment (a second test run, a stack
+started beside the tests) must not get the same port either, so a picked
+port is *reserved*: connected to once and closed from its own side, which
+leaves it in TIME_WAIT for a minute. A plain ``bind`` (how every picker
+checks a port) then fails on it, while a server binding with
+``SO_REUSEADDR`` takes it at once, as every server we start does (gunicorn,
+Prometheus, Alertmanager, Redis, llama-server, Python's ``http.server`` and
+gRPC; ``tests/unit/ops_stack/test_ports.py`` shows the mechanism).
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ def candidate_ports(ephemeral: tuple[int, int]) -> list[int]:
 
 
 def _bindable(port: int) -> bool:
-    # No SO_REUSEADDR: a port some socket still holds (even in TIME_WAIT) is not offered.
+    # No SO_REUSEADDR: a port some socket still holds (a listener, a connection, a
+    # reservation in TIME_WAIT) is not offered.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -57,14 +65,30 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _kernel_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def reserve(port: int) -> int | None:
+    """Leave ``port`` (0: one the kernel picks) in TIME_WAIT, so plain binds fail on it for a minute.
+
+    Returns the port, or None when something took it meanwhile. The accepted
+    side closes first: TIME_WAIT stays with the side that closes first, and
+    that side's local port is ``port``.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            server.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        server.listen(1)
+        bound = int(server.getsockname()[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
+            client.connect(("127.0.0.1", bound))
+            accepted, _ = server.accept()
+            accepted.close()
+    return bound
 
 
 class PortWalk:
-    """Hands out ``candidates`` in turn from ``start`` (random by default), skipping ports in use."""
+    """Hands out ``candidates`` in turn from ``start`` (random by default), skipping ports in use, each reserved."""
 
     def __init__(self, candidates: Sequence[int], start: int | None = None) -> None:
         if not candidates:
@@ -75,9 +99,12 @@ class PortWalk:
         self._lock = threading.Lock()
 
     def next_free(self) -> int | None:
-        """The next candidate nothing holds on 127.0.0.1; None after a whole round found none."""
+        """The next candidate nothing holds on 127.0.0.1, reserved; None after a whole round found none."""
         with self._lock:
-            return next((port for port in itertools.islice(self._walk, self._count) if _bindable(port)), None)
+            for port in itertools.islice(self._walk, self._count):
+                if _bindable(port) and reserve(port) is not None:
+                    return port
+        return None
 
 
 _CANDIDATES: Final = candidate_ports(ephemeral_range())
@@ -87,12 +114,17 @@ _WALK: Final = PortWalk(_CANDIDATES) if len(_CANDIDATES) >= _MIN_CANDIDATES else
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now and that the kernel will not give to an outgoing connection.
+    """A TCP port on 127.0.0.1 that is free, reserved for a minute, and not one the kernel gives to connections.
 
-    Example: ``port = free_port()``, then start a server with ``--port {port}``.
+    Bind it with ``SO_REUSEADDR`` (servers do). Example: ``port = free_port()``,
+    then start a server with ``--port {port}``.
     """
     port = _WALK.next_free() if _WALK is not None else None
-    return port if port is not None else _kernel_port()
+    if port is None:
+        port = reserve(0)
+    if port is None:
+        raise OSError("no free TCP port on 127.0.0.1")
+    return port
 
 
 def port_in_use(port: int) -> bool:

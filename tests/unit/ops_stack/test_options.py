@@ -29,6 +29,7 @@ def preferred(monkeypatch: pytest.MonkeyPatch) -> Ports:
 def taken(preferred: Ports) -> Iterator[int]:
     """The preferred runtime port, held by a listener for the test's length."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind: the port is reserved
         sock.bind(("127.0.0.1", preferred.runtime))
         sock.listen()
         yield preferred.runtime

@@ -15,14 +15,32 @@ from agent_runtime.ops.stack.ports import (
     ephemeral_range,
     free_port,
     port_in_use,
+    reserve,
 )
+
+
+def _server_socket(port: int) -> socket.socket:
+    """A socket bound to ``port`` the way servers bind (``SO_REUSEADDR``)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def _plain_bind_works(port: int) -> bool:
+    """What another process's picker checks: a bind without ``SO_REUSEADDR``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture()
 def listener() -> Iterator[int]:
     """A port something listens on for the test's length."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", free_port()))
+    with _server_socket(free_port()) as sock:
         sock.listen()
         yield int(sock.getsockname()[1])
 
@@ -56,13 +74,32 @@ def test_free_ports_are_outside_the_ephemeral_range_and_distinct() -> None:
     assert all(LOWEST_PORT <= port <= 65535 and not low <= port <= high for port in ports)
 
 
-def test_a_free_port_can_be_listened_on() -> None:
+def test_a_free_port_is_reserved_from_other_pickers_but_a_server_can_listen_on_it() -> None:
     port = free_port()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", port))
+    assert not port_in_use(port)
+    assert not _plain_bind_works(port)
+    with _server_socket(port) as sock:
         sock.listen()
         assert port_in_use(port)
     assert not port_in_use(port)
+
+
+def test_two_walks_from_the_same_start_never_hand_out_the_same_port() -> None:
+    """As two processes whose random starts coincide: the first one's reservation makes the second skip it."""
+    candidates = candidate_ports(ephemeral_range())
+    start = candidates.index(free_port()) + 1
+    first, second = PortWalk(candidates, start=start), PortWalk(candidates, start=start)
+    mine = [first.next_free() for _ in range(5)]
+    theirs = [second.next_free() for _ in range(5)]
+    assert None not in mine and None not in theirs
+    assert not set(mine) & set(theirs)
+
+
+def test_a_port_already_reserved_is_skipped() -> None:
+    taken = reserve(0)
+    assert taken is not None
+    walk = PortWalk([taken, taken + 1], start=0)
+    assert walk.next_free() == taken + 1
 
 
 def test_the_walk_skips_a_port_in_use(listener: int) -> None:
@@ -70,11 +107,10 @@ def test_the_walk_skips_a_port_in_use(listener: int) -> None:
     assert walk.next_free() == listener + 1
 
 
-def test_the_walk_goes_round_before_repeating() -> None:
-    walk = PortWalk([free_port(), free_port(), free_port()], start=1)
-    first_round = [walk.next_free() for _ in range(3)]
-    assert len(set(first_round)) == 3
-    assert [walk.next_free() for _ in range(3)] == first_round
+def test_a_handed_out_port_is_not_handed_out_again_while_reserved() -> None:
+    handed = [PortWalk(candidate_ports(ephemeral_range())).next_free() for _ in range(3)]
+    assert None not in handed and len(set(handed)) == 3
+    assert PortWalk([port for port in handed if port is not None]).next_free() is None
 
 
 def test_a_walk_with_every_port_taken_says_so(listener: int) -> None:
