@@ -4,17 +4,16 @@ A port from ``bind(("127.0.0.1", 0))`` comes from the kernel's ephemeral
 range, the same range it draws the source port of every outgoing connection
 from. Between picking such a port and the server binding it, a health poll, a
 scrape or a keep-alive connection can take it as its source port, and the
-server dies with "Address already in use" (CI saw exactly that: a replica
-started seconds after its port was picked, while the stack was polling the
-others). So :func:`free_port` picks below the ephemeral range, where the
-kernel never assigns a port on its own, walking it from a random start so one
-process never hands out the same port twice until it has gone round.
+server dies with "Address already in use" (CI saw a replica die so, started
+seconds after its port was picked while the stack polled the others). So
+:func:`free_port` picks below the ephemeral range, where the kernel never
+assigns a port on its own, walking it from a random start.
 
 Another process picking at the same moment (a second test run, a stack
 started beside the tests) must not get the same port either, so a picked
-port is *reserved*: connected to once and closed from its own side, which
-leaves it in TIME_WAIT for a minute. A plain ``bind`` (how every picker
-checks a port) then fails on it, while a server binding with
+port is *reserved*: claimed by a plain ``bind``, connected to once and
+closed from its own side, which leaves it in TIME_WAIT for a minute. A plain
+``bind`` (every picker's claim) then fails on it, while a server binding with
 ``SO_REUSEADDR`` takes it at once, as every server we start does (gunicorn,
 Prometheus, Alertmanager, Redis, llama-server, Python's ``http.server`` and
 gRPC; ``tests/unit/ops_stack/test_ports.py`` shows the mechanism).
@@ -23,6 +22,8 @@ gRPC; ``tests/unit/ops_stack/test_ports.py`` shows the mechanism).
 from __future__ import annotations
 
 import itertools
+import logging
+import os
 import random
 import socket
 import threading
@@ -37,6 +38,8 @@ _EPHEMERAL_RANGE_FILE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # Linux's default, used where /proc does not say (another kernel, a sandbox).
 _DEFAULT_EPHEMERAL: Final = (32768, 60999)
 _MIN_CANDIDATES: Final = 1000
+
+logger = logging.getLogger(__name__)
 
 
 def ephemeral_range(path: Path = _EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
@@ -54,30 +57,24 @@ def candidate_ports(ephemeral: tuple[int, int]) -> list[int]:
     return [port for port in range(LOWEST_PORT, HIGHEST_PORT + 1) if not low <= port <= high]
 
 
-def _bindable(port: int) -> bool:
-    # No SO_REUSEADDR: a port some socket still holds (a listener, a connection, a
-    # reservation in TIME_WAIT) is not offered.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def reserve(port: int) -> int | None:
-    """Leave ``port`` (0: one the kernel picks) in TIME_WAIT, so plain binds fail on it for a minute.
+    """Claim ``port`` (0: one the kernel picks) and leave it in TIME_WAIT, so plain binds fail on it for a minute.
 
-    Returns the port, or None when something took it meanwhile. The accepted
-    side closes first: TIME_WAIT stays with the side that closes first, and
-    that side's local port is ``port``.
+    Returns the port, or None when some socket holds it (a listener, a
+    connection, another picker's reservation). The claim is the bind itself,
+    made without ``SO_REUSEADDR`` so that it fails on any of those: checking
+    and claiming are one step, and two pickers cannot both win. The option is
+    set before ``listen`` so the connection's TIME_WAIT lets a server's
+    ``SO_REUSEADDR`` bind through; the accepted side closes first, since
+    TIME_WAIT stays with the side that closes first and that side's local
+    port is ``port``.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             server.bind(("127.0.0.1", port))
         except OSError:
             return None
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.listen(1)
         bound = int(server.getsockname()[1])
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as client:
@@ -102,15 +99,21 @@ class PortWalk:
         """The next candidate nothing holds on 127.0.0.1, reserved; None after a whole round found none."""
         with self._lock:
             for port in itertools.islice(self._walk, self._count):
-                if _bindable(port) and reserve(port) is not None:
+                if reserve(port) is not None:
                     return port
         return None
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (a thread of the parent may have held the old one at the fork)."""
+        self._lock = threading.Lock()
 
 
 _CANDIDATES: Final = candidate_ports(ephemeral_range())
 # Fewer candidates than that means a kernel configured with an unusually wide
 # ephemeral range: the kernel's own pick is then the better bet.
 _WALK: Final = PortWalk(_CANDIDATES) if len(_CANDIDATES) >= _MIN_CANDIDATES else None
+if _WALK is not None:
+    os.register_at_fork(after_in_child=_WALK.after_fork)
 
 
 def free_port() -> int:
@@ -121,6 +124,8 @@ def free_port() -> int:
     """
     port = _WALK.next_free() if _WALK is not None else None
     if port is None:
+        # Still reserved, but from the ephemeral range, where an outgoing connection may take it first.
+        logger.warning("no free port below the ephemeral range %s: taking one from it", ephemeral_range())
         port = reserve(0)
     if port is None:
         raise OSError("no free TCP port on 127.0.0.1")

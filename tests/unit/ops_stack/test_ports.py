@@ -96,15 +96,22 @@ def test_two_walks_from_the_same_start_never_hand_out_the_same_port() -> None:
 
 
 def test_a_port_already_reserved_is_skipped() -> None:
-    taken = reserve(0)
-    assert taken is not None
-    walk = PortWalk([taken, taken + 1], start=0)
-    assert walk.next_free() == taken + 1
+    taken = free_port()
+    walk = PortWalk([taken, *candidate_ports(ephemeral_range())], start=0)
+    handed = walk.next_free()
+    assert handed is not None and handed != taken
 
 
 def test_the_walk_skips_a_port_in_use(listener: int) -> None:
-    walk = PortWalk([listener, listener + 1], start=0)
-    assert walk.next_free() == listener + 1
+    walk = PortWalk([listener, *candidate_ports(ephemeral_range())], start=0)
+    handed = walk.next_free()
+    assert handed is not None and handed != listener
+
+
+def test_a_reserved_port_cannot_be_reserved_again() -> None:
+    """The claim is the bind itself: a second reservation of a reserved port fails, so the check cannot race it."""
+    port = free_port()
+    assert reserve(port) is None
 
 
 def test_a_handed_out_port_is_not_handed_out_again_while_reserved() -> None:
