@@ -52,7 +52,7 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import Url, parse_url
 
 from agent_runtime.builtin_tools._args import require_text
-from agent_runtime.errors import ConfigError, RetryableToolError, ToolError
+from agent_runtime.errors import ConfigError, RetryableToolError, ToolError, shorten
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK_BYTES = 64 * 1024
@@ -430,13 +430,12 @@ def _connect_failed(exc: requests.ConnectionError) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc.args[0] if exc.args else exc)
-    return text if len(text) <= 200 else text[:199] + "…"
+    return shorten(str(exc.args[0] if exc.args else exc), 200)
 
 
 def _shown(value: str) -> str:
     """``repr`` of a URL or host, cut short."""
-    return repr(value if len(value) <= 120 else value[:119] + "…")
+    return repr(shorten(value, 120))
 
 
 def _parse_allow_entry(entry: str) -> tuple[str, int | None]:

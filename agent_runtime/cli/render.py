@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from agent_runtime.errors import shorten
 from agent_runtime.vocabulary import ToolOutcome
 
 _MARKS: Final = {ToolOutcome.SUCCESS: "✓", ToolOutcome.FALLBACK: "↺"}
@@ -73,8 +74,7 @@ def _is_hits(value: Any) -> bool:
 
 
 def _one_line(text: str, limit: int = SNIPPET_CHARS) -> str:
-    flat = " ".join(text.replace("**", "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return shorten(text.replace("**", ""), limit, squash_whitespace=True)
 
 
 def output_lines(output: Any) -> list[str]:

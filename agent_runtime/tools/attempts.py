@@ -6,9 +6,9 @@ A dependency that hangs would so take every worker of the shared pool, and
 the healthy tools' calls would then queue, time out and open their breakers
 too. Two bounds keep the pool for the tools that work (a bulkhead):
 
-- one tool holds at most ``max_share`` workers at once (three quarters of
-  the pool by default), its attempts running or hanging;
-- the tools with abandoned attempts together hold at most ``max_share``
+- one tool holds at most its share of the workers at once (three quarters
+  of the pool), its attempts running or hanging;
+- the tools with abandoned attempts together hold at most that share of
   abandoned ones, however many of them hang. A tool is known to hang by its
   first timeout: the attempts it started before that (at most its share)
   are not refused, so several tools starting to hang at the same moment can
@@ -50,10 +50,10 @@ __all__ = ["AttemptRunner"]
 class AttemptRunner:
     """Runs tool attempts on a bounded pool; see the module docstring for timeouts and the per-tool share."""
 
-    def __init__(self, max_workers: int, max_share: int | None = None) -> None:
+    def __init__(self, max_workers: int) -> None:
         self._max_workers = max_workers
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-attempt")
-        self._max_share = max_share if max_share is not None else max(1, max_workers * 3 // 4)
+        self._max_share = max(1, max_workers * 3 // 4)
         self._holding: dict[str, int] = {}
         self._abandoned: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -88,20 +88,19 @@ class AttemptRunner:
 
     def _attempt(self, registered: RegisteredTool, args: Mapping[str, Any], deadline: float | None) -> Any:
         name = registered.spec.name
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0.0:
+            # Not even started (nor handed to the pool, where a worker might still start it after the
+            # call was reported as not run).
+            raise TaskDeadlineError(f"the task deadline passed before tool {name!r} ran")
         if registered.spec.inline:
-            if deadline is not None and deadline <= time.monotonic():
-                raise TaskDeadlineError(f"the task deadline passed before tool {name!r} ran")
             return registered.func(**args)
         timeout = registered.spec.timeout_seconds
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if left == 0.0:
-            # Not even handed to the pool: a worker might still start it after the call was reported as not run.
-            raise TaskDeadlineError(f"the task deadline passed before tool {name!r} ran")
         cut_by_deadline = left is not None and (timeout <= 0 or left < timeout)
         wait = left if cut_by_deadline else (timeout if timeout > 0 else None)
         # The caller's context (its current span) travels with the call, so a tool's own spans nest under it.
         context = contextvars.copy_context()
-        future = self._submit(name, functools.partial(context.run, functools.partial(registered.func, **args)))
+        future = self._submit(name, functools.partial(context.run, registered.func, **args))
         try:
             return future.result(timeout=wait)
         except TimeoutError:

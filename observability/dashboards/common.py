@@ -60,6 +60,7 @@ with warnings.catch_warnings():
 from observability import alert_names
 from observability.config import ObservabilityConfig
 from observability.links import DASHBOARD_TAG, DashboardId
+from observability.promql import selector
 
 # The provisioned Prometheus data source (grafana/provisioning/datasources/).
 PROMETHEUS_UID: Final = "prometheus"
@@ -83,7 +84,7 @@ __all__ = [
 
 def sel(*matchers: str) -> str:
     """The dashboard's job and instance filter plus ``matchers``, as a selector body."""
-    return ",".join(m for m in ('job=~"$job"', 'instance=~"$instance"', *matchers) if m)
+    return selector('job=~"$job"', 'instance=~"$instance"', *matchers)
 
 
 def by_agent_kind(per_agent: str) -> str:

@@ -21,6 +21,7 @@ gRPC; ``tests/unit/ops_stack/test_ports.py`` shows the mechanism).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -54,7 +55,8 @@ def ephemeral_range(path: Path = _EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
 def candidate_ports(ephemeral: tuple[int, int]) -> list[int]:
     """The ports the kernel does not assign on its own: those outside ``ephemeral`` from LOWEST_PORT up."""
     low, high = ephemeral
-    return [port for port in range(LOWEST_PORT, HIGHEST_PORT + 1) if not low <= port <= high]
+    below = range(LOWEST_PORT, min(max(low, LOWEST_PORT), HIGHEST_PORT + 1))
+    return [*below, *range(max(high + 1, LOWEST_PORT), HIGHEST_PORT + 1)]
 
 
 def reserve(port: int) -> int | None:
@@ -108,12 +110,16 @@ class PortWalk:
         self._lock = threading.Lock()
 
 
-_CANDIDATES: Final = candidate_ports(ephemeral_range())
-# Fewer candidates than that means a kernel configured with an unusually wide
-# ephemeral range: the kernel's own pick is then the better bet.
-_WALK: Final = PortWalk(_CANDIDATES) if len(_CANDIDATES) >= _MIN_CANDIDATES else None
-if _WALK is not None:
-    os.register_at_fork(after_in_child=_WALK.after_fork)
+@functools.cache
+def _walk() -> PortWalk | None:
+    """This process's walk, built on first use (every ``agent-runtime`` command imports this module)."""
+    candidates = candidate_ports(ephemeral_range())
+    if len(candidates) < _MIN_CANDIDATES:
+        # A kernel configured with an unusually wide ephemeral range: the kernel's own pick is the better bet.
+        return None
+    walk = PortWalk(candidates)
+    os.register_at_fork(after_in_child=walk.after_fork)
+    return walk
 
 
 def free_port() -> int:
@@ -122,10 +128,11 @@ def free_port() -> int:
     Bind it with ``SO_REUSEADDR`` (servers do). Example: ``port = free_port()``,
     then start a server with ``--port {port}``.
     """
-    port = _WALK.next_free() if _WALK is not None else None
+    walk = _walk()
+    port = walk.next_free() if walk is not None else None
     if port is None:
         # Still reserved, but from the ephemeral range, where an outgoing connection may take it first.
-        logger.warning("no free port below the ephemeral range %s: taking one from it", ephemeral_range())
+        logger.warning("no free port outside the kernel's ephemeral range: taking one from it")
         port = reserve(0)
     if port is None:
         raise OSError("no free TCP port on 127.0.0.1")

@@ -12,12 +12,18 @@ from agent_runtime.telemetry.metrics import PrometheusListener
 VALUES = [0.0, 0.00005, 0.001, 0.0025, 0.0025000001, 0.05, 0.3, 7.0, 1e9, float("inf")]
 
 
-def test_stage_timings_read_the_same_as_direct_observations() -> None:
-    registry = CollectorRegistry()
+def _stage_listener_and_reference(
+    registry: CollectorRegistry, reference_registry: CollectorRegistry
+) -> tuple[PrometheusListener, Histogram]:
+    """Our listener, and a plain histogram with the stage histogram's buckets to compare it with."""
     listener = PrometheusListener(LabelGuard(), registry=registry)
-    reference_registry = CollectorRegistry()
     buckets = listener.collectors["agent_runtime_stage_duration_seconds"]._upper_bounds  # type: ignore[attr-defined]
-    reference = Histogram("reference", "", ["stage"], registry=reference_registry, buckets=buckets)
+    return listener, Histogram("reference", "", ["stage"], registry=reference_registry, buckets=buckets)
+
+
+def test_stage_timings_read_the_same_as_direct_observations() -> None:
+    registry, reference_registry = CollectorRegistry(), CollectorRegistry()
+    listener, reference = _stage_listener_and_reference(registry, reference_registry)
     for value in VALUES:
         listener.stage_timed("route", value)
         reference.labels("route").observe(value)
@@ -99,11 +105,8 @@ def test_flush_pending_folds_everything_now() -> None:
 
 
 def test_a_nan_observation_reads_as_the_histogram_s_own_observe() -> None:
-    registry = CollectorRegistry()
-    listener = PrometheusListener(LabelGuard(), registry=registry)
-    reference_registry = CollectorRegistry()
-    buckets = listener.collectors["agent_runtime_stage_duration_seconds"]._upper_bounds  # type: ignore[attr-defined]
-    reference = Histogram("reference", "", ["stage"], registry=reference_registry, buckets=buckets)
+    registry, reference_registry = CollectorRegistry(), CollectorRegistry()
+    listener, reference = _stage_listener_and_reference(registry, reference_registry)
     for value in (0.001, float("nan"), 0.5):
         listener.stage_timed("analyse", value)
         reference.labels("analyse").observe(value)
